@@ -1,0 +1,124 @@
+"""The one error hierarchy of zkmargin.
+
+Every failure the library reports is a subclass of :class:`ZkMarginError`. The command line maps
+them to exit codes: :class:`Rejected` subclasses (a proof that does not verify, an account below the
+requirement) exit with 1; every other ``ZkMarginError`` (bad input, usage) exits with 2.
+
+Messages are one line, name the file and field where there is one, and never contain a private
+value (balances, sizes, entry prices, blinding factors, witnesses).
+"""
+
+from __future__ import annotations
+
+
+class ZkMarginError(Exception):
+    """Base class of every error zkmargin raises on purpose."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
+        self.message = message
+        self.source = source
+        self.field = field
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        where = []
+        if self.source:
+            where.append(str(self.source))
+        if self.field:
+            where.append(f"field {self.field!r}")
+        prefix = ": ".join(where)
+        text = f"{prefix}: {self.message}" if prefix else self.message
+        return " ".join(text.split())
+
+
+# --- input and encoding errors (exit 2) --------------------------------------------------------
+
+
+class InputError(ZkMarginError):
+    """A file, argument or value is malformed or inconsistent."""
+
+
+class FormatError(InputError):
+    """A document has the wrong format tag, is not valid JSON, or misses a required field."""
+
+
+class PrecisionError(InputError):
+    """A decimal has more digits after the point than the policy's scale for that kind allows."""
+
+
+class UnknownSymbolError(InputError):
+    """A symbol or asset is referenced that the policy does not list."""
+
+
+class MissingPriceError(InputError):
+    """The market snapshot has no price for an instrument or collateral asset the policy needs."""
+
+
+class PolicyError(InputError):
+    """A policy is internally inconsistent (bracket gaps, non-monotone rates, duplicates...)."""
+
+
+class DecodeError(InputError):
+    """Bytes do not decode strictly: wrong length, off-curve, not in the subgroup, identity,
+    non-canonical scalar, unknown version."""
+
+
+class BackendError(InputError):
+    """An unknown or unavailable group backend was requested."""
+
+
+class CircuitError(ZkMarginError):
+    """A circuit is malformed: a range check on an unbounded combination, a bound that could wrap
+    modulo the group order, a width out of range."""
+
+
+class OverflowRiskError(CircuitError):
+    """A range-checked combination could reach the field modulus, so the check would be unsound."""
+
+
+class LogError(ZkMarginError):
+    """The verification log is unreadable, or is not a zkmargin log."""
+
+
+class AttestationError(InputError):
+    """An attestation is malformed, or its openings do not match its commitments."""
+
+
+# --- rejections (exit 1) -----------------------------------------------------------------------
+
+
+class Rejected(ZkMarginError):
+    """Base of the outcomes that are answers, not faults: the proof or the account is rejected."""
+
+    exit_code = 1
+
+
+class UnsatisfiedError(Rejected):
+    """The prover's witness does not satisfy the circuit, so no proof is produced."""
+
+
+class BelowRequirementError(UnsatisfiedError):
+    """The account does not meet the requirement (with buffer and threshold); nothing is proved."""
+
+
+class VerificationError(Rejected):
+    """A proof does not verify."""
+
+
+class StatementMismatchError(VerificationError):
+    """A bundle's public statement (policy or market digest, threshold, challenge, circuit,
+    version) differs from the verifier's own."""
+
+
+class AttestationRejectedError(VerificationError):
+    """A custodian signature does not verify, or the proof is about other commitments."""
+
+
+class ReplayError(VerificationError):
+    """A challenge was used already (the service hands each one out once)."""
+
+
+class LogTamperedError(Rejected):
+    """The verification log's hash chain is broken: an entry was edited, removed or reordered."""
