@@ -112,3 +112,19 @@ class ArkworksBackend(GroupBackend):
 
     def hash_to_curve(self, msg: bytes, dst: bytes):
         return G1Point.hash_to_curve(bytes(msg), bytes(dst))
+
+    # Generator cache support (zkmargin.generators) -------------------------------------------
+
+    @staticmethod
+    def dump_affine(points) -> bytes:
+        """Concatenated 96-byte little-endian affine (x || y) encodings."""
+        return b"".join(bytes(p.to_xy_bytes_le()) for p in points)
+
+    @staticmethod
+    def load_affine_unchecked(data: bytes, count: int) -> list:
+        """Inverse of :meth:`dump_affine`. Checks each point is on the curve, not the subgroup:
+        callers must compare the result against a pinned digest before trusting it."""
+        if len(data) != 96 * count:
+            raise ValueError("affine point table has the wrong length")
+        return [G1Point.from_xy_bytes_unchecked_le(data[i : i + 96]) for i in range(0, len(data), 96)]
+

@@ -1,0 +1,165 @@
+"""Bulletproofs R1CS verification: one multi-scalar multiplication per proof, or one for a batch.
+
+The verifier rebuilds the transcript from its own circuit and public inputs, recomputes every
+challenge, and checks (docs/notes/protocol.md, "Verification")
+
+  (1)  t_x·B + τ_x·B̃ = x²·<w_V, V> + x²·(δ(y,z) + w_c)·B + x·T_1 + x³·T_3 + x⁴·T_4 + x⁵·T_5 + x⁶·T_6
+  (2)  P + t_x·Q + Σ_k (u_k²·L_k + u_k⁻²·R_k) = a·<s, G> + b·<s⁻¹, H'> + a·b·Q
+
+with Q = w·B, H' = y^-n∘H and
+       P = x·A_I + x²·A_O + x³·S − μ·B̃ + <x·y^-n∘w_R, G> + <y^-n∘(x·w_L + w_O) − 1, H>.
+(1) is weighted by a random c and added to (2); the sum must be the identity. For a batch, each
+proof's sum is weighted by an independent random ρ_j and the G, H columns are merged.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Sequence
+
+from zkmargin.backends import get_backend
+from zkmargin.circuits.cs import ConstraintSystem
+from zkmargin.errors import CircuitError, VerificationError
+from zkmargin.field import R, batch_inv, inv, powers
+from zkmargin.generators import get_generators
+from zkmargin.proof import R1CSProof
+from zkmargin.r1cs_transcript import start_transcript
+
+
+@dataclass
+class _Terms:
+    """One proof's verification equation as scalars: per-index G and H scalars (length n) and
+    (scalar, point) pairs for everything else; B and B̃ scalars kept apart for merging."""
+
+    n: int
+    g: list
+    h: list
+    b: int
+    b_t: int
+    pairs: list
+
+
+def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, be, gens) -> _Terms:
+    if cs.is_prover:
+        raise CircuitError("verify() needs the verifier's constraint system")
+    if len(V) != cs.m:
+        raise VerificationError(f"the circuit takes {cs.m} commitments, the proof came with {len(V)}")
+    n = cs.padded_n()
+    lg_n = n.bit_length() - 1
+    if proof.lg_n != lg_n:
+        raise VerificationError(f"the proof has {proof.lg_n} inner-product rounds, the circuit needs {lg_n}")
+
+    t = start_transcript(be, gens, cs, n, public_inputs, V)
+    t.append_point(b"A_I", proof.A_I, be)
+    t.append_point(b"A_O", proof.A_O, be)
+    t.append_point(b"S", proof.S, be)
+    y = t.challenge_scalar(b"y")
+    z = t.challenge_scalar(b"z")
+    for name in (b"T_1", b"T_3", b"T_4", b"T_5", b"T_6"):
+        t.append_point(name, getattr(proof, name.decode()), be)
+    x = t.challenge_scalar(b"x")
+    t.append_scalar(b"t_x", proof.t_x)
+    t.append_scalar(b"t_x_blinding", proof.t_x_blinding)
+    t.append_scalar(b"e_blinding", proof.e_blinding)
+    w = t.challenge_scalar(b"w")
+    us = []
+    for L, Rp in zip(proof.L_vec, proof.R_vec):
+        t.append_point(b"L", L, be)
+        t.append_point(b"R", Rp, be)
+        us.append(t.challenge_scalar(b"u"))
+
+    w_L, w_R, w_O, w_V, w_c = cs.flatten(z, n)
+    y_inv = inv(y)
+    y_inv_n = powers(y_inv, n)
+    # δ(y, z) = <y^-n∘w_R, w_L>
+    delta = sum(y_inv_n[i] * w_R[i] % R * w_L[i] for i in range(n)) % R
+
+    # s_i = Π_k u_k^(+1 if bit (lg_n−1−k) of i is set else −1);  s_i⁻¹ = s_(n−1−i)
+    u_inv = batch_inv(us) if us else []
+    u_sq = [u * u % R for u in us]
+    u_inv_sq = [ui * ui % R for ui in u_inv]
+    s = [0] * n
+    acc = 1
+    for ui in u_inv:
+        acc = acc * ui % R
+    s[0] = acc
+    for i in range(1, n):
+        lg_i = i.bit_length() - 1
+        s[i] = s[i - (1 << lg_i)] * u_sq[lg_n - 1 - lg_i] % R
+
+    c = secrets.randbits(128) | 1  # weight of equation (1)
+    a, b = proof.a, proof.b
+    x2 = x * x % R
+    x3 = x2 * x % R
+    # G_i:  x·y^-i·w_R[i] − a·s_i
+    g = [(x * y_inv_n[i] % R * w_R[i] - a * s[i]) % R for i in range(n)]
+    # H_i:  y^-i·(x·w_L[i] + w_O[i] − b·s_i⁻¹) − 1
+    h = [(y_inv_n[i] * (x * w_L[i] + w_O[i] - b * s[n - 1 - i]) - 1) % R for i in range(n)]
+    # B:   w·(t_x − a·b) + c·(x²·(δ + w_c) − t_x)
+    b_scalar = (w * (proof.t_x - a * b) + c * (x2 * (delta + w_c) - proof.t_x)) % R
+    # B̃:  −μ − c·τ_x
+    b_t_scalar = (-proof.e_blinding - c * proof.t_x_blinding) % R
+    pairs = [
+        (x, proof.A_I),  # x·A_I
+        (x2, proof.A_O),  # x²·A_O
+        (x3, proof.S),  # x³·S
+        (c * x % R, proof.T_1),  # c·x·T_1
+        (c * x3 % R, proof.T_3),  # c·x³·T_3
+        (c * x3 % R * x % R, proof.T_4),  # c·x⁴·T_4
+        (c * x3 % R * x2 % R, proof.T_5),  # c·x⁵·T_5
+        (c * x3 % R * x3 % R, proof.T_6),  # c·x⁶·T_6
+    ]
+    cx2 = c * x2 % R
+    pairs += [(cx2 * wv % R, Vj) for wv, Vj in zip(w_V, V)]  # c·x²·w_V[j]·V_j
+    pairs += [(u2, L) for u2, L in zip(u_sq, proof.L_vec)]  # u_k²·L_k
+    pairs += [(ui2, Rk) for ui2, Rk in zip(u_inv_sq, proof.R_vec)]  # u_k⁻²·R_k
+    return _Terms(n=n, g=g, h=h, b=b_scalar, b_t=b_t_scalar, pairs=pairs)
+
+
+@dataclass(frozen=True)
+class R1CSVerification:
+    """What a successful verification returns (failures raise VerificationError)."""
+
+    gates: int
+    padded: int
+    proofs: int = 1
+
+
+def verify(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs=(), backend=None) -> R1CSVerification:
+    """Verify one proof with one MSM; raises :class:`VerificationError` on failure."""
+    return verify_batch([(cs, proof, V, public_inputs)], backend=backend)
+
+
+def verify_batch(items: Sequence[tuple], backend=None) -> R1CSVerification:
+    """Verify many ``(cs, proof, V, public_inputs)`` at once: every proof's equation weighted by a
+    fresh 128-bit random ρ_j, G and H columns merged, one MSM. A batch containing any invalid
+    proof fails as a whole (find the culprit by verifying one by one)."""
+    if not items:
+        raise VerificationError("nothing to verify")
+    be = get_backend(backend)
+    gens = get_generators(be)
+    terms = []
+    for cs, proof, V, public in items:
+        if proof.backend is not None and proof.backend.name != be.name:
+            raise VerificationError("the proof was decoded with another backend; decode it with this one")
+        terms.append(_terms(cs, proof, V, public, be, gens))
+    n_max = max(tm.n for tm in terms)
+    g = [0] * n_max
+    h = [0] * n_max
+    b_total = 0
+    b_t_total = 0
+    pairs = []
+    for j, tm in enumerate(terms):
+        rho = 1 if j == 0 else secrets.randbits(128) | 1
+        for i in range(tm.n):
+            g[i] += rho * tm.g[i]
+            h[i] += rho * tm.h[i]
+        b_total += rho * tm.b
+        b_t_total += rho * tm.b_t
+        pairs += [(rho * sc % R, pt) for sc, pt in tm.pairs]
+    points = [gens.B, gens.B_blinding] + gens.G(n_max) + gens.H(n_max) + [pt for _, pt in pairs]
+    scalars = [b_total % R, b_t_total % R] + [x % R for x in g] + [x % R for x in h] + [sc for sc, _ in pairs]
+    if not be.is_identity(be.msm(points, scalars)):
+        raise VerificationError("the proof does not verify" if len(items) == 1 else "the batch does not verify")
+    return R1CSVerification(gates=max(cs.n for cs, *_ in items), padded=n_max, proofs=len(items))
