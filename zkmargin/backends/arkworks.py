@@ -104,6 +104,9 @@ class ArkworksBackend(GroupBackend):
             raise DecodeError("point: not a valid compressed G1 point (off the curve, not in the subgroup, or bad flags)") from None
         if not point.is_in_subgroup():
             raise DecodeError("point: not in the prime-order subgroup")
+        # Load-bearing: the binding accepts some malformed identity encodings (sort flag set on
+        # the identity, infinity flag with x != 0, all-ones) and returns the identity for them.
+        # Re-encoding and comparing makes the accepted set exactly the canonical encodings.
         if bytes(point.to_compressed_bytes()) != data:
             raise DecodeError("point: non-canonical encoding")
         if not allow_identity and point == self._identity:
