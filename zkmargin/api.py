@@ -1,0 +1,309 @@
+"""The flat public API: check, prove, verify, verify_batch (re-exported from ``zkmargin``).
+
+Inputs are paths, parsed models, dicts or JSON bytes; ``threshold`` is a decimal amount in the
+policy's quote currency; ``challenge`` is bytes (the CLI takes hex). Every rejection raises a
+precise :class:`~zkmargin.errors.Rejected` subclass; success returns a result object.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .backends import get_backend
+from .bundle import ProofBundle, canonical_statement_bytes
+from .circuits.margin import MarginPlan, build, plan_margin, witness_values
+from .decimals import canonical, parse_decimal
+from .digests import market_digest, policy_digest
+from .engine import MarginReport, check as _engine_check
+from .errors import (
+    BelowRequirementError,
+    DecodeError,
+    InputError,
+    StatementMismatchError,
+    VerificationError,
+)
+from .field import R
+from .models import Account, Market, Policy, load_account, load_market, load_policy
+from .proof import R1CSProof
+from .r1cs_transcript import PROTOCOL
+
+MIN_CHALLENGE_BYTES = 16
+MAX_CHALLENGE_BYTES = 64
+
+
+class MalformedProofError(VerificationError):
+    """The bundle's proof or commitments do not decode (truncated, off-curve, identity, ...)."""
+
+
+# --- inputs --------------------------------------------------------------------------------------
+
+
+def _policy(policy) -> Policy:
+    return load_policy(policy)
+
+
+def _market(market, policy: Policy) -> Market:
+    return load_market(market, policy)
+
+
+def _threshold(threshold, policy: Policy) -> Decimal:
+    t = parse_decimal(threshold, field="threshold", scale=policy.decimals.amount, kind="amount")
+    if t < 0:
+        raise InputError("the threshold must be >= 0", field="threshold")
+    return t
+
+
+def _challenge(challenge) -> Optional[bytes]:
+    if challenge is None:
+        return None
+    if not isinstance(challenge, (bytes, bytearray)):
+        raise InputError("the challenge must be bytes (hex on the command line)", field="challenge")
+    if not MIN_CHALLENGE_BYTES <= len(challenge) <= MAX_CHALLENGE_BYTES:
+        raise InputError(
+            f"the challenge must be {MIN_CHALLENGE_BYTES} to {MAX_CHALLENGE_BYTES} bytes, got {len(challenge)}",
+            field="challenge",
+        )
+    return bytes(challenge)
+
+
+def _bundle(bundle) -> ProofBundle:
+    if isinstance(bundle, ProofBundle):
+        return bundle
+    if isinstance(bundle, dict):
+        return ProofBundle.from_json_dict(bundle)
+    if isinstance(bundle, (bytes, bytearray)):
+        return ProofBundle.from_json(bytes(bundle))
+    if isinstance(bundle, (str, Path)):
+        text = str(bundle)
+        if text.lstrip().startswith("{"):
+            return ProofBundle.from_json(text)
+        return ProofBundle.load(bundle)
+    raise InputError(f"cannot read a proof bundle from {type(bundle).__name__}")
+
+
+def statement_for(policy: Policy, market: Market, threshold: Decimal, challenge: Optional[bytes], plan: MarginPlan, cs) -> dict:
+    """The public statement a proof is about (what both sides must agree on)."""
+    return {
+        "protocol": PROTOCOL.decode(),
+        "venue": policy.venue,
+        "mode": policy.mode,
+        "requirement": policy.requirement,
+        "policy_digest": policy_digest(policy),
+        "market_digest": market_digest(market),
+        "as_of": market.as_of,
+        "threshold": canonical(threshold),
+        "challenge": challenge.hex() if challenge is not None else None,
+        "circuit_digest": cs.digest().hex(),
+        "gates": cs.n,
+        "slots": plan.slot_names(),
+    }
+
+
+def public_inputs(statement: dict) -> list[tuple[bytes, bytes]]:
+    return [(b"statement", canonical_statement_bytes(statement))]
+
+
+# --- check ---------------------------------------------------------------------------------------
+
+
+def check(account, market, policy, threshold=0) -> MarginReport:
+    """The clear-text margin report (the oracle every proof is checked against)."""
+    return _engine_check(account, market, policy, threshold)
+
+
+# --- prove ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ProveTimings:
+    build: float = 0.0
+    prove: float = 0.0
+
+
+def prove(
+    account,
+    market,
+    policy,
+    threshold=0,
+    challenge: Optional[bytes] = None,
+    *,
+    backend=None,
+    blindings: Optional[Sequence[int]] = None,
+    timings: Optional[ProveTimings] = None,
+    _check_witness: bool = True,
+) -> ProofBundle:
+    """Prove that ``account`` meets ``policy`` at ``market`` with the threshold and challenge.
+
+    Refuses with :class:`BelowRequirementError` (nothing is produced) when the clear-text engine
+    says the account does not meet the requirement. ``blindings`` (one per slot) are for attested
+    commitments (:mod:`zkmargin.attest`); by default fresh random ones are drawn and forgotten.
+    ``_check_witness=False`` is for tests that show the verifier rejects a forced proof."""
+    t0 = time.perf_counter()
+    pol = _policy(policy)
+    mkt = _market(market, pol)
+    acct = account if isinstance(account, Account) else load_account(account, pol)
+    t = _threshold(threshold, pol)
+    ch = _challenge(challenge)
+    if _check_witness:
+        report = _engine_check(acct, mkt, pol, t)
+        if not report.meets:
+            raise BelowRequirementError(
+                "the account does not meet the requirement (with buffer and threshold); nothing was proved"
+            )
+    plan = plan_margin(pol, mkt, t)
+    values = witness_values(plan, acct)
+    cs = build(plan, values)
+    statement = statement_for(pol, mkt, t, ch, plan, cs)
+    if blindings is None:
+        blindings = [secrets.randbelow(R - 1) + 1 for _ in values]
+    elif len(blindings) != len(values):
+        raise InputError(f"{len(values)} slots but {len(blindings)} blindings")
+    t1 = time.perf_counter()
+    from .prover.r1cs import prove as r1cs_prove
+
+    be = get_backend(backend)
+    proof, V = r1cs_prove(cs, blindings, public_inputs(statement), be, check=_check_witness)
+    t2 = time.perf_counter()
+    if timings is not None:
+        timings.build, timings.prove = t1 - t0, t2 - t1
+    return ProofBundle(statement=statement, commitments=[be.encode(v) for v in V], proof=proof.to_bytes())
+
+
+# --- verify --------------------------------------------------------------------------------------
+
+
+@dataclass
+class VerificationResult:
+    """A successful verification (failures raise)."""
+
+    valid: bool
+    statement: dict
+    gates: int
+    proof_bytes: int
+    seconds: float
+    backend: str
+    proofs: int = 1
+    extra: dict = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict:
+        return {
+            "valid": self.valid,
+            "proofs": self.proofs,
+            "gates": self.gates,
+            "proof_bytes": self.proof_bytes,
+            "seconds": round(self.seconds, 6),
+            "backend": self.backend,
+            "statement": self.statement,
+        }
+
+
+_MISMATCH = {
+    "protocol": "the proof uses another protocol version",
+    "policy_digest": "the proof is for another policy",
+    "market_digest": "the proof is for another market snapshot",
+    "threshold": "the proof is for another threshold",
+    "challenge": "the proof answers another challenge",
+    "circuit_digest": "the proof is for another circuit",
+}
+
+
+def _check_statement(claimed: dict, expected: dict, index: Optional[int] = None) -> None:
+    where = "" if index is None else f"bundle {index}: "
+    for key in ("protocol", "policy_digest", "market_digest", "threshold", "challenge", "circuit_digest"):
+        if claimed.get(key) != expected[key]:
+            raise StatementMismatchError(f"{where}{_MISMATCH[key]} ({key} differs)")
+    for key, value in expected.items():
+        if claimed.get(key) != value:
+            raise StatementMismatchError(f"{where}the statement's {key!r} differs from the verifier's")
+
+
+def _decode(bundle: ProofBundle, be, n_slots: int, index: Optional[int] = None):
+    where = "" if index is None else f"bundle {index}: "
+    if len(bundle.commitments) != n_slots:
+        raise MalformedProofError(f"{where}{len(bundle.commitments)} commitments, the policy's circuit takes {n_slots}")
+    try:
+        V = [be.decode(c) for c in bundle.commitments]
+        proof = R1CSProof.from_bytes(bundle.proof, be)
+    except DecodeError as exc:
+        raise MalformedProofError(f"{where}{exc.message}") from None
+    return proof, V
+
+
+class _Verifier:
+    """The verifier's side for one (policy, market, threshold): plan and circuit built once."""
+
+    def __init__(self, market, policy, threshold, backend):
+        self.policy = _policy(policy)
+        self.market = _market(market, self.policy)
+        self.threshold = _threshold(threshold, self.policy)
+        self.plan = plan_margin(self.policy, self.market, self.threshold)
+        self.cs = build(self.plan)
+        self.be = get_backend(backend)
+
+    def expected(self, challenge: Optional[bytes]) -> dict:
+        return statement_for(self.policy, self.market, self.threshold, challenge, self.plan, self.cs)
+
+    def item(self, bundle: ProofBundle, challenge: Optional[bytes], index: Optional[int] = None):
+        expected = self.expected(challenge)
+        _check_statement(bundle.statement, expected, index)
+        proof, V = _decode(bundle, self.be, len(self.plan.slots), index)
+        # the transcript binds the verifier's own statement, never the bundle's
+        return (self.cs, proof, V, public_inputs(expected))
+
+
+def verify(bundle, market, policy, threshold=0, challenge: Optional[bytes] = None, *, backend=None) -> VerificationResult:
+    """Verify one proof bundle against the verifier's own policy, market, threshold and challenge.
+    Raises :class:`StatementMismatchError`, :class:`MalformedProofError` or
+    :class:`VerificationError`; returns a :class:`VerificationResult`."""
+    from .verifier.r1cs import verify_batch as r1cs_verify_batch
+
+    t0 = time.perf_counter()
+    b = _bundle(bundle)
+    v = _Verifier(market, policy, threshold, backend)
+    item = v.item(b, _challenge(challenge))
+    r1cs_verify_batch([item], backend=v.be)
+    return VerificationResult(
+        valid=True, statement=b.statement, gates=v.cs.n, proof_bytes=len(b.proof),
+        seconds=time.perf_counter() - t0, backend=v.be.name,
+    )
+
+
+def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=None, *, backend=None) -> VerificationResult:
+    """Verify many bundles for the same policy, market and threshold with one MSM.
+
+    ``challenge`` is None, one bytes value for all, or a sequence with one per bundle. When the
+    batch fails, the bundles are checked one by one and the error names the invalid ones."""
+    from .verifier.r1cs import verify_batch as r1cs_verify_batch
+
+    t0 = time.perf_counter()
+    items_in = [_bundle(b) for b in bundles]
+    if not items_in:
+        raise InputError("no proofs to verify")
+    if challenge is None or isinstance(challenge, (bytes, bytearray)):
+        challenges = [_challenge(challenge)] * len(items_in)
+    else:
+        challenges = [_challenge(c) for c in challenge]
+        if len(challenges) != len(items_in):
+            raise InputError(f"{len(items_in)} bundles but {len(challenges)} challenges", field="challenge")
+    v = _Verifier(market, policy, threshold, backend)
+    items = [v.item(b, c, i) for i, (b, c) in enumerate(zip(items_in, challenges))]
+    try:
+        r1cs_verify_batch(items, backend=v.be)
+    except VerificationError:
+        bad = []
+        for i, item in enumerate(items):
+            try:
+                r1cs_verify_batch([item], backend=v.be)
+            except VerificationError:
+                bad.append(i)
+        raise VerificationError(f"the batch does not verify: invalid bundle(s) {bad}") from None
+    return VerificationResult(
+        valid=True, statement=items_in[0].statement, gates=v.cs.n,
+        proof_bytes=sum(len(b.proof) for b in items_in), seconds=time.perf_counter() - t0,
+        backend=v.be.name, proofs=len(items_in),
+    )

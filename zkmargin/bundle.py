@@ -1,0 +1,131 @@
+"""The proof bundle: what a trader hands a venue. Public data only.
+
+    {"format": "zkmargin.proof/1",
+     "statement": {"protocol", "venue", "mode", "requirement", "policy_digest", "market_digest",
+                   "as_of", "threshold", "challenge", "circuit_digest", "gates", "slots"},
+     "commitments": ["<96 hex chars>", ...],      # V_j, one per slot, in slot order
+     "proof": "<hex of the R1CS proof>"}
+
+The statement is bound into the transcript (as canonical JSON) before any challenge; a verifier
+never trusts it — it rebuilds its own from its own policy, market, threshold and challenge and
+refuses a bundle whose statement differs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import FormatError
+
+BUNDLE_FORMAT = "zkmargin.proof/1"
+STATEMENT_KEYS = (
+    "protocol", "venue", "mode", "requirement", "policy_digest", "market_digest", "as_of",
+    "threshold", "challenge", "circuit_digest", "gates", "slots",
+)
+MAX_BUNDLE_BYTES = 1 << 20
+
+
+def canonical_statement_bytes(statement: dict) -> bytes:
+    return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _hex(value: Any, what: str, source, size: int | None = None) -> bytes:
+    if not isinstance(value, str):
+        raise FormatError(f"{what} must be a hex string", source=source)
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise FormatError(f"{what} is not valid hex", source=source) from None
+    if size is not None and len(raw) != size:
+        raise FormatError(f"{what} must be {size} bytes, got {len(raw)}", source=source)
+    return raw
+
+
+@dataclass
+class ProofBundle:
+    statement: dict
+    commitments: list[bytes]
+    proof: bytes
+
+    def to_json_dict(self) -> dict:
+        return {
+            "format": BUNDLE_FORMAT,
+            "statement": self.statement,
+            "commitments": [c.hex() for c in self.commitments],
+            "proof": self.proof.hex(),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_json_dict(), indent=2, sort_keys=False) + "\n"
+
+    @property
+    def size(self) -> int:
+        """Bytes of binary content: proof plus commitments."""
+        return len(self.proof) + sum(len(c) for c in self.commitments)
+
+    def save(self, path) -> None:
+        write_atomic(path, self.to_json().encode())
+
+    @classmethod
+    def from_json_dict(cls, data: Any, source: str | None = None) -> "ProofBundle":
+        if not isinstance(data, dict):
+            raise FormatError("a proof bundle is a JSON object", source=source)
+        if data.get("format") != BUNDLE_FORMAT:
+            raise FormatError(f"not a proof bundle (format must be {BUNDLE_FORMAT!r})", source=source, field="format")
+        extra = set(data) - {"format", "statement", "commitments", "proof"}
+        if extra:
+            raise FormatError(f"unknown key(s) {sorted(extra)}", source=source)
+        st = data.get("statement")
+        if not isinstance(st, dict) or set(st) != set(STATEMENT_KEYS):
+            raise FormatError(f"the statement must have exactly the keys {list(STATEMENT_KEYS)}", source=source, field="statement")
+        comms = data.get("commitments")
+        if not isinstance(comms, list):
+            raise FormatError("commitments must be a list", source=source, field="commitments")
+        commitments = [_hex(c, f"commitments[{i}]", source, 48) for i, c in enumerate(comms)]
+        proof = _hex(data.get("proof"), "proof", source)
+        return cls(statement=dict(st), commitments=commitments, proof=proof)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, source: str | None = None) -> "ProofBundle":
+        if len(text) > MAX_BUNDLE_BYTES:
+            raise FormatError(f"a proof bundle is at most {MAX_BUNDLE_BYTES} bytes", source=source)
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FormatError(f"not valid JSON ({exc.__class__.__name__})", source=source) from None
+        return cls.from_json_dict(data, source)
+
+    @classmethod
+    def load(cls, path) -> "ProofBundle":
+        p = Path(path)
+        try:
+            with open(p, "rb") as fh:
+                raw = fh.read(MAX_BUNDLE_BYTES + 1)
+        except OSError as exc:
+            raise FormatError(f"cannot read ({exc.strerror})", source=str(p)) from None
+        return cls.from_json(raw, source=str(p))
+
+
+def write_atomic(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a
+    part (temporary file in the same directory, fsync, rename)."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
