@@ -24,6 +24,7 @@ from .errors import (
     BelowRequirementError,
     DecodeError,
     InputError,
+    MalformedProofError,
     StatementMismatchError,
     VerificationError,
 )
@@ -34,10 +35,6 @@ from .r1cs_transcript import PROTOCOL
 
 MIN_CHALLENGE_BYTES = 16
 MAX_CHALLENGE_BYTES = 64
-
-
-class MalformedProofError(VerificationError):
-    """The bundle's proof or commitments do not decode (truncated, off-curve, identity, ...)."""
 
 
 # --- inputs --------------------------------------------------------------------------------------

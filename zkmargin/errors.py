@@ -10,6 +10,31 @@ value (balances, sizes, entry prices, blinding factors, witnesses).
 
 from __future__ import annotations
 
+__all__ = [
+    "ZkMarginError",
+    "InputError",
+    "FormatError",
+    "PrecisionError",
+    "UnknownSymbolError",
+    "MissingPriceError",
+    "PolicyError",
+    "DecodeError",
+    "BackendError",
+    "CircuitError",
+    "OverflowRiskError",
+    "LogError",
+    "AttestationError",
+    "Rejected",
+    "UnsatisfiedError",
+    "BelowRequirementError",
+    "VerificationError",
+    "MalformedProofError",
+    "StatementMismatchError",
+    "AttestationRejectedError",
+    "ReplayError",
+    "LogTamperedError",
+]
+
 
 class ZkMarginError(Exception):
     """Base class of every error zkmargin raises on purpose."""
@@ -105,6 +130,10 @@ class BelowRequirementError(UnsatisfiedError):
 
 class VerificationError(Rejected):
     """A proof does not verify."""
+
+
+class MalformedProofError(VerificationError):
+    """A bundle's proof or commitments do not decode (truncated, off-curve, identity, ...)."""
 
 
 class StatementMismatchError(VerificationError):
