@@ -315,7 +315,12 @@ class ConstraintSystem:
     def digest(self) -> bytes:
         """SHA-256 of the circuit itself: n, m, q and every weight of W_L, W_R, W_O, W_V and c
         (each constraint's terms in a canonical order). Prover and verifier compute it
-        independently; the transcript binds it before the first challenge."""
+        independently; the transcript binds it before the first challenge. Cached until the
+        circuit changes."""
+        key = (self.n, self.m, len(self.constraints))
+        cached = getattr(self, "_digest", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         h = hashlib.sha256()
         h.update(b"zkmargin.circuit/1\x00")
         h.update(self.n.to_bytes(8, "big") + self.m.to_bytes(8, "big") + len(self.constraints).to_bytes(8, "big"))
@@ -325,17 +330,21 @@ class ConstraintSystem:
             h.update(
                 b"".join(bytes((var[0],)) + var[1].to_bytes(4, "big") + c.to_bytes(32, "big") for var, c in items)
             )
-        return h.digest()
+        self._digest = (key, h.digest())
+        return self._digest[1]
 
     def _columns(self):
         """The constraints as flat (q, index, coefficient) lists per wire kind, cached."""
         cached = getattr(self, "_cols", None)
         if cached is not None and cached[0] == len(self.constraints):
             return cached[1]
-        cols: dict[int, list] = {ONE_KIND: [], V_KIND: [], L_KIND: [], R_KIND: [], O_KIND: []}
+        cols: dict[int, tuple[list, list, list]] = {k: ([], [], []) for k in (ONE_KIND, V_KIND, L_KIND, R_KIND, O_KIND)}
         for q, lc in enumerate(self.constraints):
             for (kind, index), c in lc.terms.items():
-                cols[kind].append((q, index, c))
+                qs, idx, cs_ = cols[kind]
+                qs.append(q)
+                idx.append(index)
+                cs_.append(c)
         self._cols = (len(self.constraints), cols)
         return cols
 
@@ -355,11 +364,13 @@ class ConstraintSystem:
         w = {}
         for kind, size in ((L_KIND, n), (R_KIND, n), (O_KIND, n), (V_KIND, self.m)):
             vec = [0] * size
-            for q, i, c in cols[kind]:
-                vec[i] += zq[q] * c
+            qs, idx, coefs = cols[kind]
+            for q, i, c in zip(qs, idx, coefs):
+                vec[i] += zq[q] * c if c != 1 else zq[q]
             w[kind] = [x % R for x in vec]
         w_V = [(-x) % R for x in w[V_KIND]]
-        w_c = (-sum(zq[q] * c for q, _, c in cols[ONE_KIND])) % R
+        qs, _, coefs = cols[ONE_KIND]
+        w_c = (-sum(zq[q] * c for q, c in zip(qs, coefs))) % R
         return w[L_KIND], w[R_KIND], w[O_KIND], w_V, w_c
 
     def stats(self) -> dict:

@@ -40,7 +40,8 @@ class _Terms:
     pairs: list
 
 
-def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, be, gens) -> _Terms:
+def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, be, gens, rho: int = 1) -> _Terms:
+    """The proof's equation with every scalar multiplied by the batch weight ``rho``."""
     if cs.is_prover:
         raise CircuitError("verify() needs the verifier's constraint system")
     if len(V) != cs.m:
@@ -90,12 +91,15 @@ def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, b
 
     c = secrets.randbits(128) | 1  # weight of equation (1)
     a, b = proof.a, proof.b
+    # every scalar of this proof's equation is scaled by its batch weight ρ (1 when alone)
+    xr = x * rho % R
+    ar = a * rho % R
     x2 = x * x % R
     x3 = x2 * x % R
     # G_i:  x·y^-i·w_R[i] − a·s_i
-    g = [(x * y_inv_n[i] % R * w_R[i] - a * s[i]) % R for i in range(n)]
+    g = [(xr * y_inv_n[i] % R * w_R[i] - ar * s[i]) % R for i in range(n)]
     # H_i:  y^-i·(x·w_L[i] + w_O[i] − b·s_i⁻¹) − 1
-    h = [(y_inv_n[i] * (x * w_L[i] + w_O[i] - b * s[n - 1 - i]) - 1) % R for i in range(n)]
+    h = [((y_inv_n[i] * (x * w_L[i] + w_O[i] - b * s[n - 1 - i]) % R - 1) * rho) % R for i in range(n)]
     # B:   w·(t_x − a·b) + c·(x²·(δ + w_c) − t_x)
     b_scalar = (w * (proof.t_x - a * b) + c * (x2 * (delta + w_c) - proof.t_x)) % R
     # B̃:  −μ − c·τ_x
@@ -114,6 +118,10 @@ def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, b
     pairs += [(cx2 * wv % R, Vj) for wv, Vj in zip(w_V, V)]  # c·x²·w_V[j]·V_j
     pairs += [(u2, L) for u2, L in zip(u_sq, proof.L_vec)]  # u_k²·L_k
     pairs += [(ui2, Rk) for ui2, Rk in zip(u_inv_sq, proof.R_vec)]  # u_k⁻²·R_k
+    if rho != 1:
+        b_scalar = b_scalar * rho % R
+        b_t_scalar = b_t_scalar * rho % R
+        pairs = [(sc * rho % R, pt) for sc, pt in pairs]
     return _Terms(n=n, g=g, h=h, b=b_scalar, b_t=b_t_scalar, pairs=pairs)
 
 
@@ -139,25 +147,26 @@ def verify_batch(items: Sequence[tuple], backend=None) -> R1CSVerification:
         raise VerificationError("nothing to verify")
     be = get_backend(backend)
     gens = get_generators(be)
-    terms = []
-    for cs, proof, V, public in items:
-        if proof.backend is not None and proof.backend.name != be.name:
-            raise VerificationError("the proof was decoded with another backend; decode it with this one")
-        terms.append(_terms(cs, proof, V, public, be, gens))
-    n_max = max(tm.n for tm in terms)
+    n_max = max(cs.padded_n() for cs, *_ in items)
     g = [0] * n_max
     h = [0] * n_max
     b_total = 0
     b_t_total = 0
     pairs = []
-    for j, tm in enumerate(terms):
+    for j, (cs, proof, V, public) in enumerate(items):
+        if proof.backend is not None and proof.backend.name != be.name:
+            raise VerificationError("the proof was decoded with another backend; decode it with this one")
         rho = 1 if j == 0 else secrets.randbits(128) | 1
-        for i in range(tm.n):
-            g[i] += rho * tm.g[i]
-            h[i] += rho * tm.h[i]
-        b_total += rho * tm.b
-        b_t_total += rho * tm.b_t
-        pairs += [(rho * sc % R, pt) for sc, pt in tm.pairs]
+        tm = _terms(cs, proof, V, public, be, gens, rho)
+        if tm.n == n_max:
+            g = [u + v for u, v in zip(g, tm.g)]
+            h = [u + v for u, v in zip(h, tm.h)]
+        else:
+            g[: tm.n] = [u + v for u, v in zip(g, tm.g)]
+            h[: tm.n] = [u + v for u, v in zip(h, tm.h)]
+        b_total += tm.b
+        b_t_total += tm.b_t
+        pairs += tm.pairs
     points = [gens.B, gens.B_blinding] + gens.G(n_max) + gens.H(n_max) + [pt for _, pt in pairs]
     scalars = [b_total % R, b_t_total % R] + [x % R for x in g] + [x % R for x in h] + [sc for sc, _ in pairs]
     if not be.is_identity(be.msm(points, scalars)):
