@@ -139,6 +139,13 @@ class LinearCombination:
 LCLike = Union[LinearCombination, Variable, int]
 
 
+def _as_int(value, what: str) -> int:
+    """Witness values are integers; a float or Decimal is a bug upstream, never rounded here."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CircuitError(f"{what}: witness values must be integers, got {type(value).__name__}")
+    return value
+
+
 def check_no_wrap(lo: int, hi: int, bits: int, what: str) -> None:
     """``lc ≡ s (mod r)`` with ``s ∈ [0, 2^bits)`` implies ``lc = s`` as integers iff no other
     representative fits in ``[lo, hi]``: ``hi < r`` and ``lo > 2^bits − 1 − r``."""
@@ -164,12 +171,16 @@ class ConstraintSystem:
         self.bounds: dict[Variable, tuple[int, int]] = {ONE: (1, 1)}
         self._pending: Optional[int] = None
         self.inputs = [Variable(V_KIND, j) for j in range(self.m)]
+        # Wires whose value is unconstrained until a range check defines it: committed inputs and
+        # allocated wires. A multiplication output is *not* definable: its value is fixed by the
+        # gate, so a range check over it means something only if its integer bound is known.
+        self.definable: set[Variable] = set(self.inputs)
 
     # --- construction -----------------------------------------------------------------------
 
     @classmethod
     def for_prover(cls, values: Iterable[int]) -> "ConstraintSystem":
-        return cls(prover=True, values=[int(v) % R for v in values])
+        return cls(prover=True, values=[_as_int(v, "committed value") % R for v in values])
 
     @classmethod
     def for_verifier(cls, m: int) -> "ConstraintSystem":
@@ -240,17 +251,20 @@ class ConstraintSystem:
         if self.is_prover:
             if assign is None:
                 raise CircuitError("the prover needs a value for every allocated wire")
-            value = int(assign()) % R
+            value = _as_int(assign(), "allocated wire") % R
         if self._pending is None:
             i = self._new_gate(value, 0)
             self._pending = i
-            return Variable(L_KIND, i)
-        i = self._pending
-        self._pending = None
-        if self.is_prover:
-            self.a_R[i] = value
-            self.a_O[i] = self.a_L[i] * value % R
-        return Variable(R_KIND, i)
+            var = Variable(L_KIND, i)
+        else:
+            i = self._pending
+            self._pending = None
+            if self.is_prover:
+                self.a_R[i] = value
+                self.a_O[i] = self.a_L[i] * value % R
+            var = Variable(R_KIND, i)
+        self.definable.add(var)
+        return var
 
     def allocate_multiplier(
         self, assign: Optional[Callable[[], tuple[int, int]]]
@@ -261,8 +275,11 @@ class ConstraintSystem:
             if assign is None:
                 raise CircuitError("the prover needs values for every allocated multiplier")
             left, right = assign()
-        i = self._new_gate(int(left), int(right))
-        return Variable(L_KIND, i), Variable(R_KIND, i), Variable(O_KIND, i)
+            left, right = _as_int(left, "multiplier input"), _as_int(right, "multiplier input")
+        i = self._new_gate(left, right)
+        l, r = Variable(L_KIND, i), Variable(R_KIND, i)
+        self.definable.update((l, r))
+        return l, r, Variable(O_KIND, i)
 
     def constrain(self, lc: LCLike, label: str = "") -> None:
         """Require ``lc = 0``."""
@@ -271,6 +288,10 @@ class ConstraintSystem:
         self.labels.append(label)
 
     # --- bounds -----------------------------------------------------------------------------
+
+    def mark_definable(self, var: Variable) -> None:
+        """Let a range check define ``var`` (gadgets that know why it is sound, e.g. abs_value)."""
+        self.definable.add(var)
 
     def set_bound(self, var: Variable, lo: int, hi: int) -> None:
         if hi - lo >= R:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from zkmargin.errors import CircuitError
+from zkmargin.errors import CircuitError, OverflowRiskError
 from zkmargin.field import R
 
 from .cs import ConstraintSystem, LCLike, LinearCombination, Variable, check_no_wrap
@@ -51,6 +51,10 @@ def range_check(cs: ConstraintSystem, lc: LCLike, bits: int, label: str) -> None
         unbounded = [(v, c) for v, c in lc.terms.items() if v not in cs.bounds]
         if len(unbounded) != 1 or unbounded[0][1] not in _UNITS:
             raise CircuitError(f"{label}: range check over a combination of unbounded wires")
+        if unbounded[0][0] not in cs.definable:
+            raise OverflowRiskError(
+                f"{label}: range check over a gate output with no safe bound (its integer value could wrap modulo the group order)"
+            )
         free = unbounded[0]
         rest = LinearCombination({v: c for v, c in lc.terms.items() if v != free[0]})
         rest_bound = cs.bound(rest)
@@ -102,6 +106,8 @@ def unsigned(cs: ConstraintSystem, assign: Optional[Callable[[], int]], bits: in
 
 def signed_range(cs: ConstraintSystem, lc: LCLike, bits: int, label: str) -> None:
     """Constrain ``lc`` to ``[−2^(bits−1), 2^(bits−1))``."""
+    if not 1 <= bits <= MAX_RANGE_BITS:
+        raise CircuitError(f"{label}: range width {bits} is outside 1..{MAX_RANGE_BITS}")
     range_check(cs, LinearCombination.of(lc) + (1 << (bits - 1)), bits, label)
 
 
@@ -111,14 +117,24 @@ def abs_value(cs: ConstraintSystem, x: LCLike, bits: int, label: str) -> tuple[V
     Sound: s is boolean, so ``|x| = ±x``; the range check makes it the non-negative one, which also
     bounds ``x`` to ``(−2^bits, 2^bits)``. Gates: 1 (sign) + 1 (product) + bits.
     """
+    if not 1 <= bits <= MAX_RANGE_BITS:
+        raise CircuitError(f"{label}: range width {bits} is outside 1..{MAX_RANGE_BITS}")
     x = LinearCombination.of(x)
-    s = boolean(cs, (lambda: 1 if cs.eval_signed(x) < 0 else 0) if cs.is_prover else None, f"{label} sign")
-    _, _, magnitude = cs.multiply(x, 1 - 2 * s)
-    range_check(cs, magnitude, bits, f"{label} |x|")
+    single = None
     if len(x.terms) == 1:
         (var, coef), = x.terms.items()
-        if coef == 1 and var not in cs.bounds:
-            cs.set_bound(var, -((1 << bits) - 1), (1 << bits) - 1)
+        if coef == 1 and var not in cs.bounds and var in cs.definable:
+            single = var
+    if cs.bound(x) is None and single is None:
+        raise OverflowRiskError(f"{label}: |x| of a combination with no safe bound")
+    s = boolean(cs, (lambda: 1 if cs.eval_signed(x) < 0 else 0) if cs.is_prover else None, f"{label} sign")
+    _, _, magnitude = cs.multiply(x, 1 - 2 * s)
+    if single is not None:
+        # |x| = ±x for a free wire x: range-checking |x| defines x (and bounds it below)
+        cs.mark_definable(magnitude)
+    range_check(cs, magnitude, bits, f"{label} |x|")
+    if single is not None:
+        cs.set_bound(single, -((1 << bits) - 1), (1 << bits) - 1)
     return magnitude, s
 
 

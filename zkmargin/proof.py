@@ -89,13 +89,16 @@ class R1CSProof:
 
         def point(name):
             nonlocal pos
-            p = be.decode(data[pos : pos + POINT_BYTES])
+            try:
+                p = be.decode(data[pos : pos + POINT_BYTES])
+            except DecodeError as exc:
+                raise DecodeError(f"{name}: {exc.message.removeprefix('point: ')}") from None
             pos += POINT_BYTES
             return p
 
         def scalar(name):
             nonlocal pos
-            s = scalar_from_bytes(data[pos : pos + SCALAR_BYTES], f"proof {name}")
+            s = scalar_from_bytes(data[pos : pos + SCALAR_BYTES], name)
             pos += SCALAR_BYTES
             return s
 
