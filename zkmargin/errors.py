@@ -24,6 +24,7 @@ __all__ = [
     "OverflowRiskError",
     "LogError",
     "AttestationError",
+    "MissingExtraError",
     "Rejected",
     "UnsatisfiedError",
     "BelowRequirementError",
@@ -32,6 +33,7 @@ __all__ = [
     "StatementMismatchError",
     "AttestationRejectedError",
     "ReplayError",
+    "OpeningRejectedError",
     "LogTamperedError",
 ]
 
@@ -111,6 +113,10 @@ class AttestationError(InputError):
     """An attestation is malformed, or its openings do not match its commitments."""
 
 
+class MissingExtraError(InputError):
+    """An optional feature needs an extra that is not installed (e.g. ``zkmargin[serve]``)."""
+
+
 # --- rejections (exit 1) -----------------------------------------------------------------------
 
 
@@ -147,6 +153,10 @@ class AttestationRejectedError(VerificationError):
 
 class ReplayError(VerificationError):
     """A challenge was used already (the service hands each one out once)."""
+
+
+class OpeningRejectedError(Rejected):
+    """An opening handed to an auditor does not open the bundle's commitment for its slot."""
 
 
 class LogTamperedError(Rejected):

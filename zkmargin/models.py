@@ -26,7 +26,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, PlainValidator, PrivateAttr, ValidationError, \
     model_validator
 
-from .decimals import EXACT, check_scale, decimals_of, load_json_file, parse_decimal, to_fixed
+from .decimals import EXACT, canonical as _c, check_scale, decimals_of, load_json_file, \
+    parse_decimal, to_fixed
 from .errors import (
     FormatError,
     InputError,
@@ -67,6 +68,8 @@ __all__ = [
     "bracket_amounts",
     "price_of",
     "dump_document",
+    "write_document",
+    "parse_timestamp",
 ]
 
 POLICY_FORMAT = "zkmargin.policy/1"
@@ -433,7 +436,7 @@ def _check_rate(d: Decimal, p: Policy, field: str, source, *, upper: Decimal | N
     if d < 0:
         raise PolicyError("must be >= 0", source=source, field=field)
     if upper is not None and d > upper:
-        raise PolicyError(f"must be <= {upper}", source=source, field=field)
+        raise PolicyError(f"must be <= {_c(upper)}", source=source, field=field)
 
 
 def _check_amount(d: Decimal, p: Policy, field: str, source):
@@ -459,7 +462,7 @@ def _validate_rule(rule: Rule, p: Policy, field: str, source) -> Rule:
                 raise PolicyError("a maintenance amount must be >= 0", source=source,
                                   field=f"{bf}.amount")
         if k == 0 and b.floor != 0:
-            raise PolicyError(f"the first bracket must start at 0, not {b.floor}", source=source,
+            raise PolicyError(f"the first bracket must start at 0, not {_c(b.floor)}", source=source,
                               field=f"{bf}.floor")
         if k > 0:
             prev = bs[k - 1]
@@ -467,17 +470,17 @@ def _validate_rule(rule: Rule, p: Policy, field: str, source) -> Rule:
                 raise PolicyError("only the last bracket may have no cap", source=source,
                                   field=f"{field}.brackets[{k - 1}].cap")
             if b.floor > prev.cap:
-                raise PolicyError(f"gap: this bracket starts at {b.floor} but the previous one ends "
-                                  f"at {prev.cap}", source=source, field=f"{bf}.floor")
+                raise PolicyError(f"gap: this bracket starts at {_c(b.floor)} but the previous one "
+                                  f"ends at {_c(prev.cap)}", source=source, field=f"{bf}.floor")
             if b.floor < prev.cap:
-                raise PolicyError(f"overlap: this bracket starts at {b.floor} but the previous one "
-                                  f"ends at {prev.cap}", source=source, field=f"{bf}.floor")
+                raise PolicyError(f"overlap: this bracket starts at {_c(b.floor)} but the previous "
+                                  f"one ends at {_c(prev.cap)}", source=source, field=f"{bf}.floor")
             if b.rate < prev.rate:
-                raise PolicyError(f"rates must not decrease from bracket to bracket ({prev.rate} "
-                                  f"then {b.rate}); the requirement must be convex", source=source,
+                raise PolicyError(f"rates must not decrease from bracket to bracket ({_c(prev.rate)} "
+                                  f"then {_c(b.rate)}); the requirement must be convex", source=source,
                                   field=f"{bf}.rate")
         if b.cap is not None and b.cap <= b.floor:
-            raise PolicyError(f"cap {b.cap} must be above floor {b.floor}", source=source,
+            raise PolicyError(f"cap {_c(b.cap)} must be above floor {_c(b.floor)}", source=source,
                               field=f"{bf}.cap")
     cums = bracket_amounts(bs)
     new = []
@@ -485,15 +488,15 @@ def _validate_rule(rule: Rule, p: Policy, field: str, source) -> Rule:
         bf = f"{field}.brackets[{k}]"
         need = decimals_of(cum)
         if need > p.decimals.amount:
-            raise PolicyError(f"the recursion amount {cum} needs {need} decimals, the policy "
+            raise PolicyError(f"the recursion amount {_c(cum)} needs {need} decimals, the policy "
                               f"allows {p.decimals.amount} for amount", source=source,
                               field=f"{bf}.amount")
         if b.amount is not None and b.amount != cum:
             raise PolicyError(
-                f"amount {b.amount} differs from the recursion value {cum} "
+                f"amount {_c(b.amount)} differs from the recursion value {_c(cum)} "
                 f"(floor x (rate - previous rate) + previous amount); the requirement would jump "
-                f"at notional {b.floor}", source=source, field=f"{bf}.amount")
-        new.append(b.model_copy(update={"amount": cum}))
+                f"at notional {_c(b.floor)}", source=source, field=f"{bf}.amount")
+        new.append(b.model_copy(update={"amount": Decimal(_c(cum))}))
     return rule.model_copy(update={"brackets": new})
 
 
@@ -519,12 +522,13 @@ def _validate_collateral(c: Collateral, p: Policy, field: str, source) -> None:
             if t.up_to <= 0:
                 raise PolicyError("up_to must be > 0", source=source, field=f"{tf}.up_to")
             if prev_up is not None and t.up_to <= prev_up:
-                raise PolicyError(f"up_to must increase strictly ({prev_up} then {t.up_to})",
+                raise PolicyError(f"up_to must increase strictly ({_c(prev_up)} then {_c(t.up_to)})",
                                   source=source, field=f"{tf}.up_to")
             prev_up = t.up_to
         if prev_h is not None and t.haircut < prev_h:
             raise PolicyError(
-                f"haircuts must not decrease across tiers ({prev_h} then {t.haircut}): each later "
+                f"haircuts must not decrease across tiers ({_c(prev_h)} then {_c(t.haircut)}): each "
+                "later "
                 "slice may be worth at most as much as the one before, so the value is concave",
                 source=source, field=f"{tf}.haircut")
         prev_h = t.haircut
@@ -841,3 +845,41 @@ def dump_document(model: BaseModel) -> dict:
         return x
 
     return walk(model.model_dump(mode="python", exclude_none=True))
+
+
+def write_document(doc, path) -> None:
+    """Write a model (via :func:`dump_document`) or a JSON-ready dict to ``path`` atomically: a
+    temporary file in the same folder, flushed and fsynced, then ``os.replace``. Decimals are
+    written as canonical strings; a reader never sees a half-written file."""
+    import json
+    import tempfile
+
+    from .decimals import canonical
+
+    if isinstance(doc, BaseModel):
+        doc = dump_document(doc)
+
+    def default(x):
+        if isinstance(x, Decimal):
+            return canonical(x)
+        raise TypeError(f"cannot write {type(x).__name__}")
+
+    text = json.dumps(doc, indent=2, ensure_ascii=False, default=default, allow_nan=False) + "\n"
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
