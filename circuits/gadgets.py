@@ -35,12 +35,12 @@ def boolean(cs: ConstraintSystem, assign: Optional[Callable[[], int]], label: st
     return l
 
 
-def range_check(cs: ConstraintSystem, lc: LCLike, bits: int, label: str) -> None:
+def range_check(cs: ConstraintSystem, lc: LCLike, bits: int, label: str) -> list[Variable]:
     """Constrain the integer value of ``lc`` to ``[0, 2^bits)``.
 
     ``lc`` must either have a known integer interval that cannot wrap modulo r (checked), or be
     ``±x + (bounded part)`` for a single unbounded wire ``x`` — then the check *defines* x's range
-    and the bound is recorded.
+    and the bound is recorded. Returns the bit wires, least significant first.
     """
     if not 1 <= bits <= MAX_RANGE_BITS:
         raise CircuitError(f"{label}: range width {bits} is outside 1..{MAX_RANGE_BITS}")
@@ -77,8 +77,10 @@ def range_check(cs: ConstraintSystem, lc: LCLike, bits: int, label: str) -> None
         return assign
 
     total = LinearCombination()
+    bit_wires = []
     for i in range(bits):
         b = boolean(cs, bit(i) if cs.is_prover else None, f"{label} bit {i}")
+        bit_wires.append(b)
         total = total + b * (1 << i)
     cs.constrain(lc - total, f"{label}: value within {bits} bits")
 
@@ -92,6 +94,7 @@ def range_check(cs: ConstraintSystem, lc: LCLike, bits: int, label: str) -> None
         else:  # x = rest − s
             lo, hi = lo_r - s_hi, hi_r - s_lo
         cs.set_bound(var, lo, hi)
+    return bit_wires
 
 
 _UNITS = (1, R - 1)
@@ -111,8 +114,11 @@ def signed_range(cs: ConstraintSystem, lc: LCLike, bits: int, label: str) -> Non
     range_check(cs, LinearCombination.of(lc) + (1 << (bits - 1)), bits, label)
 
 
-def abs_value(cs: ConstraintSystem, x: LCLike, bits: int, label: str) -> tuple[Variable, Variable]:
-    """``(|x|, s)`` with sign bit s (1 when x < 0) and ``|x| = x·(1 − 2s) ∈ [0, 2^bits)``.
+def abs_value(
+    cs: ConstraintSystem, x: LCLike, bits: int, label: str, bits_out: Optional[list] = None
+) -> tuple[Variable, Variable]:
+    """``(|x|, s)`` with sign bit s (1 when x < 0) and ``|x| = x·(1 − 2s) ∈ [0, 2^bits)``;
+    ``bits_out``, when given, receives the bit wires of ``|x|`` (least significant first).
 
     Sound: s is boolean, so ``|x| = ±x``; the range check makes it the non-negative one, which also
     bounds ``x`` to ``(−2^bits, 2^bits)``. Gates: 1 (sign) + 1 (product) + bits.
@@ -132,10 +138,26 @@ def abs_value(cs: ConstraintSystem, x: LCLike, bits: int, label: str) -> tuple[V
     if single is not None:
         # |x| = ±x for a free wire x: range-checking |x| defines x (and bounds it below)
         cs.mark_definable(magnitude)
-    range_check(cs, magnitude, bits, f"{label} |x|")
+    wires = range_check(cs, magnitude, bits, f"{label} |x|")
+    if bits_out is not None:
+        bits_out.extend(wires)
     if single is not None:
         cs.set_bound(single, -((1 << bits) - 1), (1 << bits) - 1)
     return magnitude, s
+
+
+def is_nonzero(cs: ConstraintSystem, x: LCLike, label: str) -> Variable:
+    """The wire ``g = [x ≠ 0]`` for a bounded ``x``: ``g = x·inv`` and ``x·(1 − g) = 0``.
+
+    If x ≠ 0 the second gate forces g = 1 (the prover supplies inv = x⁻¹); if x = 0 the first gives
+    g = 0 whatever inv is. Gates: 2, plus half a gate for inv."""
+    x = LinearCombination.of(x)
+    inv_wire = cs.allocate((lambda: pow(cs.eval(x), -1, R) if cs.eval(x) else 0) if cs.is_prover else None)
+    _, _, g = cs.multiply(x, inv_wire)
+    _, _, o = cs.multiply(x, 1 - LinearCombination.of(g))
+    cs.constrain(o, f"{label}: x·(1 − [x≠0]) = 0")
+    cs.set_bound(g, 0, 1)
+    return g
 
 
 def geq(cs: ConstraintSystem, a: LCLike, b: LCLike, bits: int, label: str) -> None:
