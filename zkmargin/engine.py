@@ -452,26 +452,37 @@ def check(account, market, policy, threshold=0) -> MarginReport:
         meets = excess >= 0 and not failing
 
         # liquidation prices (perpetuals and futures, cross and isolated), Binance's formula
+        # The liquidation price is informative only: when the account's requirement is the
+        # initial one, a position may lie beyond the maintenance table's last cap, and then no
+        # liquidation price exists (null) — it never changes whether the account meets the policy.
         price_scale = policy.decimals.price
         reports = []
         mms = []
+        beyond_cap = False
         if mode == "cross":
             for pos, ins, mark, n, u, r in rows:
-                mms.append(position_requirement(ins.rule("maintenance"), pos.size, mark))
+                try:
+                    mms.append(position_requirement(ins.rule("maintenance"), pos.size, mark))
+                except InputError:
+                    beyond_cap = True
+                    mms.append(_ZERO)
             total_mm = sum(mms, _ZERO)
             total_u = sum((u for *_, u, _r in rows), _ZERO)
         for idx, (pos, ins, mark, n, u, r) in enumerate(rows):
             lp = None
             iso_eq = None
             ok = None
-            if mode == "cross" and ins.kind != "option":
+            if mode == "cross" and ins.kind != "option" and not beyond_cap:
                 lp = liquidation_price(ins.rule("maintenance"), pos.size, pos.entry_price, coll,
                                        total_mm - mms[idx], total_u - u)
             elif mode == "isolated":
                 iso = account.isolated_margin.get(pos.symbol, _ZERO)
                 iso_eq = iso + u
                 ok = pos.symbol not in failing
-                lp = liquidation_price(ins.rule("maintenance"), pos.size, pos.entry_price, iso)
+                try:
+                    lp = liquidation_price(ins.rule("maintenance"), pos.size, pos.entry_price, iso)
+                except InputError:
+                    lp = None
             if lp is not None:
                 lp = quantize(lp, price_scale, "half_even")
                 if lp <= 0:
