@@ -241,9 +241,11 @@ class _Verifier:
         self.plan = plan_margin(self.policy, self.market, self.threshold)
         self.cs = build(self.plan)
         self.be = get_backend(backend)
+        # digests and circuit digest once per verifier, not once per proof
+        self._base = statement_for(self.policy, self.market, self.threshold, None, self.plan, self.cs)
 
     def expected(self, challenge: Optional[bytes]) -> dict:
-        return statement_for(self.policy, self.market, self.threshold, challenge, self.plan, self.cs)
+        return {**self._base, "challenge": challenge.hex() if challenge is not None else None}
 
     def item(self, bundle: ProofBundle, challenge: Optional[bytes], index: Optional[int] = None):
         expected = self.expected(challenge)

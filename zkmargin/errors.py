@@ -25,6 +25,8 @@ __all__ = [
     "LogError",
     "AttestationError",
     "MissingExtraError",
+    "RequestTooLargeError",
+    "ServiceBusyError",
     "Rejected",
     "UnsatisfiedError",
     "BelowRequirementError",
@@ -115,6 +117,14 @@ class AttestationError(InputError):
 
 class MissingExtraError(InputError):
     """An optional feature needs an extra that is not installed (e.g. ``zkmargin[serve]``)."""
+
+
+class RequestTooLargeError(InputError):
+    """A request to the verification service is over its size limit (HTTP 413)."""
+
+
+class ServiceBusyError(ZkMarginError):
+    """The verification service has too many outstanding challenges (HTTP 503)."""
 
 
 # --- rejections (exit 1) -----------------------------------------------------------------------
