@@ -6,7 +6,21 @@ The flat public API::
     from zkmargin import load_policy, load_market, load_account, check, prove, verify, verify_batch
 """
 
-from .api import (
+import os as _os
+
+# Running from a source checkout (``python -m pytest`` puts the repository root first on sys.path,
+# so ``import zkmargin`` finds this folder rather than the installed copy): let the subpackages
+# that pyproject.toml maps from top-level folders (circuits/, prover/, verifier/, cli/) resolve
+# from the same checkout. Never taken for an installed copy, which has no pyproject.toml beside it.
+_root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+if (
+    _os.path.isfile(_os.path.join(_root, "pyproject.toml"))
+    and _os.path.isfile(_os.path.join(_root, "circuits", "margin.py"))
+    and _root not in __path__
+):
+    __path__.append(_root)
+
+from .api import (  # noqa: E402
     MalformedProofError,
     VerificationResult,
     check,

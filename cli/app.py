@@ -1,0 +1,84 @@
+"""The click group every ``zkmargin`` command hangs on, with the exception wrapper around all of them.
+
+Commands live in ``cli/commands_*.py`` modules that decorate functions with ``@cli.command()``;
+``cli/main.py`` imports each module once (one line per module), which registers its commands.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from zkmargin.backends import BACKENDS
+
+from . import errors
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class ZkMarginGroup(click.Group):
+    """A click group whose commands never print a traceback.
+
+    ``invoke`` turns every exception a command raises into one stderr line and an exit code
+    (:mod:`zkmargin.cli.errors`); ``main`` does the same for click's own usage errors, which keep
+    click's exit code 2. ``ZKMARGIN_DEBUG=1`` lets exceptions through."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the one place that maps every error
+            if errors.debug_enabled():
+                raise
+            raise click.exceptions.Exit(errors.report(exc)) from None
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                              standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) and not isinstance(rv, bool) else errors.EXIT_OK
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()
+            code = exc.exit_code
+        except click.exceptions.ClickException as exc:
+            errors.say(errors.usage_line(exc))
+            code = exc.exit_code
+        except click.exceptions.Abort:
+            errors.say("interrupted")
+            code = errors.EXIT_INTERRUPTED
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def backend_from(ctx: click.Context):
+    """The ``--backend`` chosen on the group (None: ``$ZKMARGIN_BACKEND`` or the default)."""
+    obj = ctx.find_root().obj or {}
+    return obj.get("backend")
+
+
+@click.group(name="zkmargin", cls=ZkMarginGroup, context_settings=CONTEXT_SETTINGS)
+@click.option("--backend", type=click.Choice(sorted(BACKENDS)), default=None,
+              help="Group backend: arkworks (native, default) or py_ecc (pure-Python reference). "
+                   "Default: $ZKMARGIN_BACKEND, else arkworks.")
+@click.version_option(package_name="zkmargin", prog_name="zkmargin")
+@click.pass_context
+def cli(ctx: click.Context, backend):
+    """Prove in zero knowledge that a hidden derivatives account meets a venue's margin
+    requirement; verify such proofs; re-check them.
+
+    \b
+    trader:   check, prove
+    venue:    challenge, verify, verify-batch
+    auditor:  audit, verify-batch, inspect
+    anyone:   demo, bench
+
+    Exit codes: 0 success (valid proof, account meets the requirement); 1 rejected (invalid proof,
+    account below the requirement); 2 usage or input error; 130 interrupted.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["backend"] = backend

@@ -1,0 +1,287 @@
+"""The core commands: demo, check, prove, verify, verify-batch, challenge, inspect, bench.
+
+Each command is one library call plus formatting; errors are mapped to exit codes by the group
+(:mod:`zkmargin.cli.app`). ``prove``, ``verify`` and ``verify-batch`` also take the venue and
+custodian options of :mod:`zkmargin.cli.commands_workflows` (``--log``, ``--custodian-key``,
+``--attestation``, ``--openings``) and call its ``run_*`` functions, which fall back to the plain
+library calls when those options are absent."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sys
+from pathlib import Path
+
+import click
+
+import zkmargin
+from zkmargin.errors import Rejected
+
+from . import output
+from .app import backend_from, cli
+from .commands_workflows import (  # the venue/custodian options verify, verify-batch, prove take
+    custody_options,
+    log_option,
+    openings_options,
+    run_prove,
+    run_verify,
+    run_verify_batch,
+)
+from .errors import say
+
+CHALLENGE_MIN_BYTES = 16
+CHALLENGE_MAX_BYTES = 64
+_HEX = re.compile(r"[0-9a-fA-F]*")
+
+
+class HexChallenge(click.ParamType):
+    """A challenge on the command line: hex digits only (no prefix, no spaces), an even number of
+    them, 16 to 64 bytes."""
+
+    name = "HEX"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value)
+        if not isinstance(value, str) or not value or not _HEX.fullmatch(value):
+            self.fail("must be hexadecimal digits only (0-9, a-f; no '0x', no spaces), e.g. the "
+                      "output of 'zkmargin challenge'", param, ctx)
+        if len(value) % 2:
+            self.fail(f"has an odd number of hex digits ({len(value)})", param, ctx)
+        raw = bytes.fromhex(value)
+        if not CHALLENGE_MIN_BYTES <= len(raw) <= CHALLENGE_MAX_BYTES:
+            self.fail(f"must be {CHALLENGE_MIN_BYTES} to {CHALLENGE_MAX_BYTES} bytes "
+                      f"({2 * CHALLENGE_MIN_BYTES} to {2 * CHALLENGE_MAX_BYTES} hex digits), got "
+                      f"{len(raw)} bytes", param, ctx)
+        return raw
+
+
+HEX_CHALLENGE = HexChallenge()
+
+market_option = click.option("--market", "-m", "market", required=True, metavar="MARKET",
+                             help="The market snapshot (zkmargin.market/1 JSON).")
+policy_option = click.option("--policy", "-p", "policy", required=True, metavar="POLICY",
+                             help="The venue's policy (zkmargin.policy/1 JSON).")
+threshold_option = click.option("--threshold", "-t", default="0", show_default=True, metavar="X",
+                                help="Extra amount (quote currency) the equity must exceed the "
+                                     "buffered requirement by.")
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Write exactly one JSON document to stdout.")
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _check_output_path(out: str) -> None:
+    """Fail before the (slow) proof when the output cannot be written."""
+    p = Path(out)
+    hint = "'-o' / '--output'"
+    if p.is_dir():
+        raise click.BadParameter(f"{out} is a folder; name the proof file to write", param_hint=hint)
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise click.BadParameter(f"the folder {parent} does not exist", param_hint=hint)
+
+
+# --- demo ----------------------------------------------------------------------------------------
+
+
+@cli.command(short_help='Run the whole story on the shipped example data.')
+@click.pass_context
+def demo(ctx):
+    """Run the whole story on the example data shipped with zkmargin: the trader's margin report,
+    a proof, the venue's verification, a tampered proof and an under-margined account rejected."""
+    from zkmargin.demo import run_demo
+
+    result = run_demo(echo=click.echo, backend=backend_from(ctx))
+    if not result.ok:
+        failed = [s.name for s in result.steps if not s.ok]
+        say("demo: unexpected outcome in: " + ", ".join(failed))
+        ctx.exit(1)
+
+
+# --- trader --------------------------------------------------------------------------------------
+
+
+@cli.command(short_help='Trader: clear-text margin report of an account.')
+@click.argument("account", metavar="ACCOUNT")
+@market_option
+@policy_option
+@threshold_option
+@json_option
+def check(account, market, policy, threshold, as_json):
+    """Clear-text margin report of ACCOUNT (zkmargin.account/1 JSON) on the trader's machine.
+
+    Exit 0 when the account meets the requirement (with the policy's buffer and the threshold),
+    1 when it does not."""
+    report = zkmargin.check(account, market, policy, threshold)
+    if as_json:
+        output.emit_json(report.to_json_dict())
+    else:
+        click.echo(output.format_report(report))
+    report.raise_if_below()
+
+
+@cli.command(short_help='Trader: prove an account meets the requirement.')
+@click.argument("account", metavar="ACCOUNT")
+@market_option
+@policy_option
+@threshold_option
+@click.option("--challenge", "-c", type=HEX_CHALLENGE, default=None,
+              help="The venue's challenge (hex, from 'zkmargin challenge'); bound into the proof.")
+@click.option("--output", "-o", "out", default=None, metavar="PROOF",
+              help="Write the proof bundle here (atomically). Default: stdout.")
+@openings_options
+@click.pass_context
+def prove(ctx, account, market, policy, threshold, challenge, out, attestations, openings):
+    """Prove that ACCOUNT meets the policy's requirement at the market snapshot, without
+    revealing the account. Refuses (exit 1, nothing written) when it does not meet it."""
+    if out is not None and out != "-":
+        _check_output_path(out)
+    timings = zkmargin.api.ProveTimings()
+    with output.progress("proving", enabled=_stderr_is_tty()):
+        bundle = run_prove(account, market, policy, threshold, challenge,
+                           attestations=attestations, openings=openings,
+                           backend=backend_from(ctx), timings=timings)
+    data = bundle.to_json().encode()
+    if out is None or out == "-":
+        click.echo(data.decode("ascii"), nl=False)  # the bundle is ASCII JSON
+        sys.stdout.flush()
+        where = "stdout"
+    else:
+        zkmargin.bundle.write_atomic(out, data)
+        where = out
+    st = bundle.statement
+    spent = f", {timings.build + timings.prove:.2f} s" if timings.prove else ""
+    say(f"proved: {output.statement_summary(st)}; {st['gates']} gates, proof {len(bundle.proof)} "
+        f"bytes, bundle {len(data)} bytes{spent} -> {where}")
+    if challenge is None:
+        say("note: no --challenge was given; a venue that issues challenges will reject this proof")
+
+
+# --- venue ---------------------------------------------------------------------------------------
+
+
+def _rejected_json(exc: Rejected, proofs: int) -> None:
+    output.emit_json({"valid": False, "proofs": proofs, "error": exc.one_line(),
+                      "error_type": type(exc).__name__})
+
+
+@cli.command(short_help='Venue: verify one proof bundle.')
+@click.argument("proof", metavar="PROOF")
+@market_option
+@policy_option
+@threshold_option
+@click.option("--challenge", "-c", type=HEX_CHALLENGE, default=None,
+              help="The challenge this venue issued for this proof (hex).")
+@log_option
+@custody_options
+@json_option
+@click.pass_context
+def verify(ctx, proof, market, policy, threshold, challenge, log, custodian_keys, attestations,
+           max_age, as_json):
+    """Verify the proof bundle PROOF against the venue's OWN policy, market snapshot, threshold
+    and challenge (never the bundle's). Exit 0 valid, 1 rejected."""
+    try:
+        result = run_verify(proof, market, policy, threshold, challenge, log=log,
+                            custodian_keys=custodian_keys, attestations=attestations,
+                            max_age=max_age, backend=backend_from(ctx))
+    except Rejected as exc:
+        if as_json:
+            _rejected_json(exc, 1)
+        raise
+    if as_json:
+        output.emit_json(output.verification_json(result))
+    else:
+        click.echo(output.format_verification(result))
+
+
+@cli.command("verify-batch", short_help='Venue/auditor: verify many proof bundles at once.')
+@click.argument("proofs", nargs=-1, required=True, metavar="PROOF...")
+@market_option
+@policy_option
+@threshold_option
+@click.option("--challenge", "-c", "challenges", type=HEX_CHALLENGE, multiple=True,
+              help="Challenge(s) (hex): none, one for every proof, or one per proof in order.")
+@log_option
+@json_option
+@click.pass_context
+def verify_batch(ctx, proofs, market, policy, threshold, challenges, log, as_json):
+    """Verify many proof bundles for the same policy, market and threshold at once (one
+    multi-scalar multiplication). Exit 0 when all are valid; 1 names the invalid ones."""
+    if not challenges:
+        chal = None
+    elif len(challenges) == 1:
+        chal = challenges[0]
+    elif len(challenges) == len(proofs):
+        chal = list(challenges)
+    else:
+        raise click.BadParameter(f"{len(challenges)} challenges for {len(proofs)} proofs (give "
+                                 "none, one, or one per proof)", param_hint="'--challenge'")
+    try:
+        result = run_verify_batch(proofs, market, policy, threshold, chal, log=log,
+                                  backend=backend_from(ctx))
+    except Rejected as exc:
+        if as_json:
+            _rejected_json(exc, len(proofs))
+        raise
+    if as_json:
+        output.emit_json(output.verification_json(result))
+    else:
+        click.echo(output.format_verification(result))
+
+
+@cli.command(short_help='Venue: print a fresh random challenge.')
+def challenge():
+    """Print a fresh random challenge (32 bytes from the OS, hex). A venue hands one to each
+    trader and accepts it once."""
+    click.echo(secrets.token_bytes(32).hex())
+
+
+# --- anyone --------------------------------------------------------------------------------------
+
+
+@cli.command(short_help="Show a proof bundle's public statement and sizes.")
+@click.argument("proof", metavar="PROOF")
+@json_option
+@click.pass_context
+def inspect(ctx, proof, as_json):
+    """Show a proof bundle's public statement and sizes (it holds nothing private). Does not
+    verify the proof."""
+    from zkmargin.proof import R1CSProof
+
+    bundle = zkmargin.ProofBundle.load(proof)
+    parsed = R1CSProof.from_bytes(bundle.proof, backend_from(ctx))  # strict decode, no verification
+    desc = output.describe_bundle(bundle, proof, Path(proof).stat().st_size, parsed.lg_n,
+                                  bundle.proof[4])
+    if as_json:
+        output.emit_json(desc)
+    else:
+        click.echo(output.format_inspect(desc))
+
+
+@cli.command(short_help='Benchmark W1, W2 and a universe-size sweep.')
+@click.option("--quick", is_flag=True, help="Limit the universe-size sweep to 4..32 (for tests).")
+@json_option
+@click.pass_context
+def bench(ctx, quick, as_json):
+    """Benchmark W1 (cross, 20 perpetuals, 3 collateral assets), W2 (portfolio, 20 instruments x
+    16 scenarios) and a sweep of universe sizes 4..256."""
+    from zkmargin.bench import run_benchmarks
+
+    tty = _stderr_is_tty()
+
+    def progress(name: str) -> None:
+        if tty:
+            click.echo(f"bench: {name} ...", err=True)
+
+    report = run_benchmarks(quick=quick, backend=backend_from(ctx), progress=progress)
+    if as_json:
+        output.emit_json(report.to_json_dict())
+    else:
+        click.echo(report.to_table())

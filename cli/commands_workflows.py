@@ -1,0 +1,315 @@
+"""Venue, custodian and auditor workflows: custodian-keygen, attest, commit, open, audit, serve.
+
+Plus the pieces ``verify``, ``verify-batch`` and ``prove`` (in :mod:`commands_core`) use for their
+workflow options: :func:`log_option`, :func:`custody_options`, :func:`openings_options` and the
+functions :func:`run_verify`, :func:`run_verify_batch`, :func:`run_prove` they call.
+
+Each command is one library call plus formatting; errors become exit codes in the group
+(:mod:`zkmargin.cli.app`): 0 clean/valid, 1 rejected/tampered, 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import click
+
+from . import output
+from .app import backend_from, cli
+from .errors import say
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Write exactly one JSON document to stdout.")
+
+
+def _slot_list(text: Optional[str]) -> Optional[list[str]]:
+    if text is None:
+        return None
+    slots = [s.strip() for s in text.split(",") if s.strip()]
+    if not slots:
+        raise click.BadParameter("name at least one slot, e.g. size:BTCUSDT,balance:USDT", param_hint="'--slots'")
+    return slots
+
+
+# --- options other commands reuse ------------------------------------------------------------------
+
+
+def log_option(f):
+    """``--log LOG``: append every outcome to this verification log (SQLite, created if absent)."""
+    return click.option("--log", "log", default=None, metavar="LOG",
+                        help="Append the outcome (accepted or rejected) to this verification log "
+                             "(hash-chained SQLite file, created if absent).")(f)
+
+
+def custody_options(f):
+    """``--custodian-key KEY`` (repeatable), ``--attestation FILE`` (repeatable), ``--max-age S``."""
+    f = click.option("--max-age", type=float, default=None, metavar="SECONDS",
+                     help="Refuse attestations older than this.")(f)
+    f = click.option("--attestation", "-a", "attestations", multiple=True, metavar="ATTESTATION",
+                     help="A custodian attestation (zkmargin.attestation/1); one per custodian.")(f)
+    f = click.option("--custodian-key", "custodian_keys", multiple=True, metavar="KEY",
+                     help="Ed25519 public key (hex, or a file) of a custodian whose attestation is "
+                          "required; the proof's commitments must be exactly what they signed. "
+                          "Repeat for positions held at several custodians.")(f)
+    return f
+
+
+def openings_options(f):
+    """``--attestation FILE`` and ``--openings FILE`` (both repeatable) for ``prove``."""
+    f = click.option("--openings", "openings", multiple=True, metavar="OPENINGS",
+                     help="Openings (zkmargin.openings/1) from 'attest' or 'commit'; the proof's "
+                          "commitments are then the attested (or committed) ones.")(f)
+    f = click.option("--attestation", "-a", "attestations", multiple=True, metavar="ATTESTATION",
+                     help="The custodian attestation(s) the openings belong to.")(f)
+    return f
+
+
+def run_verify(proof, market, policy, threshold, challenge, *, log=None, custodian_keys: Sequence = (),
+               attestations: Sequence = (), max_age=None, backend=None):
+    """What ``verify`` calls: plain, attested (``custodian_keys``), logged (``log``) or both."""
+    if attestations and not custodian_keys:
+        raise click.UsageError("--attestation needs --custodian-key (the custodians whose signatures are required)")
+    if log is None and not custodian_keys:
+        import zkmargin
+
+        return zkmargin.verify(Path(proof), market, policy, threshold, challenge, backend=backend)
+    from zkmargin.verifier.log import verify_and_log
+
+    return verify_and_log(_bundle_arg(proof), market, policy, threshold, challenge, log=log,
+                          attestations=list(attestations) or None, custodian_keys=list(custodian_keys) or None,
+                          max_age=max_age, backend=backend)
+
+
+def _bundle_arg(proof):
+    """A parsed bundle, or for a file that does not parse its raw bytes (so the log records the
+    rejection)."""
+    from zkmargin.bundle import ProofBundle
+    from zkmargin.errors import FormatError
+
+    try:
+        return ProofBundle.load(proof)
+    except FormatError:
+        p = Path(proof)
+        if not p.is_file():
+            raise
+        with open(p, "rb") as fh:
+            return fh.read(1 << 20)
+
+
+def run_verify_batch(proofs, market, policy, threshold, challenges, *, log=None, backend=None):
+    """What ``verify-batch`` calls."""
+    import zkmargin
+
+    if log is None:
+        return zkmargin.verify_batch([Path(p) for p in proofs], market, policy, threshold, challenges,
+                                     backend=backend)
+    from zkmargin.verifier.log import verify_batch_and_log
+
+    return verify_batch_and_log([_bundle_arg(p) for p in proofs], market, policy, threshold, challenges,
+                                log=log, backend=backend)
+
+
+def run_prove(account, market, policy, threshold, challenge, *, attestations: Sequence = (),
+              openings: Sequence = (), backend=None, timings=None):
+    """What ``prove`` calls: over attested commitments (``attestations`` + ``openings``), over
+    self-made openings (``openings`` only, from ``commit``), or plain."""
+    import zkmargin
+    from zkmargin import attest
+
+    if attestations:
+        if not openings:
+            raise click.UsageError("--attestation needs the matching --openings")
+        return attest.prove_attested(account, market, policy, threshold, challenge, attestations=attestations,
+                                     openings=openings, backend=backend)
+    if openings:
+        if len(openings) != 1:
+            raise click.UsageError("several --openings need their --attestation files")
+        return attest.prove_with_openings(account, market, policy, threshold, challenge, openings=openings[0],
+                                          backend=backend)
+    return zkmargin.prove(account, market, policy, threshold, challenge, backend=backend, timings=timings)
+
+
+# --- custodian -----------------------------------------------------------------------------------
+
+
+@click.command("custodian-keygen", short_help="Custodian: create an Ed25519 signing key.")
+@click.option("--output", "-o", "out", required=True, metavar="KEY",
+              help="Write the Ed25519 private key here (PEM, mode 0600).")
+@click.option("--force", is_flag=True, help="Overwrite an existing key file.")
+def custodian_keygen(out, force):
+    """Create a custodian signing key. Prints the public key (hex) that venues pass to
+    --custodian-key."""
+    from zkmargin import attest
+    from zkmargin.errors import InputError
+
+    if Path(out).exists() and not force:
+        raise InputError("the key file exists (use --force to overwrite)", source=out)
+    key = attest.generate_private_key()
+    attest.write_private(out, attest.private_key_pem(key))
+    click.echo(attest.public_key_hex(key))
+    say(f"custodian key written to {out} (mode 0600); the line above is its public key")
+
+
+@click.command(short_help="Custodian: commit to an account and sign the commitments.")
+@click.argument("account", metavar="ACCOUNT")
+@click.option("--policy", "-p", required=True, metavar="POLICY", help="The venue's policy (fixes the slots).")
+@click.option("--market", "-m", default=None, metavar="MARKET",
+              help="Optional market snapshot (the committed values do not depend on prices).")
+@click.option("--key", "-k", "key", required=True, metavar="KEY", help="The custodian's private key file.")
+@click.option("--output", "-o", "out", required=True, metavar="ATTESTATION",
+              help="Write the signed commitments here (public: for the venue).")
+@click.option("--openings", "openings_out", required=True, metavar="OPENINGS",
+              help="Write the openings here (PRIVATE: for the trader only; mode 0600).")
+@click.option("--slots", default=None, metavar="S1,S2,...",
+              help="Attest only these slots (several custodians each attest what they hold). "
+                   "Default: every slot of the policy's circuit.")
+@click.option("--subject", default=None, metavar="ID", help="The custodian's reference of the account (signed).")
+@click.pass_context
+def attest(ctx, account, policy, market, key, out, openings_out, slots, subject):
+    """As a custodian, commit to ACCOUNT's values and sign the commitments. The trader proves
+    over them with 'prove --attestation A --openings O'; the venue checks with
+    'verify --custodian-key K --attestation A'."""
+    from zkmargin import attest as A
+
+    att, op = A.attest(account, market, policy, key, slots=_slot_list(slots), subject=subject,
+                       backend=backend_from(ctx))
+    op.save(openings_out)
+    att.save(out)
+    say(f"attested {len(att.slots)} slot(s) as custodian {att.custodian[:16]}…: {out} (public), "
+        f"{openings_out} (private, 0600)")
+
+
+@click.command(short_help="Trader: draw your own commitment openings.")
+@click.argument("account", metavar="ACCOUNT")
+@click.option("--policy", "-p", required=True, metavar="POLICY", help="The venue's policy (fixes the slots).")
+@click.option("--output", "-o", "out", required=True, metavar="OPENINGS",
+              help="Write the openings here (PRIVATE; mode 0600).")
+def commit(account, policy, out):
+    """As a trader without a custodian, draw the blindings of ACCOUNT's commitments yourself and
+    keep them ('prove --openings O'), so chosen commitments can be opened to an auditor later."""
+    from zkmargin import attest as A
+
+    op = A.new_openings(account, policy)
+    op.save(out)
+    say(f"openings for {len(op.slots)} slot(s) written to {out} (private, 0600)")
+
+
+# --- auditor -------------------------------------------------------------------------------------
+
+
+@click.command("open", short_help="Trader/auditor: open or check commitments.")
+@click.argument("openings", nargs=-1, metavar="[OPENINGS...]")
+@click.option("--slots", default=None, metavar="S1,S2,...", help="The slots to open (default: all).")
+@click.option("--output", "-o", "out", default=None, metavar="PART",
+              help="Write the chosen openings here (mode 0600) to hand to an auditor.")
+@click.option("--check", "part", default=None, metavar="PART",
+              help="As an auditor: check these openings against --proof's commitments.")
+@click.option("--proof", default=None, metavar="BUNDLE", help="The proof bundle the openings are about.")
+@click.option("--market", "-m", default=None, metavar="MARKET",
+              help="With --policy: recompute the clear-text margin the opened slots allow.")
+@click.option("--policy", "-p", default=None, metavar="POLICY")
+@json_option
+@click.pass_context
+def open_(ctx, openings, slots, out, part, proof, market, policy, as_json):
+    """Open chosen commitments to an auditor.
+
+    \b
+    trader:  zkmargin open OPENINGS... --slots size:BTCUSDT,balance:USDT -o PART
+             (several OPENINGS, one per custodian, are summed slot by slot)
+    auditor: zkmargin open --check PART --proof BUNDLE [--market M --policy P]
+
+    The check exits 1 when an opening does not open the bundle's commitment."""
+    from zkmargin import attest as A
+
+    if part is None:
+        if not openings or out is None:
+            raise click.UsageError("give OPENINGS and -o PART (or --check PART --proof BUNDLE)")
+        if proof is not None or market is not None or policy is not None:
+            raise click.UsageError("--proof, --market and --policy go with --check")
+        chosen = A.combine_openings(openings, _slot_list(slots))
+        chosen.save(out)
+        say(f"openings of {len(chosen.slots)} slot(s) written to {out} (mode 0600): {', '.join(chosen.slots)}")
+        return
+    if openings or out is not None or slots is not None:
+        raise click.UsageError("--check takes PART and --proof only (plus --market/--policy)")
+    if proof is None:
+        raise click.UsageError("--check needs --proof BUNDLE")
+    if (market is None) != (policy is None):
+        raise click.UsageError("give both --market and --policy, or neither")
+    res = A.check_openings(part, proof, market=market, policy=policy, backend=backend_from(ctx))
+    if as_json:
+        output.emit_json(res.to_json_dict())
+        return
+    lines = [f"valid: {len(res.slots)} opening(s) open the bundle's commitments"
+             + (" (every slot: the whole account)" if res.complete else "")]
+    lines.append(output.table([[s, v] for s, v in res.slots.items()], right={1}))
+    if res.proof_verified:
+        lines.append("the proof verifies against the given policy and market snapshot")
+    for s, info in res.partial.items():
+        lines.append(f"  {s}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    if res.report is not None:
+        r = res.report
+        lines.append(f"clear-text margin: equity {r['equity']}, requirement {r['requirement']}, required "
+                     f"{r['required']}, excess {r['excess']} -> {'meets' if r['meets'] else 'does NOT meet'} "
+                     "the requirement")
+    click.echo("\n".join(lines))
+
+
+@click.command(short_help="Auditor: check a log, re-verify its proofs.")
+@click.argument("log", metavar="LOG")
+@click.option("--sample", type=click.IntRange(min=0), default=None, metavar="K",
+              help="Re-verify a random sample of K accepted proofs (default: all).")
+@click.option("--seed", type=int, default=None, metavar="S", help="Seed of the sample (reproducible audits).")
+@click.option("--expect-tip", default=None, metavar="HEX",
+              help="The tip hash a previous audit reported; it must still be in the chain "
+                   "(detects truncation even when the head was rewritten).")
+@json_option
+@click.pass_context
+def audit(ctx, log, sample, seed, expect_tip, as_json):
+    """Audit a venue's verification LOG: check the hash chain end to end (edited, deleted,
+    reordered and truncated entries are named) and re-verify the accepted proofs against the
+    stored policies and snapshots with batch verification.
+
+    Exit 0 clean, 1 tampered or a proof no longer verifies, 2 usage or input error. Keep the
+    reported tip for the next audit's --expect-tip."""
+    from zkmargin.verifier.audit import audit as run_audit
+
+    report = run_audit(log, sample=sample, seed=seed, expect_tip=expect_tip, backend=backend_from(ctx))
+    if as_json:
+        output.emit_json(report.to_json_dict())
+    else:
+        click.echo(report.to_text(), nl=False)
+    report.raise_if_not_clean()
+
+
+# --- venue service -------------------------------------------------------------------------------
+
+
+@click.command(short_help="Venue: run the HTTP verification service.")
+@click.option("--market", "-m", required=True, metavar="MARKET", help="The market snapshot proofs are checked against.")
+@click.option("--policy", "-p", required=True, metavar="POLICY", help="The venue's policy.")
+@click.option("--threshold", "-t", default="0", show_default=True, metavar="X")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--log", "log", default=None, metavar="LOG", help="Append every verification to this log.")
+@click.option("--custodian-key", "custodian_keys", multiple=True, metavar="KEY",
+              help="Require attestations from this custodian (repeatable).")
+@click.option("--challenge-ttl", default=300.0, show_default=True, type=float, metavar="SECONDS")
+@click.option("--max-body", default=256 * 1024, show_default=True, type=click.IntRange(min=1024), metavar="BYTES")
+@click.pass_context
+def serve(ctx, market, policy, threshold, host, port, log, custodian_keys, challenge_ttl, max_body):
+    """Run the verification service (needs the 'serve' extra: pip install 'zkmargin[serve]').
+
+    POST /v1/challenge, POST /v1/verify, GET /v1/health; OpenAPI at /openapi.json."""
+    from zkmargin.service import serve as run
+
+    say(f"serving on http://{host}:{port} (OpenAPI: /openapi.json)")
+    run(policy, market, threshold, host=host, port=port, log=log, custodian_keys=custodian_keys,
+        challenge_ttl=challenge_ttl, max_body=max_body, backend=backend_from(ctx))
+
+
+COMMANDS = [custodian_keygen, attest, commit, open_, audit, serve]
+
+for _command in COMMANDS:
+    if _command.name not in cli.commands:
+        cli.add_command(_command)

@@ -1,0 +1,22 @@
+"""Entry point of the ``zkmargin`` command (``zkmargin.cli.main:main``).
+
+Adding commands: write ``cli/commands_<topic>.py`` whose functions are decorated with
+``@cli.command()`` (``from .app import cli``), then add ONE import line below.
+"""
+
+from __future__ import annotations
+
+from .app import cli
+from . import commands_core  # noqa: F401,E402  demo check prove verify verify-batch challenge inspect bench
+from . import commands_workflows  # noqa: F401,E402  custodian-keygen attest commit open audit serve
+
+__all__ = ["cli", "main"]
+
+
+def main(argv=None) -> None:
+    """Run the command line (exits with the command's exit code)."""
+    cli.main(args=argv, prog_name="zkmargin")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""Pure formatting for the command line: reports, verification results, bundle descriptions, JSON,
+and a progress line for slow steps on a terminal. No margin or proof logic lives here."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import threading
+import time
+from typing import Any, Iterator, Optional, TextIO
+
+import click
+
+# --- JSON ----------------------------------------------------------------------------------------
+
+
+def dumps(doc: Any) -> str:
+    return json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=False)
+
+
+def emit_json(doc: Any) -> None:
+    """Exactly one JSON document on stdout."""
+    click.echo(dumps(doc))
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+
+def table(rows: list[list[str]], right: set[int] = frozenset(), indent: str = "  ") -> str:
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    out = []
+    for r in rows:
+        cells = [r[c].rjust(widths[c]) if c in right else r[c].ljust(widths[c])
+                 for c in range(len(r))]
+        out.append((indent + "  ".join(cells)).rstrip())
+    return "\n".join(out)
+
+
+def _pairs(rows: list[tuple[str, str]], indent: str = "  ") -> str:
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{indent}{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def format_report(report) -> str:
+    """A :class:`zkmargin.MarginReport` as text (the trader's own, clear-text view)."""
+    d = report.to_json_dict()
+    q = d["quote"]
+    head = (f"{d['venue']}: {d['mode']} margin, {d['requirement_kind']} requirement "
+            f"(amounts in {q})")
+    lines = [head]
+    if report.positions:
+        rows = [["symbol", "size", "notional", "requirement", "liq. price"]]
+        for p in d["positions"]:
+            rows.append([p["symbol"], p["size"], p["notional"], p["requirement"],
+                         p["liquidation_price"] or "-"])
+        lines.append(table(rows, right={1, 2, 3, 4}))
+        if d["mode"] == "portfolio":
+            lines.append("  (per-position requirements are each position's stand-alone "
+                         "scenario margin; the portfolio requirement nets them)")
+    buffer = d["buffer"]
+    summary = [
+        ("collateral value", d["collateral_value"]),
+        ("equity", d["equity"]),
+        ("requirement", d["requirement"]),
+        (f"required = (1 + {buffer}) x requirement + threshold {d['threshold']}", d["required"]),
+        ("excess", d["excess"]),
+        ("health (equity / required)", d["health"] or "-"),
+    ]
+    lines.append(_pairs(summary))
+    if d.get("failing_positions"):
+        lines.append("  positions below their own isolated requirement: "
+                     + ", ".join(d["failing_positions"]))
+    verdict = "MEETS the requirement" if d["meets"] else "does NOT meet the requirement"
+    lines.append(f"result: the account {verdict}")
+    return "\n".join(lines)
+
+
+def statement_summary(st: dict) -> str:
+    """One sentence about a public statement."""
+    ch = st.get("challenge")
+    chal = f"challenge {ch[:16]}..." if ch else "no challenge"
+    return (f"{st.get('venue')} {st.get('mode')} margin, {st.get('requirement')} requirement, "
+            f"threshold {st.get('threshold')}, market as of {st.get('as_of')}, {chal}")
+
+
+def format_verification(result) -> str:
+    """A :class:`zkmargin.VerificationResult` as text."""
+    st = result.statement
+    what = "" if result.proofs == 1 else f"all {result.proofs} proofs: "
+    lines = [f"valid: {what}{statement_summary(st)}"]
+    rows = [
+        ("policy digest", st.get("policy_digest", "")),
+        ("market digest", st.get("market_digest", "")),
+        ("circuit digest", st.get("circuit_digest", "")),
+        ("gates", str(result.gates)),
+        ("proof bytes", str(result.proof_bytes)),
+        ("verified in", f"{result.seconds * 1000:.0f} ms ({result.backend})"),
+    ]
+    for key, value in (getattr(result, "extra", None) or {}).items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            value = ", ".join(map(str, value))
+        rows.append((key.replace("_", " "), str(value)))
+    lines.append(_pairs(rows))
+    return "\n".join(lines)
+
+
+def verification_json(result) -> dict:
+    """``VerificationResult.to_json_dict()``, plus what a workflow added (log entry, custodians)."""
+    doc = result.to_json_dict()
+    for key, value in (getattr(result, "extra", None) or {}).items():
+        doc.setdefault(key, value)
+    return doc
+
+
+def describe_bundle(bundle, path: Optional[str], file_bytes: Optional[int], lg_n: int,
+                    version: int) -> dict:
+    """The public description ``inspect`` shows: the statement and sizes, nothing else."""
+    return {
+        "file": path,
+        "format": "zkmargin.proof/1",
+        "statement": dict(bundle.statement),
+        "commitments": len(bundle.commitments),
+        "commitment_bytes": sum(len(c) for c in bundle.commitments),
+        "proof_bytes": len(bundle.proof),
+        "proof_version": version,
+        "inner_product_rounds": lg_n,
+        "padded_gates": 1 << lg_n,
+        "bundle_bytes": file_bytes,
+    }
+
+
+def format_inspect(desc: dict) -> str:
+    st = desc["statement"]
+    lines = [f"proof bundle {desc['file']} ({desc['format']})", "statement (public):"]
+    rows = []
+    for key in ("protocol", "venue", "mode", "requirement", "threshold", "as_of", "challenge",
+                "policy_digest", "market_digest", "circuit_digest", "gates"):
+        value = st.get(key)
+        rows.append((key, "-" if value is None else str(value)))
+    slots = st.get("slots") or []
+    rows.append(("slots", f"{len(slots)}: " + ", ".join(map(str, slots))))
+    lines.append(_pairs(rows))
+    lines.append("sizes:")
+    rows = [
+        ("commitments", f"{desc['commitments']} x 48 bytes = {desc['commitment_bytes']} bytes"),
+        ("proof", f"{desc['proof_bytes']} bytes (version {desc['proof_version']}, "
+                  f"{desc['inner_product_rounds']} inner-product rounds, "
+                  f"{desc['padded_gates']} padded gates)"),
+    ]
+    if desc.get("bundle_bytes") is not None:
+        rows.append(("bundle file", f"{desc['bundle_bytes']} bytes"))
+    lines.append(_pairs(rows))
+    lines.append("note: inspect only reads the public fields; 'zkmargin verify' checks the proof")
+    return "\n".join(lines)
+
+
+# --- progress ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def progress(label: str, enabled: Optional[bool] = None, stream: Optional[TextIO] = None,
+             delay: float = 0.3, interval: float = 0.1) -> Iterator[None]:
+    """A spinner with elapsed time on ``stream`` (stderr) while the block runs, shown only when
+    the stream is a terminal and the block takes more than ``delay`` seconds; erased after."""
+    stream = stream if stream is not None else sys.stderr
+    if enabled is None:
+        try:
+            enabled = stream.isatty()
+        except (AttributeError, ValueError):
+            enabled = False
+    if not enabled:
+        yield
+        return
+    stop = threading.Event()
+    shown = threading.Event()
+    t0 = time.monotonic()
+
+    def spin() -> None:
+        frames = "|/-\\"
+        i = 0
+        while not stop.wait(interval):
+            elapsed = time.monotonic() - t0
+            if elapsed < delay:
+                continue
+            try:
+                stream.write(f"\r{frames[i % 4]} {label} {elapsed:.1f}s")
+                stream.flush()
+            except (OSError, ValueError):
+                return
+            shown.set()
+            i += 1
+
+    thread = threading.Thread(target=spin, name="zkmargin-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        if shown.is_set():
+            try:
+                stream.write("\r\033[K")
+                stream.flush()
+            except (OSError, ValueError):
+                pass
