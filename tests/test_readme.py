@@ -159,4 +159,6 @@ def test_second_command_installs_and_runs_the_tests(fresh):
     if full:
         assert " passed" in p.stdout
     else:
-        assert "tests collected" in p.stdout or "test collected" in p.stdout
+        # with the project's addopts (-q) and one more -q, pytest lists "path: count" per file
+        counts = [int(m) for m in re.findall(r"^tests/\S+\.py: (\d+)$", p.stdout, re.M)]
+        assert "collected" in p.stdout or sum(counts) > 100, p.stdout[-3000:]
