@@ -46,13 +46,12 @@ import json
 import os
 import re
 import secrets
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal, localcontext
-from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
+from .atomic import write_atomic
 from .backends import get_backend
 from .bundle import ProofBundle
 from .errors import (
@@ -273,8 +272,6 @@ class SignedCommitments:
         return hashlib.sha256(canonical_json_bytes(self.to_json_dict())).hexdigest()
 
     def save(self, path) -> None:
-        from .bundle import write_atomic
-
         write_atomic(path, self.to_json().encode())
 
     def signature_valid(self) -> bool:
@@ -405,35 +402,8 @@ class Openings:
 
 
 def write_private(path, data: bytes) -> None:
-    """Atomic write (temporary file, fsync, rename) of a file only its owner may read (0600)."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
-# --- slots ---------------------------------------------------------------------------------------
-
+    """Atomic write of a file only its owner may read (0600): openings and private keys."""
+    write_atomic(path, data, mode=0o600)
 
 def _synthetic_market(policy):
     """A market with every price 1: the slot layout and the committed values do not depend on

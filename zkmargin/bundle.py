@@ -14,12 +14,11 @@ refuses a bundle whose statement differs.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_atomic  # noqa: F401  (re-exported: zkmargin.bundle.write_atomic)
 from .errors import FormatError
 
 BUNDLE_FORMAT = "zkmargin.proof/1"
@@ -109,23 +108,3 @@ class ProofBundle:
         except OSError as exc:
             raise FormatError(f"cannot read ({exc.strerror})", source=str(p)) from None
         return cls.from_json(raw, source=str(p))
-
-
-def write_atomic(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a
-    part (temporary file in the same directory, fsync, rename)."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

@@ -852,8 +852,8 @@ def write_document(doc, path) -> None:
     temporary file in the same folder, flushed and fsynced, then ``os.replace``. Decimals are
     written as canonical strings; a reader never sees a half-written file."""
     import json
-    import tempfile
 
+    from .atomic import write_atomic
     from .decimals import canonical
 
     if isinstance(doc, BaseModel):
@@ -865,21 +865,4 @@ def write_document(doc, path) -> None:
         raise TypeError(f"cannot write {type(x).__name__}")
 
     text = json.dumps(doc, indent=2, ensure_ascii=False, default=default, allow_nan=False) + "\n"
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(path, text.encode("utf-8"))
