@@ -108,11 +108,8 @@ def format_verification(result) -> str:
 
 
 def verification_json(result) -> dict:
-    """``VerificationResult.to_json_dict()``, plus what a workflow added (log entry, custodians)."""
-    doc = result.to_json_dict()
-    for key, value in (getattr(result, "extra", None) or {}).items():
-        doc.setdefault(key, value)
-    return doc
+    """``VerificationResult.to_json_dict()`` (it includes what a workflow added)."""
+    return result.to_json_dict()
 
 
 def describe_bundle(bundle, path: Optional[str], file_bytes: Optional[int], lg_n: int,

@@ -188,7 +188,8 @@ class VerificationResult:
     extra: dict = field(default_factory=dict)
 
     def to_json_dict(self) -> dict:
-        return {
+        """The result as JSON, with what a workflow added (``extra``: log entry, custodians)."""
+        doc = {
             "valid": self.valid,
             "proofs": self.proofs,
             "gates": self.gates,
@@ -197,6 +198,9 @@ class VerificationResult:
             "backend": self.backend,
             "statement": self.statement,
         }
+        for key, value in self.extra.items():
+            doc.setdefault(key, value)
+        return doc
 
 
 _MISMATCH = {
