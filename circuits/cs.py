@@ -355,17 +355,28 @@ class ConstraintSystem:
         return self._digest[1]
 
     def _columns(self):
-        """The constraints as flat (q, index, coefficient) lists per wire kind, cached."""
+        """The constraints as flat lists per wire kind, split by coefficient: +1 entries, −1
+        entries and the rest (most coefficients are ±1, which need no multiplication). Cached."""
         cached = getattr(self, "_cols", None)
         if cached is not None and cached[0] == len(self.constraints):
             return cached[1]
-        cols: dict[int, tuple[list, list, list]] = {k: ([], [], []) for k in (ONE_KIND, V_KIND, L_KIND, R_KIND, O_KIND)}
+        minus_one = R - 1
+        cols: dict[int, tuple[list, list, list, list, list, list, list]] = {
+            k: ([], [], [], [], [], [], []) for k in (ONE_KIND, V_KIND, L_KIND, R_KIND, O_KIND)
+        }
         for q, lc in enumerate(self.constraints):
             for (kind, index), c in lc.terms.items():
-                qs, idx, cs_ = cols[kind]
-                qs.append(q)
-                idx.append(index)
-                cs_.append(c)
+                plus_q, plus_i, minus_q, minus_i, gen_q, gen_i, gen_c = cols[kind]
+                if c == 1:
+                    plus_q.append(q)
+                    plus_i.append(index)
+                elif c == minus_one:
+                    minus_q.append(q)
+                    minus_i.append(index)
+                else:
+                    gen_q.append(q)
+                    gen_i.append(index)
+                    gen_c.append(c)
         self._cols = (len(self.constraints), cols)
         return cols
 
@@ -382,17 +393,24 @@ class ConstraintSystem:
         for q in range(len(zq)):
             zq[q] = acc
             acc = acc * z % R
-        w = {}
-        for kind, size in ((L_KIND, n), (R_KIND, n), (O_KIND, n), (V_KIND, self.m)):
+
+        def collapse(kind: int, size: int) -> list:
+            plus_q, plus_i, minus_q, minus_i, gen_q, gen_i, gen_c = cols[kind]
             vec = [0] * size
-            qs, idx, coefs = cols[kind]
-            for q, i, c in zip(qs, idx, coefs):
-                vec[i] += zq[q] * c if c != 1 else zq[q]
-            w[kind] = [x % R for x in vec]
-        w_V = [(-x) % R for x in w[V_KIND]]
-        qs, _, coefs = cols[ONE_KIND]
-        w_c = (-sum(zq[q] * c for q, c in zip(qs, coefs))) % R
-        return w[L_KIND], w[R_KIND], w[O_KIND], w_V, w_c
+            for q, i in zip(plus_q, plus_i):
+                vec[i] += zq[q]
+            for q, i in zip(minus_q, minus_i):
+                vec[i] -= zq[q]
+            for q, i, c in zip(gen_q, gen_i, gen_c):
+                vec[i] += zq[q] * c
+            return [x % R for x in vec]
+
+        w_L = collapse(L_KIND, n)
+        w_R = collapse(R_KIND, n)
+        w_O = collapse(O_KIND, n)
+        w_V = [(-x) % R for x in collapse(V_KIND, self.m)]
+        w_c = (-sum(collapse(ONE_KIND, 1))) % R
+        return w_L, w_R, w_O, w_V, w_c
 
     def stats(self) -> dict:
         return {

@@ -71,39 +71,38 @@ def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, b
         us.append(t.challenge_scalar(b"u"))
 
     w_L, w_R, w_O, w_V, w_c = cs.flatten(z, n)
-    y_inv = inv(y)
-    y_inv_n = powers(y_inv, n)
-    # δ(y, z) = <y^-n∘w_R, w_L>
-    delta = sum(y_inv_n[i] * w_R[i] % R * w_L[i] for i in range(n)) % R
+    # Every scalar of this proof's equation is scaled by its batch weight ρ (1 when alone); the
+    # powers of y⁻¹ are drawn already scaled: yr_i = ρ·y^-i.
+    yr = powers(inv(y), n, start=rho)
+    yr_wR = [yr[i] * w_R[i] % R for i in range(n)]  # ρ·y^-i·w_R[i]
+    # ρ·δ(y, z) = ρ·<y^-n∘w_R, w_L>
+    delta_r = sum(yr_wR[i] * w_L[i] for i in range(n)) % R
 
     # s_i = Π_k u_k^(+1 if bit (lg_n−1−k) of i is set else −1);  s_i⁻¹ = s_(n−1−i)
     u_inv = batch_inv(us) if us else []
     u_sq = [u * u % R for u in us]
     u_inv_sq = [ui * ui % R for ui in u_inv]
-    s = [0] * n
     acc = 1
     for ui in u_inv:
         acc = acc * ui % R
-    s[0] = acc
-    for i in range(1, n):
-        lg_i = i.bit_length() - 1
-        s[i] = s[i - (1 << lg_i)] * u_sq[lg_n - 1 - lg_i] % R
+    s = [acc]
+    for j in range(lg_n):  # the entries with bit j set: flip round (lg_n−1−j) from u⁻¹ to u
+        u2 = u_sq[lg_n - 1 - j]
+        s += [v * u2 % R for v in s]
 
     c = secrets.randbits(128) | 1  # weight of equation (1)
     a, b = proof.a, proof.b
-    # every scalar of this proof's equation is scaled by its batch weight ρ (1 when alone)
-    xr = x * rho % R
     ar = a * rho % R
     x2 = x * x % R
     x3 = x2 * x % R
-    # G_i:  x·y^-i·w_R[i] − a·s_i
-    g = [(xr * y_inv_n[i] % R * w_R[i] - ar * s[i]) % R for i in range(n)]
-    # H_i:  y^-i·(x·w_L[i] + w_O[i] − b·s_i⁻¹) − 1
-    h = [((y_inv_n[i] * (x * w_L[i] + w_O[i] - b * s[n - 1 - i]) % R - 1) * rho) % R for i in range(n)]
-    # B:   w·(t_x − a·b) + c·(x²·(δ + w_c) − t_x)
-    b_scalar = (w * (proof.t_x - a * b) + c * (x2 * (delta + w_c) - proof.t_x)) % R
-    # B̃:  −μ − c·τ_x
-    b_t_scalar = (-proof.e_blinding - c * proof.t_x_blinding) % R
+    # G_i:  ρ·(x·y^-i·w_R[i] − a·s_i)
+    g = [(x * yr_wR[i] - ar * s[i]) % R for i in range(n)]
+    # H_i:  ρ·(y^-i·(x·w_L[i] + w_O[i] − b·s_i⁻¹) − 1)
+    h = [(yr[i] * (x * w_L[i] + w_O[i] - b * s[n - 1 - i]) - rho) % R for i in range(n)]
+    # B:   ρ·(w·(t_x − a·b) + c·(x²·(δ + w_c) − t_x))
+    b_scalar = (rho * (w * (proof.t_x - a * b) + c * (x2 * w_c - proof.t_x)) + c * x2 * delta_r) % R
+    # B̃:  ρ·(−μ − c·τ_x)
+    b_t_scalar = rho * (-proof.e_blinding - c * proof.t_x_blinding) % R
     pairs = [
         (x, proof.A_I),  # x·A_I
         (x2, proof.A_O),  # x²·A_O
@@ -119,8 +118,6 @@ def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, b
     pairs += [(u2, L) for u2, L in zip(u_sq, proof.L_vec)]  # u_k²·L_k
     pairs += [(ui2, Rk) for ui2, Rk in zip(u_inv_sq, proof.R_vec)]  # u_k⁻²·R_k
     if rho != 1:
-        b_scalar = b_scalar * rho % R
-        b_t_scalar = b_t_scalar * rho % R
         pairs = [(sc * rho % R, pt) for sc, pt in pairs]
     return _Terms(n=n, g=g, h=h, b=b_scalar, b_t=b_t_scalar, pairs=pairs)
 
