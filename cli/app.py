@@ -73,7 +73,7 @@ def cli(ctx: click.Context, backend):
 
     \b
     trader:   check, prove
-    venue:    challenge, verify, verify-batch
+    venue:    challenge, verify, verify-batch, serve, scenarios, dynamic-margin
     auditor:  audit, verify-batch, inspect
     anyone:   demo, bench
 

@@ -1,0 +1,329 @@
+"""The venue's policy-building commands: scenarios, dynamic-margin.
+
+``scenarios`` writes a copy of a policy with a portfolio scenario table
+(:func:`zkmargin.scenarios.write_policy_with_scenarios`); ``dynamic-margin`` writes a copy whose
+rule rates are scaled by realized volatility (:func:`zkmargin.dynamic.write_dynamic_policy`).
+Each is one library call plus reading its small parameter files and formatting; errors become
+exit codes in the group (:mod:`zkmargin.cli.app`): 0 written, 2 usage or input error (nothing
+written).
+
+Parameter files are read with the project's exact JSON loader
+(:func:`zkmargin.decimals.load_json_file`): numbers are JSON numbers or decimal strings without an
+exponent; NaN, infinities and duplicate keys are refused. Shocks and volatilities are model
+parameters and become floats after that check; multipliers, factors and rates stay decimals.
+
+The price history ``dynamic-margin`` reads (``zkmargin.history/1``)::
+
+    {"format": "zkmargin.history/1",
+     "prices": {"BTCUSDT": ["67250.4", "66980.1", ...], ...},
+     "notes": "optional free text"}
+
+one series (oldest first, at least 3 prices, each > 0) per instrument of the policy to rescale.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from zkmargin.decimals import canonical, load_json_file, parse_decimal
+from zkmargin.errors import FormatError, InputError, UnknownSymbolError
+
+from . import output
+from .app import cli
+
+HISTORY_FORMAT = "zkmargin.history/1"
+_HISTORY_KEYS = ("format", "prices", "notes")
+
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Write exactly one JSON document to stdout.")
+force_option = click.option("--force", is_flag=True,
+                            help="Allow OUT to be the input POLICY file (replaced atomically).")
+
+
+# --- parameters ----------------------------------------------------------------------------------
+
+
+class Number(click.ParamType):
+    """A plain decimal number on the command line (no exponent, NaN or infinity), checked against
+    a lower bound; returned as a ``Decimal`` (``as_float``: as a float, for model parameters)."""
+
+    name = "X"
+
+    def __init__(self, *, minimum: Optional[Decimal] = None, strict: bool = False,
+                 as_float: bool = False):
+        self.minimum, self.strict, self.as_float = minimum, strict, as_float
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (float, Decimal)) and not isinstance(value, bool):
+            return value
+        try:
+            d = parse_decimal(value)
+        except FormatError as exc:
+            self.fail(exc.message, param, ctx)
+        if self.minimum is not None and (d <= self.minimum if self.strict else d < self.minimum):
+            self.fail(f"must be {'>' if self.strict else '>='} {self.minimum}, got {value}",
+                      param, ctx)
+        return float(d) if self.as_float else d
+
+
+NONNEG_FLOAT = Number(minimum=Decimal(0), as_float=True)
+POSITIVE_FLOAT = Number(minimum=Decimal(0), strict=True, as_float=True)
+ANY_FLOAT = Number(as_float=True)
+POSITIVE_DECIMAL = Number(minimum=Decimal(0), strict=True)
+
+
+def _check_out(out: str, policy: str, force: bool) -> None:
+    """Fail before any work when OUT cannot be written, or is the input policy without --force."""
+    p = Path(out)
+    hint = "'-o' / '--output'"
+    if p.is_dir():
+        raise click.BadParameter(f"{out} is a folder; name the policy file to write",
+                                 param_hint=hint)
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise click.BadParameter(f"the folder {parent} does not exist", param_hint=hint)
+    if not force and p.exists() and os.path.samefile(p, policy):
+        raise click.BadParameter(f"{out} is the input policy; write a new file (or pass --force "
+                                 "to replace it)", param_hint=hint)
+
+
+def _json_object(path: str) -> dict:
+    data = load_json_file(path)
+    if not isinstance(data, dict):
+        raise FormatError("expected a JSON object", source=path)
+    return data
+
+
+def _finite_float(value, *, source: str, field: str, minimum: float, strict: bool) -> float:
+    x = float(parse_decimal(value, source=source, field=field))
+    if not math.isfinite(x):
+        raise InputError("not a finite number", source=source, field=field)
+    if x < minimum or (strict and x == minimum):
+        raise InputError(f"must be {'>' if strict else '>='} {minimum:g}", source=source,
+                         field=field)
+    return x
+
+
+def _mapping(path: Optional[str], known: set[str], *, strict: bool) -> Optional[dict]:
+    """A ``{key: number}`` file as ``{key: float}``; every key must be one of ``known``."""
+    if path is None:
+        return None
+    data = _json_object(path)
+    out = {}
+    for key, value in data.items():
+        if key not in known:
+            raise UnknownSymbolError(f"{key!r} is neither an instrument nor an underlying of the "
+                                     "policy", source=path, field=key)
+        out[key] = _finite_float(value, source=path, field=key, minimum=0.0, strict=strict)
+    return out
+
+
+def _exclusive(pairs) -> None:
+    for flag, flag_value, file_flag, file_value in pairs:
+        if flag_value is not None and file_value is not None:
+            raise click.UsageError(f"give {flag} or {file_flag}, not both")
+
+
+def _either(flag_value, file_value, default):
+    if file_value is not None:
+        return file_value
+    return flag_value if flag_value is not None else default
+
+
+def _digest(policy) -> str:
+    from zkmargin.digests import policy_digest
+
+    return policy_digest(policy)
+
+
+# --- scenarios -----------------------------------------------------------------------------------
+
+
+def _worst(pnl: list[Decimal], names: list[str]) -> dict:
+    """Worst per-unit loss (positive = a loss) of a long and of a short unit, with the scenario."""
+    i_long = min(range(len(pnl)), key=lambda i: pnl[i])
+    i_short = max(range(len(pnl)), key=lambda i: pnl[i])
+    return {"worst_loss_long": canonical(max(-pnl[i_long], Decimal(0))),
+            "worst_scenario_long": names[i_long],
+            "worst_loss_short": canonical(max(pnl[i_short], Decimal(0))),
+            "worst_scenario_short": names[i_short]}
+
+
+@cli.command(short_help="Venue: build a policy's portfolio scenario table.")
+@click.argument("policy", metavar="POLICY")
+@click.option("--market", "-m", "market", required=True, metavar="MARKET",
+              help="The market snapshot the table is priced at (zkmargin.market/1 JSON).")
+@click.option("--output", "-o", "out", required=True, metavar="OUT",
+              help="Write the new policy here (atomically).")
+@click.option("--grid", type=click.Choice(["span", "deribit"]), default="span", show_default=True,
+              help="span: CME SPAN's 16 scenarios; deribit: LEVELS spot moves x volatility "
+                   "up/down.")
+@click.option("--levels", type=click.IntRange(min=2), default=None, metavar="N",
+              help="Spot levels of the deribit grid (default 9; 2N scenarios).")
+@click.option("--factor", type=POSITIVE_DECIMAL, default=Decimal(1), show_default=True,
+              help="Multiplier of the worst scenario loss (maintenance).")
+@click.option("--initial-factor", type=POSITIVE_DECIMAL, default=None,
+              help="Multiplier for the initial requirement (default: --factor).")
+@click.option("--spot-shock", type=NONNEG_FLOAT, default=None,
+              help="Price scan range, a fraction of the underlying's price, for every "
+                   "underlying. [default: 0.15]")
+@click.option("--spot-shocks", metavar="FILE.json", default=None,
+              help="Price scan range per underlying: {\"BTCUSDT\": 0.15, ...}.")
+@click.option("--vol-shock", type=NONNEG_FLOAT, default=None,
+              help="Volatility scan range in volatility points (0.25 = 25 points). "
+                   "[default: 0.25]")
+@click.option("--vol-shocks", metavar="FILE.json", default=None,
+              help="Volatility scan range per underlying: {\"BTCUSDT\": 0.25, ...}.")
+@click.option("--vol", type=POSITIVE_FLOAT, default=None,
+              help="Implied volatility of every option (needed when the policy lists options).")
+@click.option("--vols", metavar="FILE.json", default=None,
+              help="Implied volatility per option symbol or underlying: {\"BTCUSDT\": 0.55, ...}.")
+@click.option("--horizon-days", type=NONNEG_FLOAT, default=1.0, show_default=True,
+              help="Look-ahead: option expiries are shortened by this many days.")
+@click.option("--rate", type=ANY_FLOAT, default=0.0, show_default=True,
+              help="Risk-free rate of the Black-Scholes repricing.")
+@force_option
+@json_option
+def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_shock, spot_shocks,
+              vol_shock, vol_shocks, vol, vols, horizon_days, rate, force, as_json):
+    """Write a copy of POLICY (a portfolio-mode policy; an existing table is replaced) with the
+    per-unit P&L table of the chosen scenario grid, priced at MARKET and frozen as decimals at the
+    policy's price scale. Shocks are keyed by underlying (a perpetual or future is its own
+    underlying); options are repriced with Black-Scholes."""
+    from zkmargin.models import load_policy
+    from zkmargin.scenarios import write_policy_with_scenarios
+
+    if levels is not None and grid != "deribit":
+        raise click.BadParameter("only the deribit grid has levels", param_hint="'--levels'")
+    _exclusive([("--spot-shock", spot_shock, "--spot-shocks", spot_shocks),
+                ("--vol-shock", vol_shock, "--vol-shocks", vol_shocks),
+                ("--vol", vol, "--vols", vols)])
+    _check_out(out, policy, force)
+    base = load_policy(policy, allow_missing_scenarios=True)
+    options = [i.symbol for i in base.instruments if i.kind == "option"]
+    if options and vol is None and vols is None:
+        raise click.UsageError(f"the policy lists {len(options)} option(s) ({options[0]}, ...); "
+                               "give their implied volatility with --vol or --vols")
+    underlyings = {i.symbol if i.kind != "option" else i.underlying for i in base.instruments}
+    keys = underlyings | {i.symbol for i in base.instruments}
+    spot = _either(spot_shock, _mapping(spot_shocks, keys, strict=False), 0.15)
+    vshock = _either(vol_shock, _mapping(vol_shocks, keys, strict=False), 0.25)
+    sigma = _either(vol, _mapping(vols, keys, strict=True), None)
+    new = write_policy_with_scenarios(
+        base, market, out, grid=grid, levels=levels if levels is not None else 9, factor=factor,
+        initial_factor=initial_factor, spot_shocks=spot, vol_shocks=vshock, vols=sigma,
+        rate=rate, horizon_days=horizon_days)
+    table = new.scenarios
+    worst = [{"symbol": sym, **_worst(row, table.names)} for sym, row in table.pnl.items()]
+    doc = {"policy": out, "policy_digest": _digest(new), "grid": grid,
+           "scenarios": len(table.names), "instruments": worst}
+    if as_json:
+        output.emit_json(doc)
+        return
+    click.echo(f"wrote {out}: {doc['scenarios']} scenarios ({grid}) x {len(worst)} instruments, "
+               f"factor {canonical(table.factor)}"
+               + (f", initial factor {canonical(table.initial_factor)}"
+                  if table.initial_factor is not None else ""))
+    rows = [["instrument", "worst loss, long 1", "worst loss, short 1"]]
+    rows += [[w["symbol"], w["worst_loss_long"], w["worst_loss_short"]] for w in worst]
+    click.echo(output.table(rows, right={1, 2}))
+    click.echo(f"policy digest {doc['policy_digest']}")
+
+
+# --- dynamic-margin ------------------------------------------------------------------------------
+
+
+def load_history(path: str, policy) -> dict[str, list[Decimal]]:
+    """Read a ``zkmargin.history/1`` file: ``{symbol: [price, ...]}`` for instruments of
+    ``policy``, each series at least 3 prices > 0."""
+    data = _json_object(path)
+    fmt = data.get("format")
+    if fmt is None:
+        raise FormatError(f"missing format tag (expected {HISTORY_FORMAT!r})", source=path,
+                          field="format")
+    if fmt != HISTORY_FORMAT:
+        shown = fmt if isinstance(fmt, str) else type(fmt).__name__
+        raise FormatError(f"expected format {HISTORY_FORMAT!r}, got {shown!r}", source=path,
+                          field="format")
+    extra = [k for k in data if k not in _HISTORY_KEYS]
+    if extra:
+        raise FormatError(f"unknown key {extra[0]!r} (a history has {', '.join(_HISTORY_KEYS)})",
+                          source=path, field=extra[0])
+    prices = data.get("prices")
+    if not isinstance(prices, dict) or not prices:
+        raise FormatError("expected a non-empty object {symbol: [price, ...]}", source=path,
+                          field="prices")
+    out = {}
+    for sym, series in prices.items():
+        field = f"prices.{sym}"
+        if not policy.has_instrument(sym):
+            raise UnknownSymbolError(f"the policy lists no instrument {sym!r}", source=path,
+                                     field=field)
+        if not isinstance(series, list) or len(series) < 3:
+            raise FormatError("expected a list of at least 3 prices (oldest first)", source=path,
+                              field=field)
+        values = [parse_decimal(v, source=path, field=f"{field}[{i}]")
+                  for i, v in enumerate(series)]
+        bad = next((i for i, v in enumerate(values) if v <= 0), None)
+        if bad is not None:
+            raise InputError("a price must be > 0", source=path, field=f"{field}[{bad}]")
+        out[sym] = values
+    return out
+
+
+@cli.command("dynamic-margin", short_help="Venue: scale a policy's rates by realized volatility.")
+@click.argument("policy", metavar="POLICY")
+@click.option("--history", "history", required=True, metavar="FILE.json",
+              help=f"Price histories per instrument ({HISTORY_FORMAT} JSON).")
+@click.option("--reference-vol", type=POSITIVE_DECIMAL, required=True,
+              help="The annualized volatility at which the rates stay as they are (0.5 = 50%).")
+@click.option("--output", "-o", "out", required=True, metavar="OUT",
+              help="Write the new policy here (atomically).")
+@click.option("--min-mult", type=POSITIVE_DECIMAL, default=Decimal(1), show_default=True,
+              help="Lower bound of the multiplier.")
+@click.option("--max-mult", type=POSITIVE_DECIMAL, default=Decimal(3), show_default=True,
+              help="Upper bound of the multiplier.")
+@click.option("--periods-per-year", type=POSITIVE_FLOAT, default=365.0, show_default=True,
+              help="Prices per year in the histories (365 daily, 8760 hourly).")
+@click.option("--venue", default=None, metavar="NAME", help="Venue name of the new policy.")
+@force_option
+@json_option
+def dynamic_margin(policy, history, reference_vol, out, min_mult, max_mult, periods_per_year,
+                   venue, force, as_json):
+    """Write a copy of the rule-based POLICY whose maintenance and initial rates of every
+    instrument in the history are multiplied by clip(realized vol / reference vol, min, max),
+    rounded up (bracket amounts recomputed). Instruments without a history keep their rates."""
+    from zkmargin.dynamic import multipliers, realized_vol, write_dynamic_policy
+    from zkmargin.models import load_policy
+
+    if min_mult > max_mult:
+        raise click.BadParameter(f"{canonical(max_mult)} is below --min-mult "
+                                 f"{canonical(min_mult)}", param_hint="'--max-mult'")
+    _check_out(out, policy, force)
+    base = load_policy(policy)
+    hist = load_history(history, base)
+    params = dict(reference_vol=reference_vol, min_mult=min_mult, max_mult=max_mult,
+                  periods_per_year=periods_per_year)
+    mults = multipliers(base, hist, **params)
+    new = write_dynamic_policy(base, hist, out, venue=venue, **params)
+    rows = [{"symbol": sym, "realized_vol": round(realized_vol(series, periods_per_year), 6),
+             "multiplier": canonical(mults[sym])} for sym, series in hist.items()]
+    doc = {"policy": out, "policy_digest": _digest(new), "previous_policy_digest": _digest(base),
+           "venue": new.venue, "reference_vol": canonical(reference_vol), "instruments": rows}
+    if as_json:
+        output.emit_json(doc)
+        return
+    click.echo(f"wrote {out}: rates of {len(rows)} instrument(s) scaled (reference volatility "
+               f"{doc['reference_vol']}, multiplier in [{canonical(min_mult)}, "
+               f"{canonical(max_mult)}])")
+    table = [["instrument", "realized vol", "multiplier"]]
+    table += [[r["symbol"], f"{r['realized_vol']:.4f}", r["multiplier"]] for r in rows]
+    click.echo(output.table(table, right={1, 2}))
+    click.echo(f"policy digest {doc['policy_digest']} (was {doc['previous_policy_digest']})")
+
