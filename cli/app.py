@@ -72,9 +72,10 @@ def cli(ctx: click.Context, backend):
     requirement; verify such proofs; re-check them.
 
     \b
-    trader:   check, prove
+    trader:   check, prove, open
+    custodian: custodian-keygen, attest, commit
     venue:    challenge, verify, verify-batch, serve, scenarios, dynamic-margin
-    auditor:  audit, verify-batch, inspect
+    auditor:  audit, open --check, verify-batch, inspect
     anyone:   demo, bench
 
     Exit codes: 0 success (valid proof, account meets the requirement); 1 rejected (invalid proof,
