@@ -33,6 +33,7 @@ import click
 
 from zkmargin.decimals import canonical, load_json_file, parse_decimal
 from zkmargin.errors import FormatError, InputError, UnknownSymbolError
+from zkmargin.models import check_format_tag
 
 from . import output
 from .app import cli
@@ -243,14 +244,7 @@ def load_history(path: str, policy) -> dict[str, list[Decimal]]:
     """Read a ``zkmargin.history/1`` file: ``{symbol: [price, ...]}`` for instruments of
     ``policy``, each series at least 3 prices > 0."""
     data = _json_object(path)
-    fmt = data.get("format")
-    if fmt is None:
-        raise FormatError(f"missing format tag (expected {HISTORY_FORMAT!r})", source=path,
-                          field="format")
-    if fmt != HISTORY_FORMAT:
-        shown = fmt if isinstance(fmt, str) else type(fmt).__name__
-        raise FormatError(f"expected format {HISTORY_FORMAT!r}, got {shown!r}", source=path,
-                          field="format")
+    check_format_tag(data, HISTORY_FORMAT, path)
     extra = [k for k in data if k not in _HISTORY_KEYS]
     if extra:
         raise FormatError(f"unknown key {extra[0]!r} (a history has {', '.join(_HISTORY_KEYS)})",

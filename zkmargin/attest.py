@@ -53,7 +53,7 @@ from typing import Iterable, Optional, Sequence
 
 from .atomic import write_atomic
 from .backends import get_backend
-from .bundle import ProofBundle
+from .bundle import ProofBundle, hex_field
 from .errors import (
     AttestationError,
     AttestationRejectedError,
@@ -190,15 +190,7 @@ def key_id(src) -> str:
 
 
 def _hexfield(value, what: str, source, size: Optional[int] = None) -> bytes:
-    if not isinstance(value, str) or value != value.lower():
-        raise FormatError(f"{what} must be a lowercase hex string", source=source)
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        raise FormatError(f"{what} is not valid hex", source=source) from None
-    if size is not None and len(raw) != size:
-        raise FormatError(f"{what} must be {size} bytes", source=source)
-    return raw
+    return hex_field(value, what, source, size, lowercase=True)
 
 
 def _strlist(value, what: str, source) -> list[str]:

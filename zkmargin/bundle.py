@@ -33,9 +33,12 @@ def canonical_statement_bytes(statement: dict) -> bytes:
     return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def _hex(value: Any, what: str, source, size: int | None = None) -> bytes:
-    if not isinstance(value, str):
-        raise FormatError(f"{what} must be a hex string", source=source)
+def hex_field(value: Any, what: str, source, size: int | None = None, *, lowercase: bool = False) -> bytes:
+    """Bytes from a hex string field of a document, with a one-line FormatError naming the field
+    (``lowercase=True`` also refuses upper-case digits, for signed documents whose bytes must be
+    canonical)."""
+    if not isinstance(value, str) or (lowercase and value != value.lower()):
+        raise FormatError(f"{what} must be a {'lowercase ' if lowercase else ''}hex string", source=source)
     try:
         raw = bytes.fromhex(value)
     except ValueError:
@@ -85,8 +88,8 @@ class ProofBundle:
         comms = data.get("commitments")
         if not isinstance(comms, list):
             raise FormatError("commitments must be a list", source=source, field="commitments")
-        commitments = [_hex(c, f"commitments[{i}]", source, 48) for i, c in enumerate(comms)]
-        proof = _hex(data.get("proof"), "proof", source)
+        commitments = [hex_field(c, f"commitments[{i}]", source, 48) for i, c in enumerate(comms)]
+        proof = hex_field(data.get("proof"), "proof", source)
         return cls(statement=dict(st), commitments=commitments, proof=proof)
 
     @classmethod

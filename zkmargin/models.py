@@ -374,6 +374,12 @@ def _read(src, expected_format: str, source: str | None) -> tuple[dict, str | No
         raise FormatError(f"expected a path or a dict, got {type(src).__name__}", source=source)
     if not isinstance(data, dict):
         raise FormatError("the document is not a JSON object", source=source)
+    check_format_tag(data, expected_format, source)
+    return data, source
+
+
+def check_format_tag(data: dict, expected_format: str, source=None) -> None:
+    """A document's ``format`` tag is exactly ``expected_format`` (one-line FormatError)."""
     fmt = data.get("format")
     if fmt is None:
         raise FormatError(f"missing format tag (expected {expected_format!r})", source=source,
@@ -382,7 +388,6 @@ def _read(src, expected_format: str, source: str | None) -> tuple[dict, str | No
         shown = fmt if isinstance(fmt, str) else type(fmt).__name__
         raise FormatError(f"expected format {expected_format!r}, got {shown!r}", source=source,
                           field="format")
-    return data, source
 
 
 def _build(cls, data: dict, source):
