@@ -31,7 +31,7 @@ from zkmargin.errors import CircuitError, InputError
 from zkmargin.field import R
 
 from .cs import ConstraintSystem, LinearCombination, Variable
-from .gadgets import abs_value, bits_for, boolean, is_nonzero, range_check, signed_range
+from .gadgets import abs_value, bits_for, boolean, is_nonzero, range_check
 
 
 def _p10(k: int) -> int:
@@ -110,7 +110,9 @@ class MarginPlan:
 
     @property
     def cost_bits(self) -> int:
-        return self.size_bits + self.price_bits + bits_for(max(1, len(self.instruments)))
+        """Width of ``C − L`` and ``U − C`` (both at most ``P·Σ|q_i|``, P = 2^price_bits − 1)."""
+        P = (1 << self.price_bits) - 1
+        return bits_for(P * max(1, len(self.instruments)) * ((1 << self.size_bits) - 1))
 
     def slot_names(self) -> list[str]:
         return [s.name for s in self.slots]
@@ -390,12 +392,20 @@ def margin_circuit(cs: ConstraintSystem, plan: MarginPlan) -> None:
 
     requirement = LinearCombination()  # at SR
     upnl = LinearCombination()  # at ds+dp
+    shorts = LinearCombination()  # Σ min(q_i, 0), for the cost-basis bounds
+    upnl_sizes = LinearCombination()  # Σ q_i
     isolated_checks = []
     for ip in plan.instruments:
         q = var[f"size:{ip.symbol}"]
         q_bits: list = []
-        qabs, _ = abs_value(cs, q, plan.size_bits, f"size {ip.symbol}", bits_out=q_bits)
+        qabs, sign = abs_value(cs, q, plan.size_bits, f"size {ip.symbol}", bits_out=q_bits)
         upnl = upnl + q * ip.mark
+        if plan.mode != "isolated":
+            # min(q_i, 0) = q_i·s_i: s_i is the sign bit that abs_value pinned (s_i = 1 iff q_i < 0;
+            # either value when q_i = 0, where the product is 0 anyway)
+            _, _, short_i = cs.multiply(q, sign)
+            shorts = shorts + short_i
+            upnl_sizes = upnl_sizes + q
         if ip.rule == "scenario":
             continue
         if ip.rule == "flat":
@@ -444,8 +454,19 @@ def margin_circuit(cs: ConstraintSystem, plan: MarginPlan) -> None:
         requirement = _round_requirement(cs, LinearCombination.of(M) * (plan.factor * _p10(SR - (ds + dp + dr))), plan, "portfolio requirement")
 
     if plan.mode != "isolated":
+        # The cost basis C = Σ q_i·entry_i is committed whole, so bind it to what entry prices within
+        # the policy's width could give: with P = 2^price_bits − 1 and entry_i ∈ [0, P],
+        #     L = P·Σ min(q_i, 0)  ≤  C  ≤  P·Σ max(q_i, 0) = U
+        # The first range check defines C's interval (C is a committed wire), the second is checked
+        # against wrap-around. Both are exact: every C in [L, U] is Σ q_i·e_i for real e_i ∈ [0, P],
+        # and the lowest, L, for integer ones (longs bought at 0, shorts sold at P). Equity falls as
+        # C rises, so the statement holds for some entry prices within the width iff it holds at L.
         C = var["cost"]
-        signed_range(cs, C, plan.cost_bits + 1, "cost basis")
+        P = (1 << plan.price_bits) - 1
+        longs = upnl_sizes - shorts
+        k = plan.cost_bits
+        range_check(cs, C - shorts * P, k, "cost basis: at least what entry prices within the width give")
+        range_check(cs, longs * P - C, k, "cost basis: at most what entry prices within the width give")
         equity = equity + (upnl - C) * _p10(Z - (ds + dp))
 
     for symbol, e_i, mm in isolated_checks:

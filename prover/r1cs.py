@@ -70,14 +70,14 @@ def prove(
     s_L = [_rand() for _ in range(n)]
     s_R = [_rand() for _ in range(n)]
 
-    def sparse(points, scalars):
-        keep = [(p, s) for p, s in zip(points, scalars) if s]
-        return [p for p, _ in keep], [s for _, s in keep]
-
+    # The witness MSMs run over every real gate whatever its value (no skipping of zero scalars,
+    # which would make the work depend on the private witness); only the padding gates cs.n..n−1,
+    # zero by construction and known to everyone, are left out.
+    used = cs.n
     # A_I = α·B̃ + <a_L, G> + <a_R, H>
-    A_I = be.msm(*sparse([B_t] + G + H, [alpha] + a_L + a_R))
+    A_I = be.msm([B_t] + G[:used] + H[:used], [alpha] + a_L[:used] + a_R[:used])
     # A_O = β·B̃ + <a_O, G>
-    A_O = be.msm(*sparse([B_t] + G, [beta] + a_O))
+    A_O = be.msm([B_t] + G[:used], [beta] + a_O[:used])
     # S = ρ·B̃ + <s_L, G> + <s_R, H>
     S = be.msm([B_t] + G + H, [rho] + s_L + s_R)
     transcript.append_point(b"A_I", A_I, be)
