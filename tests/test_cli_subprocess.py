@@ -273,6 +273,10 @@ def test_bench_quick_json(cwd):
     doc = json.loads(p.stdout)
     names = [w["workload"] for w in doc["workloads"]]
     assert names == ["W1", "W2", "sweep-4", "sweep-8", "sweep-16", "sweep-32"]
+    assert doc["msm4096_seconds"] > 0  # every figure is quoted against the same run's MSM
+    for w in doc["workloads"]:
+        assert w["prove_msm4096"] == round(w["prove_seconds"] / doc["msm4096_seconds"], 2) or abs(
+            w["prove_msm4096"] - w["prove_seconds"] / doc["msm4096_seconds"]) < 0.01
     for w in doc["workloads"]:
         assert w["padded_gates"] >= w["gates"] > 0
         assert w["prove_seconds"] > 0 and w["verify_seconds"] > 0

@@ -202,6 +202,29 @@ def measure(name: str, policy: dict, market: dict, account: dict, *, backend=Non
     )
 
 
+MSM_REFERENCE_POINTS = 4096
+
+
+def msm_reference_seconds(backend=None, repeats: int = 5) -> float:
+    """Median time of one native multi-scalar multiplication of 4,096 points with random 255-bit
+    scalars: the yardstick every figure is quoted against (absolute times on a shared machine
+    drift; ratios to this, measured in the same run, do not)."""
+    import secrets
+    import statistics
+
+    from .generators import get_generators
+
+    be = get_backend(backend)
+    points = get_generators(be).G(MSM_REFERENCE_POINTS)
+    scalars = [secrets.randbelow(1 << 255) for _ in points]
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        be.msm(points, scalars)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def machine_description() -> dict:
     cpu = platform.processor() or platform.machine()
     try:
@@ -229,23 +252,35 @@ class BenchReport:
     quick: bool
     machine: dict
     seconds: float
+    msm4096_seconds: float = 0.0
+
+    def ratio(self, seconds: float) -> float:
+        return seconds / self.msm4096_seconds if self.msm4096_seconds else float("nan")
 
     def to_json_dict(self) -> dict:
+        rows = []
+        for r in self.rows:
+            d = r.to_json_dict()
+            d["prove_msm4096"] = round(self.ratio(r.prove_seconds), 2)
+            d["verify_msm4096"] = round(self.ratio(r.verify_seconds), 3)
+            rows.append(d)
         return {"backend": self.backend, "quick": self.quick, "machine": self.machine,
-                "seconds": round(self.seconds, 2), "workloads": [r.to_json_dict() for r in self.rows]}
+                "seconds": round(self.seconds, 2), "msm4096_seconds": round(self.msm4096_seconds, 5),
+                "workloads": rows}
 
     def to_table(self) -> str:
         """A Markdown table (also readable as plain text)."""
-        head = ["workload", "mode", "instr.", "scen.", "gates", "padded", "prove s", "verify s",
-                "proof B", "+commit. B", "bundle B"]
+        head = ["workload", "mode", "instr.", "scen.", "gates", "padded", "prove s", "prove ×MSM",
+                "verify s", "verify ×MSM", "proof B", "+commit. B", "bundle B"]
         lines = [head]
         for r in self.rows:
             lines.append([r.workload, r.mode, str(r.instruments), str(r.scenarios or "-"),
                           str(r.gates), str(r.padded_gates), f"{r.prove_seconds:.2f}",
-                          f"{r.verify_seconds:.3f}", str(r.proof_bytes), str(r.binary_bytes),
+                          f"{self.ratio(r.prove_seconds):.1f}", f"{r.verify_seconds:.3f}",
+                          f"{self.ratio(r.verify_seconds):.2f}", str(r.proof_bytes), str(r.binary_bytes),
                           str(r.bundle_bytes)])
         widths = [max(len(row[c]) for row in lines) for c in range(len(head))]
-        right = {2, 3, 4, 5, 6, 7, 8, 9, 10}
+        right = set(range(2, len(head)))
 
         def fmt(row):
             cells = [row[c].rjust(widths[c]) if c in right else row[c].ljust(widths[c])
@@ -260,6 +295,8 @@ class BenchReport:
             for k, v in r.extra.items():
                 out.append(f"{r.workload}: {k.replace('_', ' ')} = {v}")
         m = self.machine
+        out.append(f"×MSM: the time over one native {MSM_REFERENCE_POINTS:,}-point multi-scalar "
+                   f"multiplication measured in the same run ({self.msm4096_seconds * 1000:.1f} ms, median)")
         out.append(f"backend {self.backend}; {m['cpu']} ({m['cores']} cores), Python {m['python']}, "
                    f"py_arkworks_bls12381 {m['py_arkworks_bls12381']}; total {self.seconds:.1f} s")
         return "\n".join(out)
@@ -279,9 +316,14 @@ def run_benchmarks(quick: bool = False, backend=None,
             progress(name)
         rows.append(measure(name, *docs, backend=be, **kw))
 
+    if progress is not None:
+        progress(f"MSM of {MSM_REFERENCE_POINTS} points")
+    msm_before = msm_reference_seconds(be)
     step("W1", cross_workload(20), batch=0 if quick else 100)
     step("W2", portfolio_workload())
     for n in (QUICK_SWEEP if quick else SWEEP):
         step(f"sweep-{n}", cross_workload(n), verify_repeats=3 if n <= 64 else 1)
+    # the yardstick before and after the workloads, so a load change during the run shows
+    msm = (msm_before + msm_reference_seconds(be)) / 2
     return BenchReport(rows=rows, backend=be.name, quick=quick, machine=machine_description(),
-                       seconds=time.perf_counter() - t_start)
+                       seconds=time.perf_counter() - t_start, msm4096_seconds=msm)
