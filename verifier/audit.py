@@ -259,8 +259,9 @@ def _check_tree(rows: list[LogEntry], leaves: list[Optional[bytes]], heads, key_
         if sth.timestamp < last_ts:
             report.notes.append(f"the signed head of tree size {sth.tree_size} is older than the one before it")
         last_ts = sth.timestamp
-        if sth.tree_size > n:
-            report.truncated = list(range(n + 1, sth.tree_size + 1))
+        if sth.tree_size > n:  # signed entries are missing: inside (deleted) or at the tail
+            top = max(seen, default=0)
+            report.truncated = list(range(top + 1, sth.tree_size + 1))
         elif tree.root(sth.tree_size) != sth.root_hash:
             bad_sizes.append(sth.tree_size)
         else:
