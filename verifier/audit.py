@@ -247,13 +247,16 @@ def _check_tree(rows: list[LogEntry], leaves: list[Optional[bytes]], heads, key_
     report.reordered = sorted(e.id for e in rows if e.seq != e.id and e.id not in edited)
     seen = {e.id for e in rows}
     report.deleted = sorted(set(range(1, max(seen, default=0) + 1)) - seen)
+    from zkmargin.attest import load_public_key
+
+    key = load_public_key(key_hex, "venue public key", InputError)  # parsed once, not once per head
     last_ts, good_sizes, bad_sizes = -1, [0], []
     for row, sth in heads:
         report.heads += 1
         if sth is None:
             report.notes.append(f"the signed head stored for tree size {row.get('tree_size')!r} is malformed")
             continue
-        if not sth.signature_valid(key_hex):
+        if not sth.signature_valid(key):
             report.bad_signatures.append(sth.tree_size)
             continue
         if sth.timestamp < last_ts:
