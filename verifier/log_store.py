@@ -214,6 +214,15 @@ class SQLiteLogStore(LogStore):
         except sqlite3.DatabaseError as exc:
             raise LogError(f"the log is unreadable ({exc})", source=self.path) from None
 
+    def _fetch(self, sql: str, args=(), one: bool = False):
+        """Run a query and fetch its rows under the lock (threads share the connection)."""
+        with self._lock:
+            cur = self._query(sql, args)
+            try:
+                return cur.fetchone() if one else cur.fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise LogError(f"the log is unreadable ({exc})", source=self.path) from None
+
     def _tables(self) -> set:
         return {r[0] for r in self._query("SELECT name FROM sqlite_master WHERE type='table'")}
 
@@ -244,7 +253,7 @@ class SQLiteLogStore(LogStore):
     def meta(self) -> dict:
         if "meta" not in self._tables():
             return {}
-        return {str(k): str(v) for k, v in self._query("SELECT key, value FROM meta")}
+        return {str(k): str(v) for k, v in self._fetch("SELECT key, value FROM meta")}
 
     def _state(self) -> Optional[TreeState]:
         row = self._db.execute("SELECT size, peaks, timestamp FROM tree WHERE one = 1").fetchone()
@@ -312,7 +321,7 @@ class SQLiteLogStore(LogStore):
                 raise LogError(f"the log is unreadable ({exc})", source=self.path) from None
 
     def count(self) -> int:
-        return int(self._query("SELECT COUNT(*) FROM entries").fetchone()[0])
+        return int(self._fetch("SELECT COUNT(*) FROM entries", one=True)[0])
 
     def entries(self, *, bodies: bool = True, start: int = 1, stop: Optional[int] = None):
         if bodies:
@@ -330,28 +339,28 @@ class SQLiteLogStore(LogStore):
         ids = list(ids)
         for k in range(0, len(ids), 500):
             chunk = ids[k:k + 500]
-            cur = self._query(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM entries WHERE id IN "
-                              f"({', '.join('?' * len(chunk))}) ORDER BY id", chunk)
-            out.extend(dict(zip(ENTRY_COLUMNS, row)) for row in cur)
+            rows = self._fetch(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM entries WHERE id IN "
+                               f"({', '.join('?' * len(chunk))}) ORDER BY id", chunk)
+            out.extend(dict(zip(ENTRY_COLUMNS, row)) for row in rows)
         return out
 
     def heads(self):
-        for row in self._query(f"SELECT {', '.join(HEAD_COLUMNS)} FROM heads ORDER BY tree_size"):
+        for row in self._fetch(f"SELECT {', '.join(HEAD_COLUMNS)} FROM heads ORDER BY tree_size"):
             yield dict(zip(HEAD_COLUMNS, row))
 
     def latest_head(self):
-        row = self._query(f"SELECT {', '.join(HEAD_COLUMNS)} FROM heads ORDER BY tree_size DESC LIMIT 1").fetchone()
+        row = self._fetch(f"SELECT {', '.join(HEAD_COLUMNS)} FROM heads ORDER BY tree_size DESC LIMIT 1", one=True)
         return None if row is None else dict(zip(HEAD_COLUMNS, row))
 
     def documents(self, table: str):
         if table not in DOCUMENT_TABLES:
             raise InputError("unknown document table")
-        return [(str(d), _as_bytes(b)) for d, b in self._query(f"SELECT digest, body FROM {table}")]
+        return [(str(d), _as_bytes(b)) for d, b in self._fetch(f"SELECT digest, body FROM {table}")]
 
     def document(self, table: str, digest: str):
         if table not in DOCUMENT_TABLES:
             raise InputError("unknown document table")
-        row = self._query(f"SELECT body FROM {table} WHERE digest = ?", (digest,)).fetchone()
+        row = self._fetch(f"SELECT body FROM {table} WHERE digest = ?", (digest,), one=True)
         return None if row is None else _as_bytes(row[0])
 
     def close(self) -> None:
