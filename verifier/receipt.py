@@ -98,6 +98,8 @@ class Receipt:
     @classmethod
     def from_json_dict(cls, data, source=None) -> "Receipt":
         """Strict parse: a malformed receipt is a FormatError naming the field."""
+        if not isinstance(data, dict):
+            raise FormatError("a receipt is a JSON object", source=source)
         if data.get("format") != RECEIPT_FORMAT:
             raise FormatError(f"not a log receipt (format must be {RECEIPT_FORMAT!r})", source=source, field="format")
         missing = [k for k in RECEIPT_KEYS if k not in data]
