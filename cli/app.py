@@ -72,10 +72,11 @@ def cli(ctx: click.Context, backend):
     requirement; verify such proofs; re-check them.
 
     \b
-    trader:   check, prove, open
+    trader:   check, prove, open, receipt
     custodian: custodian-keygen, attest, commit
-    venue:    challenge, verify, verify-batch, serve, scenarios, dynamic-margin
-    auditor:  audit, open --check, verify-batch, inspect
+    venue:    venue-keygen, challenge, verify, verify-batch, serve, log-head, scenarios,
+              dynamic-margin
+    auditor:  audit, log-head, open --check, verify-batch, inspect
     anyone:   demo, bench
 
     Exit codes: 0 success (valid proof, account meets the requirement); 1 rejected (invalid proof,

@@ -168,8 +168,21 @@ def prove(ctx, account, market, policy, threshold, challenge, out, attestations,
 
 
 def _rejected_json(exc: Rejected, proofs: int) -> None:
-    output.emit_json({"valid": False, "proofs": proofs, "error": exc.one_line(),
-                      "error_type": type(exc).__name__})
+    doc = {"valid": False, "proofs": proofs, "error": exc.one_line(), "error_type": type(exc).__name__}
+    if getattr(exc, "receipt", None) is not None:  # the log recorded the rejection
+        doc["log"] = getattr(exc, "log_entry", None) or getattr(exc, "log_entries", None)
+        doc["receipt"] = exc.receipt
+    output.emit_json(doc)
+
+
+def _write_receipt(path, receipt) -> None:
+    """``--receipt-out``: the receipt the log returned, written atomically."""
+    import json
+
+    from zkmargin.atomic import write_atomic
+
+    write_atomic(path, (json.dumps(receipt, indent=2) + "\n").encode())
+    say(f"receipt of log entry {receipt['entry']['seq']} written to {path}")
 
 
 @cli.command(short_help='Venue: verify one proof bundle.')
@@ -180,21 +193,30 @@ def _rejected_json(exc: Rejected, proofs: int) -> None:
 @click.option("--challenge", "-c", type=HEX_CHALLENGE, default=None,
               help="The challenge this venue issued for this proof (hex).")
 @log_option
+@click.option("--receipt-out", "receipt_out", default=None, metavar="FILE",
+              help="With --log: write the log's receipt for this verification here (for the trader).")
 @custody_options
 @json_option
 @click.pass_context
-def verify(ctx, proof, market, policy, threshold, challenge, log, custodian_keys, attestations,
-           max_age, as_json):
+def verify(ctx, proof, market, policy, threshold, challenge, log, log_key, receipt_out, custodian_keys,
+           attestations, max_age, as_json):
     """Verify the proof bundle PROOF against the venue's OWN policy, market snapshot, threshold
-    and challenge (never the bundle's). Exit 0 valid, 1 rejected."""
+    and challenge (never the bundle's). Exit 0 valid, 1 rejected (a challenge the --log accepted
+    before is refused as a replay). With --log, the JSON carries the receipt."""
+    if receipt_out is not None and log is None:
+        raise click.UsageError("--receipt-out needs --log")
     try:
-        result = run_verify(proof, market, policy, threshold, challenge, log=log,
+        result = run_verify(proof, market, policy, threshold, challenge, log=log, log_key=log_key,
                             custodian_keys=custodian_keys, attestations=attestations,
                             max_age=max_age, backend=backend_from(ctx))
     except Rejected as exc:
+        if receipt_out is not None and getattr(exc, "receipt", None) is not None:
+            _write_receipt(receipt_out, exc.receipt)
         if as_json:
             _rejected_json(exc, 1)
         raise
+    if receipt_out is not None:
+        _write_receipt(receipt_out, result.extra["receipt"])
     if as_json:
         output.emit_json(output.verification_json(result))
     else:
@@ -211,7 +233,7 @@ def verify(ctx, proof, market, policy, threshold, challenge, log, custodian_keys
 @log_option
 @json_option
 @click.pass_context
-def verify_batch(ctx, proofs, market, policy, threshold, challenges, log, as_json):
+def verify_batch(ctx, proofs, market, policy, threshold, challenges, log, log_key, as_json):
     """Verify many proof bundles for the same policy, market and threshold at once (one
     multi-scalar multiplication). Exit 0 when all are valid; 1 names the invalid ones."""
     if not challenges:
@@ -224,7 +246,7 @@ def verify_batch(ctx, proofs, market, policy, threshold, challenges, log, as_jso
         raise click.BadParameter(f"{len(challenges)} challenges for {len(proofs)} proofs (give "
                                  "none, one, or one per proof)", param_hint="'--challenge'")
     try:
-        result = run_verify_batch(proofs, market, policy, threshold, chal, log=log,
+        result = run_verify_batch(proofs, market, policy, threshold, chal, log=log, log_key=log_key,
                                   backend=backend_from(ctx))
     except Rejected as exc:
         if as_json:

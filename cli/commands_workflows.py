@@ -1,4 +1,5 @@
-"""Venue, custodian and auditor workflows: custodian-keygen, attest, commit, open, audit, serve.
+"""Venue, custodian and auditor workflows: custodian-keygen, venue-keygen, attest, commit, open,
+audit, receipt, log-head, serve.
 
 Plus the pieces ``verify``, ``verify-batch`` and ``prove`` (in :mod:`commands_core`) use for their
 workflow options: :func:`log_option`, :func:`custody_options`, :func:`openings_options` and the
@@ -35,10 +36,23 @@ def _slot_list(text: Optional[str]) -> Optional[list[str]]:
 
 
 def log_option(f):
-    """``--log LOG``: append every outcome to this verification log (SQLite, created if absent)."""
+    """``--log LOG --log-key KEY``: append every outcome to this verification log (SQLite, created
+    if absent) and sign the new tree head with the venue's key."""
+    f = click.option("--log-key", "log_key", default=None, metavar="KEY",
+                     help="The venue's Ed25519 signing key file ('zkmargin venue-keygen'): signs the "
+                          "log's tree head after every append; never stored in the log.")(f)
     return click.option("--log", "log", default=None, metavar="LOG",
-                        help="Append the outcome (accepted or rejected) to this verification log "
-                             "(hash-chained SQLite file, created if absent).")(f)
+                        help="Append the outcome (accepted or rejected) to this transparency log "
+                             "(SQLite Merkle log, created if absent; needs --log-key). A challenge "
+                             "the log accepted before is refused as a replay.")(f)
+
+
+def _log_key_needed(log, log_key) -> None:
+    if log is not None and log_key is None:
+        raise click.UsageError("--log needs --log-key KEY (the venue's signing key; 'zkmargin venue-keygen' "
+                               "makes one)")
+    if log is None and log_key is not None:
+        raise click.UsageError("--log-key goes with --log LOG")
 
 
 def custody_options(f):
@@ -64,9 +78,10 @@ def openings_options(f):
     return f
 
 
-def run_verify(proof, market, policy, threshold, challenge, *, log=None, custodian_keys: Sequence = (),
+def run_verify(proof, market, policy, threshold, challenge, *, log=None, log_key=None, custodian_keys: Sequence = (),
                attestations: Sequence = (), max_age=None, backend=None):
     """What ``verify`` calls: plain, attested (``custodian_keys``), logged (``log``) or both."""
+    _log_key_needed(log, log_key)
     if attestations and not custodian_keys:
         raise click.UsageError("--attestation needs --custodian-key (the custodians whose signatures are required)")
     if log is None and not custodian_keys:
@@ -75,7 +90,7 @@ def run_verify(proof, market, policy, threshold, challenge, *, log=None, custodi
         return zkmargin.verify(Path(proof), market, policy, threshold, challenge, backend=backend)
     from zkmargin.verifier.log import verify_and_log
 
-    return verify_and_log(_bundle_arg(proof), market, policy, threshold, challenge, log=log,
+    return verify_and_log(_bundle_arg(proof), market, policy, threshold, challenge, log=log, log_key=log_key,
                           attestations=list(attestations) or None, custodian_keys=list(custodian_keys) or None,
                           max_age=max_age, backend=backend)
 
@@ -96,17 +111,18 @@ def _bundle_arg(proof):
             return fh.read(1 << 20)
 
 
-def run_verify_batch(proofs, market, policy, threshold, challenges, *, log=None, backend=None):
+def run_verify_batch(proofs, market, policy, threshold, challenges, *, log=None, log_key=None, backend=None):
     """What ``verify-batch`` calls."""
     import zkmargin
 
+    _log_key_needed(log, log_key)
     if log is None:
         return zkmargin.verify_batch([Path(p) for p in proofs], market, policy, threshold, challenges,
                                      backend=backend)
     from zkmargin.verifier.log import verify_batch_and_log
 
     return verify_batch_and_log([_bundle_arg(p) for p in proofs], market, policy, threshold, challenges,
-                                log=log, backend=backend)
+                                log=log, log_key=log_key, backend=backend)
 
 
 def run_prove(account, market, policy, threshold, challenge, *, attestations: Sequence = (),
@@ -140,14 +156,23 @@ def custodian_keygen(out, force):
     """Create a custodian signing key. Prints the public key (hex) that venues pass to
     --custodian-key."""
     from zkmargin import attest
-    from zkmargin.errors import InputError
 
-    if Path(out).exists() and not force:
-        raise InputError("the key file exists (use --force to overwrite)", source=out)
-    key = attest.generate_private_key()
-    attest.write_private(out, attest.private_key_pem(key))
-    click.echo(attest.public_key_hex(key))
+    click.echo(attest.new_key_file(out, force=force))
     say(f"custodian key written to {out} (mode 0600); the line above is its public key")
+
+
+@click.command("venue-keygen", short_help="Venue: create the Ed25519 key that signs the log's tree heads.")
+@click.option("--output", "-o", "out", required=True, metavar="KEY",
+              help="Write the Ed25519 private key here (PEM, mode 0600).")
+@click.option("--force", is_flag=True, help="Overwrite an existing key file.")
+def venue_keygen(out, force):
+    """Create the venue's log signing key (for verify/verify-batch/serve --log-key). Prints the
+    public key (hex): publish it; traders check receipts and auditors check the log with it
+    (receipt --venue-key, audit --venue-key)."""
+    from zkmargin import attest
+
+    click.echo(attest.new_key_file(out, force=force))
+    say(f"venue log key written to {out} (mode 0600); the line above is its public key: publish it")
 
 
 @click.command(short_help="Custodian: commit to an account and sign the commitments.")
@@ -257,29 +282,85 @@ def open_(ctx, openings, slots, out, part, proof, market, policy, as_json):
 
 @click.command(short_help="Auditor: check a log, re-verify its proofs.")
 @click.argument("log", metavar="LOG")
+@click.option("--venue-key", default=None, metavar="PUB",
+              help="The venue's public key (hex or a file) as you know it; every signature is checked "
+                   "against it. Without it the key the log names itself is used (unauthenticated).")
+@click.option("--sth", "sths", multiple=True, metavar="STH",
+              help="An older signed tree head (zkmargin.sth/1, from 'log-head --json'); the log must "
+                   "still extend it (repeatable).")
+@click.option("--receipt", "receipts", multiple=True, metavar="RECEIPT",
+              help="A receipt (zkmargin.receipt/1) a trader kept; its entry must still be in the log, "
+                   "unchanged (repeatable).")
 @click.option("--sample", type=click.IntRange(min=0), default=None, metavar="K",
               help="Re-verify a random sample of K accepted proofs (default: all).")
 @click.option("--seed", type=int, default=None, metavar="S", help="Seed of the sample (reproducible audits).")
-@click.option("--expect-tip", default=None, metavar="HEX",
-              help="The tip hash a previous audit reported; it must still be in the chain "
-                   "(detects truncation even when the head was rewritten).")
 @json_option
 @click.pass_context
-def audit(ctx, log, sample, seed, expect_tip, as_json):
-    """Audit a venue's verification LOG: check the hash chain end to end (edited, deleted,
-    reordered and truncated entries are named) and re-verify the accepted proofs against the
-    stored policies and snapshots with batch verification.
+def audit(ctx, log, venue_key, sths, receipts, sample, seed, as_json):
+    """Audit a venue's transparency LOG: recompute the Merkle tree from the entries, check every
+    signed tree head, check that the log still extends each older signed head (--sth) and
+    receipt (--receipt) by a consistency proof, report challenges accepted twice, and re-verify
+    the accepted proofs against the stored policies and snapshots with batch verification.
 
-    Exit 0 clean, 1 tampered or a proof no longer verifies, 2 usage or input error. Keep the
-    reported tip for the next audit's --expect-tip."""
+    Exit 0 clean, 1 tampered, a replay accepted or a proof no longer verifies, 2 usage or input
+    error. Keep the latest signed head ('zkmargin log-head LOG --json') for the next audit's --sth."""
     from zkmargin.verifier.audit import audit as run_audit
 
-    report = run_audit(log, sample=sample, seed=seed, expect_tip=expect_tip, backend=backend_from(ctx))
+    report = run_audit(log, venue_key=venue_key, sths=sths, receipts=receipts, sample=sample, seed=seed,
+                       backend=backend_from(ctx))
     if as_json:
         output.emit_json(report.to_json_dict())
     else:
         click.echo(report.to_text(), nl=False)
+    if venue_key is None:
+        say("note: no --venue-key: signatures were checked against the key the log names itself")
     report.raise_if_not_clean()
+
+
+@click.command("receipt", short_help="Trader: check a log receipt offline.")
+@click.argument("receipt", metavar="RECEIPT")
+@click.option("--venue-key", required=True, metavar="PUB", help="The venue's public key (hex or a file).")
+@click.option("--bundle", default=None, metavar="PROOF",
+              help="The proof bundle you sent: the logged bundle hash must be this bundle's.")
+@json_option
+def receipt_cmd(receipt, venue_key, bundle, as_json):
+    """Check a log RECEIPT (zkmargin.receipt/1) with the venue's public key only: the signed tree
+    head's signature, the entry's leaf hash, the inclusion proof up to the signed root, and with
+    --bundle that the logged entry is about this bundle. Exit 0 valid, 1 it does not check out,
+    2 a malformed receipt, key or file."""
+    from zkmargin.verifier.receipt import check_receipt
+
+    res = check_receipt(receipt, venue_key, bundle=bundle)
+    if as_json:
+        output.emit_json(res.to_json_dict())
+    else:
+        click.echo(res.to_text(), nl=False)
+
+
+@click.command("log-head", short_help="Venue/auditor: print the log's latest signed tree head.")
+@click.argument("log", metavar="LOG")
+@click.option("--venue-key", default=None, metavar="PUB",
+              help="Check the head's signature against the venue's public key (hex or a file).")
+@json_option
+def log_head(log, venue_key, as_json):
+    """Print the latest signed tree head of LOG. With --json, exactly the zkmargin.sth/1 document:
+    keep it somewhere the venue cannot change, and pass it to the next 'audit --sth'. Exit 1 when
+    its signature does not verify."""
+    from zkmargin.attest import load_public_key, public_key_hex
+    from zkmargin.errors import InputError, LogTamperedError
+    from zkmargin.verifier.log import VerificationLog
+
+    with VerificationLog(log, create=False, read_only=True) as lg:
+        sth = lg.latest_head()
+    key = public_key_hex(load_public_key(venue_key, "venue public key", InputError)) if venue_key else sth.log_id.hex()
+    if not sth.signature_valid(key):
+        raise LogTamperedError(f"the latest signed tree head does not verify under the key {key[:16]}…", source=log)
+    if as_json:
+        output.emit_json(sth.to_json_dict())
+        return
+    click.echo(f"tree size {sth.tree_size}, root {sth.root_hash.hex()}, signed {sth.time}\n"
+               f"venue key {sth.log_id.hex()} "
+               + ("(checked against --venue-key)" if venue_key else "(the log's own key; give --venue-key to check)"))
 
 
 # --- venue service -------------------------------------------------------------------------------
@@ -292,23 +373,26 @@ def audit(ctx, log, sample, seed, expect_tip, as_json):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--log", "log", default=None, metavar="LOG", help="Append every verification to this log.")
+@click.option("--log-key", "log_key", default=None, metavar="KEY",
+              help="The venue's signing key for the log's tree heads (with --log).")
 @click.option("--custodian-key", "custodian_keys", multiple=True, metavar="KEY",
               help="Require attestations from this custodian (repeatable).")
 @click.option("--challenge-ttl", default=300.0, show_default=True, type=float, metavar="SECONDS")
 @click.option("--max-body", default=256 * 1024, show_default=True, type=click.IntRange(min=1024), metavar="BYTES")
 @click.pass_context
-def serve(ctx, market, policy, threshold, host, port, log, custodian_keys, challenge_ttl, max_body):
+def serve(ctx, market, policy, threshold, host, port, log, log_key, custodian_keys, challenge_ttl, max_body):
     """Run the verification service (needs the 'serve' extra: pip install 'zkmargin[serve]').
 
     POST /v1/challenge, POST /v1/verify, GET /v1/health; OpenAPI at /openapi.json."""
     from zkmargin.service import serve as run
 
+    _log_key_needed(log, log_key)
     say(f"serving on http://{host}:{port} (OpenAPI: /openapi.json)")
-    run(policy, market, threshold, host=host, port=port, log=log, custodian_keys=custodian_keys,
+    run(policy, market, threshold, host=host, port=port, log=log, log_key=log_key, custodian_keys=custodian_keys,
         challenge_ttl=challenge_ttl, max_body=max_body, backend=backend_from(ctx))
 
 
-COMMANDS = [custodian_keygen, attest, commit, open_, audit, serve]
+COMMANDS = [custodian_keygen, venue_keygen, attest, commit, open_, audit, receipt_cmd, log_head, serve]
 
 for _command in COMMANDS:
     if _command.name not in cli.commands:

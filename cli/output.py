@@ -98,7 +98,11 @@ def format_verification(result) -> str:
         ("verified in", f"{result.seconds * 1000:.0f} ms ({result.backend})"),
     ]
     for key, value in (getattr(result, "extra", None) or {}).items():
-        if isinstance(value, dict):
+        if key == "receipt":  # the whole receipt is for --json and --receipt-out
+            recs = value if isinstance(value, list) else [value]
+            value = "; ".join(f"entry {r['entry']['seq']} in the signed tree of size {r['sth']['tree_size']}"
+                              for r in recs)
+        elif isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items())
         elif isinstance(value, (list, tuple)):
             value = ", ".join(map(str, value))

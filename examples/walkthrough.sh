@@ -34,7 +34,9 @@ VENUE=(--market cross/market.json --policy cross/policy.json --threshold 25000)
 step "1. Trader A: clear-text margin report (private, on the trader's machine)"
 expect 0 zkmargin check cross/account.json "${VENUE[@]}"
 
-step "2. Venue: a fresh challenge for trader A"
+step "2. Venue: its log signing key (once; publish the public key), then a fresh challenge for trader A"
+zkmargin venue-keygen -o "$WORK/venue.pem" > "$WORK/venue.pub"
+VENUE_PUB="$(cat "$WORK/venue.pub")"
 zkmargin challenge > "$WORK/challenge-a.txt"
 CHALLENGE_A="$(cat "$WORK/challenge-a.txt")"
 echo "   $CHALLENGE_A"
@@ -48,11 +50,15 @@ expect 0 zkmargin inspect "$WORK/proof-a.json"
 
 step "5. Venue: verify with its own policy, market, threshold and challenge; log the outcome"
 expect 0 zkmargin verify "$WORK/proof-a.json" "${VENUE[@]}" --challenge "$CHALLENGE_A" \
-    --log "$WORK/venue.log"
+    --log "$WORK/venue.log" --log-key "$WORK/venue.pem" --receipt-out "$WORK/receipt-a.json"
+echo "   trader A checks the receipt offline, with the venue's public key only:"
+expect 0 zkmargin receipt "$WORK/receipt-a.json" --venue-key "$VENUE_PUB" --bundle "$WORK/proof-a.json"
 
-step "6. Venue: the same proof replayed to another challenge is rejected (and logged)"
+step "6. Venue: the same proof replayed (with its challenge, or to another one) is rejected (and logged)"
+expect 1 zkmargin verify "$WORK/proof-a.json" "${VENUE[@]}" --challenge "$CHALLENGE_A" \
+    --log "$WORK/venue.log" --log-key "$WORK/venue.pem"
 expect 1 zkmargin verify "$WORK/proof-a.json" "${VENUE[@]}" --challenge "$(zkmargin challenge)" \
-    --log "$WORK/venue.log"
+    --log "$WORK/venue.log" --log-key "$WORK/venue.pem"
 
 step "7. Venue: a bundle edited to claim a lower threshold is rejected"
 sed 's/"threshold": "25000"/"threshold": "0"/' "$WORK/proof-a.json" > "$WORK/edited.json"
@@ -74,7 +80,7 @@ CHALLENGE_B="$(zkmargin challenge)"
 expect 0 zkmargin prove cross/account_b.json "${VENUE[@]}" --challenge "$CHALLENGE_B" \
     -o "$WORK/proof-b.json"
 expect 0 zkmargin verify "$WORK/proof-b.json" "${VENUE[@]}" --challenge "$CHALLENGE_B" \
-    --log "$WORK/venue.log" --json
+    --log "$WORK/venue.log" --log-key "$WORK/venue.pem" --json
 
 step "10. Other venues: isolated and portfolio margin"
 CHALLENGE_I="$(zkmargin challenge)"
@@ -90,8 +96,10 @@ expect 0 zkmargin prove portfolio/account.json --market portfolio/market.json \
 expect 0 zkmargin verify "$WORK/proof-pf.json" --market portfolio/market.json \
     --policy portfolio/policy.json --challenge "$CHALLENGE_P"
 
-step "11. Auditor: the venue's log is intact and every accepted proof re-verifies"
-expect 0 zkmargin audit "$WORK/venue.log"
+step "11. Auditor: the venue's log is intact, only grew since the head and receipt kept, and every accepted proof re-verifies"
+zkmargin log-head "$WORK/venue.log" --venue-key "$VENUE_PUB" --json > "$WORK/head.json"
+expect 0 zkmargin audit "$WORK/venue.log" --venue-key "$VENUE_PUB" --sth "$WORK/head.json" \
+    --receipt "$WORK/receipt-a.json"
 
 step "12. Auditor: re-verify the accepted bundles in one batch from the files"
 expect 0 zkmargin verify-batch "$WORK/proof-a.json" "$WORK/proof-b.json" "${VENUE[@]}" \

@@ -265,20 +265,23 @@ def test_isolated_positions_come_from_one_custodian(keys):
 def test_attested_verifications_are_logged_and_audited(tmp_path, multi, keys):
     (att_a, _), (att_b, _), bundle = multi
     path = tmp_path / "att.log"
+    venue = A.generate_private_key()
     custodians = [pub(keys["a"]), pub(keys["b"])]
-    res = verify_and_log(bundle, MARKET, POLICY, 0, CH, log=path, attestations=[att_a, att_b],
-                         custodian_keys=custodians)
-    assert res.extra["log"]["result"] == "accepted"
+    # rejections first: they do not use up the challenge (an accepted one would: a replay)
     with pytest.raises(AttestationRejectedError):
-        verify_and_log(bundle, MARKET, POLICY, 0, CH, log=path, attestations=[att_a], custodian_keys=custodians)
-    with pytest.raises(AttestationRejectedError, match="malformed attestation"):
-        verify_and_log(bundle, MARKET, POLICY, 0, CH, log=path, attestations=[{"format": "junk"}],
+        verify_and_log(bundle, MARKET, POLICY, 0, CH, log=path, log_key=venue, attestations=[att_a],
                        custodian_keys=custodians)
-    r = audit(path)
+    with pytest.raises(AttestationRejectedError, match="malformed attestation"):
+        verify_and_log(bundle, MARKET, POLICY, 0, CH, log=path, log_key=venue, attestations=[{"format": "junk"}],
+                       custodian_keys=custodians)
+    res = verify_and_log(bundle, MARKET, POLICY, 0, CH, log=path, log_key=venue, attestations=[att_a, att_b],
+                         custodian_keys=custodians)
+    assert res.extra["log"]["result"] == "accepted" and res.extra["receipt"]["entry"]["attestations_hash"]
+    r = audit(path, venue_key=A.public_key_hex(venue))
     assert r.clean, r.problems()
     assert (r.accepted, r.rejected) == (1, 2)
     with VerificationLog(path) as log:
-        row = next(log.entries())
+        row = log.entries_by_id([3])[0]
     stored = json.loads(row.attestations)
     assert stored["custodian_keys"] == custodians and len(stored["attestations"]) == 2
 
@@ -329,8 +332,8 @@ def test_workflow_options_for_prove_and_verify(tmp_path, multi, keys):
     @click.argument("proof")
     @W.log_option
     @W.custody_options
-    def verify_cmd(proof, log, custodian_keys, attestations, max_age):
-        res = W.run_verify(proof, MARKET, POLICY, 0, CH, log=log, custodian_keys=custodian_keys,
+    def verify_cmd(proof, log, log_key, custodian_keys, attestations, max_age):
+        res = W.run_verify(proof, MARKET, POLICY, 0, CH, log=log, log_key=log_key, custodian_keys=custodian_keys,
                            attestations=attestations, max_age=max_age)
         click.echo(json.dumps(res.extra, default=str))
 
@@ -351,11 +354,13 @@ def test_workflow_options_for_prove_and_verify(tmp_path, multi, keys):
                                     "--attestation", files["att_b"], "--openings", files["op_b"], "-o", proof])
     assert res.exit_code == 0, res.output
     log = tmp_path / "v.log"
-    args = [str(proof), "--log", str(log), "--custodian-key", pub(keys["a"]), "--custodian-key", pub(keys["b"]),
-            "--attestation", str(files["att_a"]), "--attestation", str(files["att_b"])]
-    res = runner.invoke(verify_cmd, args)
-    assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout)["log"]["id"] == 1
+    venue = tmp_path / "venue.pem"
+    A.new_key_file(venue)
+    args = [str(proof), "--log", str(log), "--log-key", str(venue), "--custodian-key", pub(keys["a"]),
+            "--custodian-key", pub(keys["b"]), "--attestation", str(files["att_a"]), "--attestation", str(files["att_b"])]
     res = runner.invoke(verify_cmd, args[:-2])  # B's attestation left out
     assert isinstance(res.exception, AttestationRejectedError)
+    res = runner.invoke(verify_cmd, args)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["log"]["id"] == 2
     assert audit(log).entries == 2

@@ -1,5 +1,5 @@
 """The auditor's side: ``zkmargin audit`` (exit codes, JSON, seeded samples, groups of policies
-re-verified in batches, proofs that no longer verify, --expect-tip) and ``zkmargin open`` (a
+re-verified in batches, proofs that no longer verify, --venue-key, --sth with ``log-head``) and ``zkmargin open`` (a
 trader opens chosen commitments; the auditor checks them and recomputes the clear-text margin)."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ import json
 import os
 import sqlite3
 import stat
+import sys
 from importlib import resources
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -51,69 +53,92 @@ def run(*args):
     return runner.invoke(cli, [str(a) for a in args])
 
 
+VENUE_KEY = A.generate_private_key()
+VENUE_PUB = A.public_key_hex(VENUE_KEY)
+
+
 @pytest.fixture(scope="module")
-def log_file(tmp_path_factory):
-    """22 entries over two policies (cross example and the small one), one rejection. Entry 21 is
-    an 'accepted' proof whose bytes were corrupted before logging (what a buggy or dishonest
-    venue would write): its hashes are consistent, but it does not verify."""
+def small_proofs():
+    """Nine proofs of the small venue, each for its own challenge (about 0.1-0.4 s each)."""
+    out = []
+    for i in range(9):
+        ch = bytes([20 + i]) * 32
+        b = zkmargin.prove(SMALL_ACCOUNT, SMALL_MARKET, SMALL_POLICY, 0, ch)
+        out.append((b, ch, zkmargin.verify(b, SMALL_MARKET, SMALL_POLICY, 0, ch)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def log_file(tmp_path_factory, small_proofs):
+    """12 entries over two policies (cross example: entries 1 and 7; the small one: the others),
+    one rejection (12). Entry 11 is an 'accepted' proof whose bytes were corrupted before logging
+    (what a buggy or dishonest venue would write): its hashes are consistent, but it does not
+    verify."""
     path = tmp_path_factory.mktemp("audit") / "venue.log"
-    proofs = []
+    cross = []
     for i in range(2):
         ch = bytes([10 + i]) * 32
-        proofs.append((POLICY, MARKET, zkmargin.prove(ACCOUNT, MARKET, POLICY, 0, ch), ch))
-        ch = bytes([20 + i]) * 32
-        proofs.append((SMALL_POLICY, SMALL_MARKET, zkmargin.prove(SMALL_ACCOUNT, SMALL_MARKET, SMALL_POLICY, 0, ch), ch))
-    results = [zkmargin.verify(b, m, p, 0, ch) for p, m, b, ch in proofs]
-    with VerificationLog(path) as log:
-        for i in range(20):
-            p, m, b, ch = proofs[i % 4]
-            log.record(b, p, m, 0, ch, results[i % 4])
-        p, m, b, ch = proofs[1]
+        b = zkmargin.prove(ACCOUNT, MARKET, POLICY, 0, ch)
+        cross.append((b, ch, zkmargin.verify(b, MARKET, POLICY, 0, ch)))
+    with VerificationLog(path, signing_key=VENUE_KEY) as log:
+        small = iter(small_proofs[:8])
+        for i in range(1, 11):
+            if i in (1, 7):
+                b, ch, res = cross[0 if i == 1 else 1]
+                log.record(b, POLICY, MARKET, 0, ch, res)
+            else:
+                b, ch, res = next(small)
+                log.record(b, SMALL_POLICY, SMALL_MARKET, 0, ch, res)
+        b, ch, res = small_proofs[8]
         bad = copy.deepcopy(b)
         bad.proof = bad.proof[:-1] + bytes([bad.proof[-1] ^ 1])
-        log.record(bad, p, m, 0, ch, results[1])
-        log.record(b, p, m, 0, b"\x00" * 32, zkmargin.StatementMismatchError("the proof answers another challenge"))
+        log.record(bad, SMALL_POLICY, SMALL_MARKET, 0, ch, res)
+        log.record(b, SMALL_POLICY, SMALL_MARKET, 0, b"\x00" * 32,
+                   zkmargin.StatementMismatchError("the proof answers another challenge"))
     return path
 
 
 @pytest.fixture
-def clean_log(tmp_path):
-    """A small clean log: 6 accepted entries of one proof."""
+def clean_log(tmp_path, small_proofs):
+    """A small clean log: 6 accepted entries."""
     path = tmp_path / "clean.log"
-    ch = b"\x33" * 32
-    b = zkmargin.prove(SMALL_ACCOUNT, SMALL_MARKET, SMALL_POLICY, 0, ch)
-    res = zkmargin.verify(b, SMALL_MARKET, SMALL_POLICY, 0, ch)
-    with VerificationLog(path) as log:
-        for _ in range(6):
+    with VerificationLog(path, signing_key=VENUE_KEY) as log:
+        for b, ch, res in small_proofs[:6]:
             log.record(b, SMALL_POLICY, SMALL_MARKET, 0, ch, res)
     return path
 
 
 def test_audit_names_the_proof_that_no_longer_verifies(log_file):
-    r = audit(log_file)
-    assert r.chain_intact and not r.clean
-    assert [f["id"] for f in r.failed_proofs] == [21]
-    assert (r.accepted, r.rejected, r.checked) == (21, 1, 21)
+    r = audit(log_file, venue_key=VENUE_PUB)
+    assert r.log_intact and not r.clean
+    assert [f["id"] for f in r.failed_proofs] == [11]
+    assert (r.accepted, r.rejected, r.checked) == (11, 1, 11)
     assert r.timings["batch_verify"] > 0
 
 
 def test_cli_audit_exit_codes_and_json(log_file, clean_log, tmp_path):
-    res = run("audit", clean_log)
+    res = run("audit", clean_log, "--venue-key", VENUE_PUB)
     assert res.exit_code == 0, res.output
-    assert "chain: intact" in res.stdout and "result: clean" in res.stdout and "batch verification" in res.stdout
+    assert "log: intact" in res.stdout and "result: clean" in res.stdout and "batch verification" in res.stdout
     res = run("audit", clean_log, "--json")
     assert res.exit_code == 0
     report = json.loads(res.stdout)
-    assert report["clean"] and report["entries"] == 6 and report["head"]["count"] == 6
-    res = run("audit", log_file, "--json")
+    assert report["clean"] and report["entries"] == 6 and report["signed_head"]["tree_size"] == 6
+    assert "unauthenticated" in report["key"]["source"] and "no --venue-key" in res.stderr
+    res = run("audit", log_file, "--venue-key", VENUE_PUB, "--json")
     assert res.exit_code == 1
     report = json.loads(res.stdout)
-    assert report["chain_intact"] and [f["id"] for f in report["proofs"]["failed"]] == [21]
-    assert "entry 21 no longer verifies" in res.stderr
-    # usage and input errors: exit 2
+    assert report["log_intact"] and [f["id"] for f in report["proofs"]["failed"]] == [11]
+    assert "entry 11 no longer verifies" in res.stderr
+    # usage and input errors: exit 2, one line naming the file and field
     assert run("audit", tmp_path / "missing.log").exit_code == 2
-    assert run("audit", clean_log, "--expect-tip", "xyz").exit_code == 2
     assert run("audit", clean_log, "--sample", "-1").exit_code == 2
+    res = run("audit", clean_log, "--venue-key", "xyz")
+    assert res.exit_code == 2 and "venue public key" in res.stderr
+    bad = tmp_path / "bad-sth.json"
+    bad.write_text(json.dumps({"format": "zkmargin.sth/1", "log_id": "zz"}))
+    res = run("audit", clean_log, "--sth", bad)
+    assert res.exit_code == 2 and str(bad) in res.stderr and "log_id" in res.stderr
     notalog = tmp_path / "x.db"
     notalog.write_bytes(b"hello" * 100)
     assert run("audit", notalog).exit_code == 2
@@ -130,22 +155,35 @@ def test_cli_audit_names_tampered_entries(clean_log):
     assert res.exit_code == 1
     report = json.loads(res.stdout)
     assert (report["edited"], report["deleted"], report["reordered"], report["truncated"]) == ([2], [4], [], [6])
+    assert report["mismatched_heads"] == [2, 3, 4]  # heads 5 and 6 are larger than the log now
     # the edited threshold no longer matches what the proof was made for
     assert [f["id"] for f in report["proofs"]["failed"]] == [2]
 
 
-def test_cli_expect_tip(clean_log):
-    tip = json.loads(run("audit", clean_log, "--json").stdout)["head"]["tip"]
-    assert run("audit", clean_log, "--expect-tip", tip).exit_code == 0
-    db = sqlite3.connect(clean_log)
-    (h5,) = db.execute("SELECT entry_hash FROM entries WHERE id = 5").fetchone()
-    db.execute("DELETE FROM entries WHERE id = 6")
-    db.execute("UPDATE head SET count = 5, tip = ?", (h5,))
-    db.commit()
-    db.close()
-    assert run("audit", clean_log).exit_code == 0  # head rewritten too: invisible without the tip
-    res = run("audit", clean_log, "--expect-tip", tip)
-    assert res.exit_code == 1 and "expected tip is not in the chain" in res.stdout
+def test_cli_log_head_and_audit_against_it(clean_log, tmp_path, small_proofs):
+    res = run("log-head", clean_log, "--venue-key", VENUE_PUB, "--json")
+    assert res.exit_code == 0, res.output
+    head = json.loads(res.stdout)
+    assert head["format"] == "zkmargin.sth/1" and head["tree_size"] == 6 and head["log_id"] == VENUE_PUB
+    old = tmp_path / "head-6.json"
+    old.write_text(res.stdout)
+    text = run("log-head", clean_log)
+    assert text.exit_code == 0 and "tree size 6" in text.stdout and "give --venue-key" in text.stdout
+    assert run("log-head", clean_log, "--venue-key", A.public_key_hex(A.generate_private_key())).exit_code == 1
+    with VerificationLog(clean_log, signing_key=VENUE_KEY) as log:  # the log grows honestly
+        b, ch, r = small_proofs[6]
+        log.record(b, SMALL_POLICY, SMALL_MARKET, 0, ch, r)
+    res = run("audit", clean_log, "--venue-key", VENUE_PUB, "--sth", old)
+    assert res.exit_code == 0, res.output
+    assert "the log only grew since" in res.stdout
+    # an insider truncates and re-signs every head with the venue key: only the old head tells
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import log_helpers as H
+
+    H.insider_rewrite(clean_log, VENUE_KEY, "DELETE FROM entries WHERE id > 4")
+    assert run("audit", clean_log, "--venue-key", VENUE_PUB).exit_code == 0
+    res = run("audit", clean_log, "--venue-key", VENUE_PUB, "--sth", old)
+    assert res.exit_code == 1 and "were removed" in res.stdout
 
 
 def test_seeded_samples(log_file):
@@ -155,10 +193,10 @@ def test_seeded_samples(log_file):
     assert a.seed == 7
     assert audit(log_file, sample=5, seed=8).sampled_ids != a.sampled_ids
     # a sample that happens to contain the bad entry names it; the seed makes it reproducible
-    seeds = [s for s in range(40) if 21 in audit(log_file, sample=5, seed=s, verify_proofs=False).sampled_ids]
+    seeds = [s for s in range(40) if 11 in audit(log_file, sample=5, seed=s, verify_proofs=False).sampled_ids]
     assert seeds
     r = audit(log_file, sample=5, seed=seeds[0])
-    assert [f["id"] for f in r.failed_proofs] == [21]
+    assert [f["id"] for f in r.failed_proofs] == [11]
     unseeded = audit(log_file, sample=3)
     assert unseeded.seed is not None and len(unseeded.sampled_ids) == 3
     res = run("audit", log_file, "--sample", "0", "--json")

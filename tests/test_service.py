@@ -21,6 +21,7 @@ import zkmargin  # noqa: E402
 from zkmargin.errors import MissingExtraError, ReplayError, ServiceBusyError  # noqa: E402
 from zkmargin.service import ChallengeStore, create_app  # noqa: E402
 from zkmargin.verifier.audit import audit  # noqa: E402
+from zkmargin import attest as A  # noqa: E402
 from zkmargin.verifier.log import VerificationLog  # noqa: E402
 
 # A small venue (one perpetual, one collateral asset): ~0.15 s per proof, so the load test can
@@ -38,6 +39,7 @@ MARKET = {"format": "zkmargin.market/1", "as_of": "2024-06-03T08:00:00Z", "price
 ACCOUNT = {"format": "zkmargin.account/1", "balances": {"USDT": "10000"},
            "positions": [{"symbol": "BTCUSDT", "size": "1.5", "entry_price": "66000"}]}
 MAX_BODY = 256 * 1024
+VENUE_KEY = A.generate_private_key()  # signs the log's tree heads
 LOAD_REQUESTS = 200
 LOAD_CONCURRENCY = 4
 
@@ -73,7 +75,7 @@ class Server:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     log = tmp_path_factory.mktemp("service") / "venue.log"
-    app = create_app(POLICY, MARKET, 0, log=log, max_body=MAX_BODY)
+    app = create_app(POLICY, MARKET, 0, log=log, log_key=VENUE_KEY, max_body=MAX_BODY)
     with Server(app) as srv:
         srv.log = log
         with httpx.Client(base_url=srv.url, timeout=60) as client:
@@ -124,8 +126,12 @@ def test_challenge_prove_verify_round_trip(service):
     assert body["valid"] and body["entry"]["result"] == "accepted"
     assert body["statement"]["challenge"] == c["challenge"]
     assert entries(service.log) == before + 1
-    head = service.client.get("/v1/log/head").json()
-    assert head["tip"] == body["entry"]["entry_hash"]
+    head = service.client.get("/v1/log/head").json()  # the signed tree head right after the append
+    assert head["format"] == "zkmargin.sth/1" and head["root_hash"] == body["entry"]["root_hash"]
+    assert head["tree_size"] == body["entry"]["id"] == body["receipt"]["index"] + 1
+    from zkmargin.verifier.receipt import check_receipt
+
+    assert check_receipt(body["receipt"], A.public_key_hex(VENUE_KEY), bundle=bundle).entry["result"] == "accepted"
     # the same challenge a second time: refused before any verification, 409
     r = service.client.post("/v1/verify", json={"bundle": bundle.to_json_dict(), "challenge": c["challenge"]})
     assert r.status_code == 409
@@ -162,7 +168,8 @@ def test_a_service_that_requires_a_custodian(tmp_path):
 
     key = A.generate_private_key()
     att, op = A.attest(ACCOUNT, None, POLICY, key)
-    app = create_app(POLICY, MARKET, 0, log=tmp_path / "att.log", custodian_keys=[A.public_key_hex(key)])
+    app = create_app(POLICY, MARKET, 0, log=tmp_path / "att.log", log_key=VENUE_KEY,
+                     custodian_keys=[A.public_key_hex(key)])
     with Server(app) as srv, httpx.Client(base_url=srv.url, timeout=60) as client:
         ch = challenge(client)
         bundle = A.prove_attested(ACCOUNT, MARKET, POLICY, 0, bytes.fromhex(ch), attestations=[att], openings=[op])
@@ -258,7 +265,7 @@ def test_bounded_load_nothing_lost(tmp_path):
     """200 verify requests, each with its own challenge and proof, 4 at a time: every one is
     accepted, the log holds exactly 200 entries and audits clean."""
     log = tmp_path / "load.log"
-    app = create_app(POLICY, MARKET, 0, log=log)
+    app = create_app(POLICY, MARKET, 0, log=log, log_key=VENUE_KEY)
     with Server(app) as srv, httpx.Client(base_url=srv.url, timeout=60) as client:
         chals = [challenge(client) for _ in range(LOAD_REQUESTS)]
         t0 = time.perf_counter()
@@ -287,7 +294,7 @@ def test_bounded_load_nothing_lost(tmp_path):
     ids = sorted(body["entry"]["id"] for _, body in answers)
     assert ids == list(range(1, LOAD_REQUESTS + 1))
     r = audit(log)
-    assert r.clean and r.entries == r.head_count == LOAD_REQUESTS and r.accepted == LOAD_REQUESTS
+    assert r.clean and r.entries == r.signed_size == LOAD_REQUESTS and r.accepted == LOAD_REQUESTS
     print(f"\nload: {LOAD_REQUESTS} proofs made in {t_prove:.1f} s; {LOAD_REQUESTS} verify "
           f"requests at concurrency {LOAD_CONCURRENCY} in {elapsed:.2f} s = {LOAD_REQUESTS / elapsed:.1f} req/s; "
-          f"log {r.entries} entries, chain intact, audit {r.timings['total']:.2f} s")
+          f"log {r.entries} entries, tree and heads intact, audit {r.timings['total']:.2f} s")

@@ -119,9 +119,10 @@ def _read_small(path, what: str) -> bytes:
     return data
 
 
-def load_private_key(src):
+def load_private_key(src, what: str = "custodian key", error=AttestationError):
     """An Ed25519 private key from a key object, PEM bytes, 32 raw bytes, a 64-hex-digit seed, or a
-    path to a file holding PEM (PKCS#8) or the hex seed."""
+    path to a file holding PEM (PKCS#8) or the hex seed. ``what`` names the key in messages
+    (a custodian's, the venue's log key); ``error`` is the class raised for a key that is not one."""
     from cryptography.hazmat.primitives import serialization
 
     ed = _ed25519()
@@ -130,7 +131,7 @@ def load_private_key(src):
     source = None
     if isinstance(src, (str, os.PathLike)) and not (isinstance(src, str) and _HEX64.match(src.strip().lower())):
         source = os.fspath(src)
-        src = _read_small(src, "custodian key")
+        src = _read_small(src, what)
     if isinstance(src, str):
         src = src.encode()
     data = bytes(src).strip()
@@ -138,7 +139,7 @@ def load_private_key(src):
         if data.startswith(b"-----BEGIN"):
             key = serialization.load_pem_private_key(data, password=None)
             if not isinstance(key, ed.Ed25519PrivateKey):
-                raise AttestationError("the key is not an Ed25519 private key", source=source)
+                raise error(f"the {what} is not an Ed25519 private key", source=source)
             return key
         if _HEX64.match(data.decode("ascii", "replace").lower()):
             return ed.Ed25519PrivateKey.from_private_bytes(bytes.fromhex(data.decode()))
@@ -146,12 +147,12 @@ def load_private_key(src):
             return ed.Ed25519PrivateKey.from_private_bytes(data)
     except (ValueError, TypeError):
         pass
-    raise AttestationError("not an Ed25519 private key (PEM PKCS#8 or 32-byte hex seed)", source=source)
+    raise error(f"the {what} is not an Ed25519 private key (PEM PKCS#8 or 32-byte hex seed)", source=source)
 
 
-def load_public_key(src):
+def load_public_key(src, what: str = "custodian public key", error=AttestationError):
     """An Ed25519 public key from a key object, 64 hex digits, 32 raw bytes, or a path to a file
-    holding the hex or a PEM public key."""
+    holding the hex or a PEM public key (``what`` and ``error`` as for :func:`load_private_key`)."""
     from cryptography.hazmat.primitives import serialization
 
     ed = _ed25519()
@@ -164,7 +165,7 @@ def load_public_key(src):
         data = src.strip().lower().encode()
     elif isinstance(src, (str, os.PathLike)):
         source = os.fspath(src)
-        data = _read_small(src, "custodian public key").strip()
+        data = _read_small(src, what).strip()
     else:
         data = bytes(src).strip()
     try:
@@ -178,7 +179,18 @@ def load_public_key(src):
             return ed.Ed25519PublicKey.from_public_bytes(data)
     except (ValueError, TypeError):
         pass
-    raise AttestationError("not an Ed25519 public key (64 hex digits or PEM)", source=source)
+    raise error(f"the {what} is not an Ed25519 public key (64 hex digits or PEM)", source=source)
+
+
+def new_key_file(path, *, force: bool = False) -> str:
+    """Create an Ed25519 signing key at ``path`` (PEM PKCS#8, written atomically, mode 0600) and
+    return its public key (hex). Refuses to overwrite an existing file unless ``force``. What
+    ``custodian-keygen`` and ``venue-keygen`` call."""
+    if os.path.exists(path) and not force:
+        raise InputError("the key file exists (use --force to overwrite)", source=os.fspath(path))
+    key = generate_private_key()
+    write_private(path, private_key_pem(key))
+    return public_key_hex(key)
 
 
 def key_id(src) -> str:

@@ -37,6 +37,7 @@ __all__ = [
     "ReplayError",
     "OpeningRejectedError",
     "LogTamperedError",
+    "ReceiptRejectedError",
 ]
 
 
@@ -162,7 +163,8 @@ class AttestationRejectedError(VerificationError):
 
 
 class ReplayError(VerificationError):
-    """A challenge was used already (the service hands each one out once)."""
+    """A challenge was used already: the service hands each one out once, and the verification
+    log never accepts one twice."""
 
 
 class OpeningRejectedError(Rejected):
@@ -170,4 +172,11 @@ class OpeningRejectedError(Rejected):
 
 
 class LogTamperedError(Rejected):
-    """The verification log's hash chain is broken: an entry was edited, removed or reordered."""
+    """The verification log does not check out: an entry was edited, removed or reordered, a
+    signed tree head does not verify or does not match the tree, the log is not an extension of
+    an older signed head or receipt, or a challenge was accepted twice."""
+
+
+class ReceiptRejectedError(Rejected):
+    """A log receipt does not check out: another log's key, a bad signature, an entry that does not
+    hash to its leaf, an inclusion proof that does not lead to the signed root, or another bundle."""

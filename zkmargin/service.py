@@ -7,10 +7,11 @@ Install the extra: ``pip install 'zkmargin[serve]'``. Endpoints (OpenAPI documen
                              "policy_digest", "market_digest", "threshold", "circuit_digest"}
     POST /v1/verify      {"bundle": <proof bundle JSON>, "challenge": hex,
                           "attestations": [...] (when the service requires custodians)}
-                         -> 200 {"valid": true, "entry": {"id", "entry_hash", "result"}, ...}
+                         -> 200 {"valid": true, "entry": {"id", "result", "leaf_hash", "tree_size",
+                                  "root_hash"}, "receipt": <zkmargin.receipt/1>, ...}
     GET  /v1/health      -> {"status": "ok", ...}
     GET  /v1/policy, /v1/market   the documents proofs must be made against (canonical JSON)
-    GET  /v1/log/head    -> {"count", "tip"} of the verification log (for auditors)
+    GET  /v1/log/head    -> the log's latest signed tree head (zkmargin.sth/1, for auditors)
 
 Each challenge is random, kept server-side with an expiry, and answers one verification only: a
 second use, an expired or a never-issued challenge is refused with 409 (``ReplayError``) before
@@ -81,8 +82,10 @@ class VerifyRequest(BaseModel):
 
 class LogRef(BaseModel):
     id: int
-    entry_hash: str
     result: str
+    leaf_hash: str
+    tree_size: int
+    root_hash: str
 
 
 class VerifyResponse(BaseModel):
@@ -91,6 +94,8 @@ class VerifyResponse(BaseModel):
     gates: int
     seconds: float
     entry: Optional[LogRef] = None
+    receipt: Optional[dict[str, Any]] = Field(
+        default=None, description="the log's receipt (zkmargin.receipt/1): keep it, check it with 'zkmargin receipt'")
     custodians: Optional[list[str]] = None
 
 
@@ -110,8 +115,12 @@ class HealthResponse(BaseModel):
 
 
 class LogHead(BaseModel):
-    count: int
-    tip: str
+    format: str
+    log_id: str
+    tree_size: int
+    timestamp: int
+    root_hash: str
+    signature: str
 
 
 # --- challenges ----------------------------------------------------------------------------------
@@ -232,7 +241,7 @@ class Service:
     """What one service instance holds: its own policy, market, threshold (a prepared verifier),
     the challenge store and the log."""
 
-    def __init__(self, policy, market, threshold=0, *, log=None, custodian_keys: Sequence = (),
+    def __init__(self, policy, market, threshold=0, *, log=None, log_key=None, custodian_keys: Sequence = (),
                  challenge_ttl: float = DEFAULT_CHALLENGE_TTL, max_outstanding: int = DEFAULT_MAX_OUTSTANDING,
                  max_age: Optional[float] = None, backend=None):
         from .api import _Verifier
@@ -249,7 +258,10 @@ class Service:
         self.custodian_keys = [key_id(k) for k in custodian_keys]
         self.max_age = max_age
         self.challenges = ChallengeStore(challenge_ttl, max_outstanding)
-        self.log = None if log is None else (log if isinstance(log, VerificationLog) else VerificationLog(log))
+        self.log = None if log is None else (
+            log if isinstance(log, VerificationLog) else VerificationLog(log, signing_key=log_key))
+        if self.log is not None:
+            self.log.require_signing_key()
 
     def issue(self) -> dict:
         c, ttl = self.challenges.issue()
@@ -277,6 +289,7 @@ class Service:
             custodian_keys=self.custodian_keys or None, max_age=self.max_age, verifier=v)
         out = {"valid": True, "statement": result.statement, "gates": result.gates,
                "seconds": round(result.seconds, 6), "entry": result.extra.get("log"),
+               "receipt": result.extra.get("receipt"),
                "custodians": result.extra.get("custodians")}
         return out
 
@@ -289,7 +302,7 @@ class Service:
                 "outstanding_challenges": len(self.challenges)}
 
 
-def create_app(policy, market, threshold=0, *, log=None, custodian_keys: Sequence = (),
+def create_app(policy, market, threshold=0, *, log=None, log_key=None, custodian_keys: Sequence = (),
                challenge_ttl: float = DEFAULT_CHALLENGE_TTL, max_body: int = DEFAULT_MAX_BODY,
                max_outstanding: int = DEFAULT_MAX_OUTSTANDING, max_age: Optional[float] = None, backend=None):
     """The ASGI application (FastAPI wrapped in the body-size limit)."""
@@ -302,7 +315,8 @@ def create_app(policy, market, threshold=0, *, log=None, custodian_keys: Sequenc
     from . import __version__
     from .digests import canonical_json
 
-    svc = Service(policy, market, threshold, log=log, custodian_keys=custodian_keys, challenge_ttl=challenge_ttl,
+    svc = Service(policy, market, threshold, log=log, log_key=log_key, custodian_keys=custodian_keys,
+                  challenge_ttl=challenge_ttl,
                   max_outstanding=max_outstanding, max_age=max_age, backend=backend)
     errors = {code: {"model": ErrorResponse} for code in (400, 409, 413, 422, 503)}
     app = FastAPI(
@@ -359,12 +373,11 @@ def create_app(policy, market, threshold=0, *, log=None, custodian_keys: Sequenc
         return canonical_json(svc.verifier.market)
 
     @app.get("/v1/log/head", response_model=LogHead, responses={404: {"model": ErrorResponse}},
-             summary="Count and tip hash of the verification log (keep it for audit --expect-tip)")
+             summary="The log's latest signed tree head (keep it for 'audit --sth')")
     def log_head():
         if svc.log is None:
             raise StarletteHTTPException(404, "this service keeps no log")
-        count, tip = svc.log.head()
-        return {"count": count, "tip": tip}
+        return svc.log.latest_head().to_json_dict()
 
     outer = BodyLimit(app, max_body)
     outer.service = svc  # type: ignore[attr-defined]
@@ -372,7 +385,7 @@ def create_app(policy, market, threshold=0, *, log=None, custodian_keys: Sequenc
     return outer
 
 
-def serve(policy, market, threshold=0, *, host: str = "127.0.0.1", port: int = 8000, log=None,
+def serve(policy, market, threshold=0, *, host: str = "127.0.0.1", port: int = 8000, log=None, log_key=None,
           custodian_keys: Sequence = (), challenge_ttl: float = DEFAULT_CHALLENGE_TTL,
           max_body: int = DEFAULT_MAX_BODY, max_age: Optional[float] = None, backend=None,
           log_level: str = "info") -> None:
@@ -381,6 +394,6 @@ def serve(policy, market, threshold=0, *, host: str = "127.0.0.1", port: int = 8
     _require_extra()
     import uvicorn
 
-    app = create_app(policy, market, threshold, log=log, custodian_keys=custodian_keys,
+    app = create_app(policy, market, threshold, log=log, log_key=log_key, custodian_keys=custodian_keys,
                      challenge_ttl=challenge_ttl, max_body=max_body, max_age=max_age, backend=backend)
     uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1, timeout_keep_alive=5)
