@@ -74,7 +74,8 @@ def cli(ctx: click.Context, backend):
     \b
     trader:   check, prove, open
     custodian: custodian-keygen, attest, commit
-    venue:    challenge, verify, verify-batch, serve, scenarios, dynamic-margin
+    venue:    challenge, verify, verify-batch, serve, client-add, client-remove,
+              scenarios, dynamic-margin
     auditor:  audit, open --check, verify-batch, inspect
     anyone:   demo, bench
 
