@@ -415,14 +415,20 @@ def public_message(exc: ZkMarginError) -> str:
     return _short(text)
 
 
+def _jsonable(value):
+    """A result's extra (the log entry, the receipt, the trust summary) as JSON: objects that
+    know their JSON form are asked for it."""
+    return value.to_json_dict() if hasattr(value, "to_json_dict") else value
+
+
 def error_body(exc: ZkMarginError) -> dict:
+    """The JSON of a refusal; a rejected verification that was logged carries its entry and
+    receipt, like an accepted one."""
     body: dict = {"error": public_message(exc), "code": type(exc).__name__}
-    entry = getattr(exc, "log_entry", None)
-    if entry is not None:
-        body["entry"] = entry
-    receipt = getattr(exc, "receipt", None)
-    if receipt is not None:
-        body["receipt"] = receipt.to_json_dict() if hasattr(receipt, "to_json_dict") else receipt
+    for key, attr in (("entry", "log_entry"), ("receipt", "receipt")):
+        value = getattr(exc, attr, None)
+        if value is not None:
+            body[key] = _jsonable(value)
     return body
 
 
@@ -649,8 +655,8 @@ class Service:
             custodian_keys=self.custodian_keys or None, max_age=self.max_age, subject=client.subject,
             verifier=v)
         return {"valid": True, "statement": result.statement, "gates": result.gates,
-                "seconds": round(result.seconds, 6), "entry": result.extra.get("log"),
-                "receipt": result.extra.get("receipt"), "trust": result.extra.get("trust"),
+                "seconds": round(result.seconds, 6), "entry": _jsonable(result.extra.get("log")),
+                "receipt": _jsonable(result.extra.get("receipt")), "trust": _jsonable(result.extra.get("trust")),
                 "custodians": result.extra.get("custodians")}
 
     def client_info(self, client: Client) -> dict:
