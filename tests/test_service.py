@@ -300,6 +300,11 @@ def test_the_subject_attestations_must_name_is_the_clients_account(tmp_path):
         bundle = A.prove_attested(ACCOUNT, MARKET, POLICY, 0, bytes.fromhex(ch), attestations=[att], openings=[op])
         r = verify(c, keys["alice"], bundle, ch)
         assert r.status_code == 400 and "requires custodian attestations" in r.json()["error"]
+        before = entries(tmp_path / "att.log")
+        junk = {"format": "zkmargin.attestation/1", "custodian": "x" * 200_000}
+        r = verify(c, keys["alice"], bundle, ch, attestations=[junk])
+        assert r.status_code == 400 and len(r.text) < 600
+        assert entries(tmp_path / "att.log") == before  # an attestation that does not parse is not stored
         r = verify(c, keys["alice"], bundle, ch, attestations=[att.to_json_dict()])
         assert r.status_code == 200, r.text
         assert r.json()["custodians"] == [A.public_key_hex(custodian)]
@@ -339,7 +344,7 @@ def test_outstanding_challenges_are_capped_per_client(service):
 
 
 def test_challenge_store_owner_single_use_caps_and_expiry():
-    store = ChallengeStore(ttl=0.3, max_outstanding=4)
+    store = ChallengeStore(ttl=0.6, max_outstanding=4)
     a, _ = store.issue("alice", 2)
     with pytest.raises(ReplayError, match="not issued to this client"):
         store.consume(a, "bob")
@@ -358,10 +363,10 @@ def test_challenge_store_owner_single_use_caps_and_expiry():
     with pytest.raises(ServiceBusyError) as exc:
         store.issue("dave", 2)  # the global cap
     assert not isinstance(exc.value, RateLimitedError) and exc.value.retry_after >= 1
-    time.sleep(0.35)
+    time.sleep(0.65)
     assert store.outstanding() == 0  # expired ones are gone
     c, _ = store.issue("dave", 2)
-    time.sleep(0.35)
+    time.sleep(0.65)
     with pytest.raises(ReplayError):
         store.consume(c, "dave")
 

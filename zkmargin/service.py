@@ -647,6 +647,11 @@ class Service:
         if self.custodian_keys and not attestations:
             raise InputError("this service requires custodian attestations", field="attestations")
         parsed = ProofBundle.from_json_dict(bundle)
+        if self.custodian_keys:
+            from .attest import SignedCommitments
+
+            # parsed here, so that one that does not parse is refused (400) before the log
+            attestations = [SignedCommitments.load(a) for a in attestations]
         self.challenges.consume(ch, client.id)
         v = self.verifier
         result = verify_and_log(
