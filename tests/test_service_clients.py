@@ -214,7 +214,7 @@ def test_serve_refuses_bad_limits_with_exit_2(tmp_path):
     add_client(path, "alice", "acct-A")
     m, p = _write(tmp_path, "m.json", MARKET), _write(tmp_path, "p.json", POLICY)
     for opt, value in (("--client-challenges", "lots"), ("--global-verifies", "0/second"),
-                       ("--client-outstanding", "0"), ("--body-timeout", "nan")):
+                       ("--client-outstanding", "0"), ("--body-timeout", "nan"), ("--challenge-ttl", "inf")):
         res = run("serve", "-m", m, "-p", p, "--clients", str(path), opt, value)
         assert res.exit_code == 2, (opt, res.stderr)
         assert opt in res.stderr and len(res.stderr.strip().splitlines()) == 1

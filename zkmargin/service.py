@@ -592,6 +592,8 @@ class Service:
         self.circuit_digest = self.verifier.cs.digest().hex()
         self.custodian_keys = [key_id(k) for k in custodian_keys]
         self.max_age = max_age
+        if not (isinstance(challenge_ttl, (int, float)) and math.isfinite(challenge_ttl) and challenge_ttl > 0):
+            raise InputError("must be a positive number of seconds", field="--challenge-ttl")
         self.limits = limits or ServiceLimits()
         if isinstance(clients, (ClientRegistry, dict)):
             registry = load_clients(clients)
