@@ -74,8 +74,8 @@ def cli(ctx: click.Context, backend):
     \b
     trader:   check, prove, open, receipt
     custodian: custodian-keygen, attest, commit
-    venue:    venue-keygen, challenge, verify, verify-batch, serve, log-head, scenarios,
-              dynamic-margin
+    venue:    venue-keygen, challenge, verify, verify-batch, serve, client-add, client-remove,
+              log-head, scenarios, dynamic-margin
     auditor:  audit, log-head, open --check, verify-batch, inspect
     anyone:   demo, bench
 

@@ -369,6 +369,8 @@ def log_head(log, venue_key, as_json):
 @click.command(short_help="Venue: run the HTTP verification service.")
 @click.option("--market", "-m", required=True, metavar="MARKET", help="The market snapshot proofs are checked against.")
 @click.option("--policy", "-p", required=True, metavar="POLICY", help="The venue's policy.")
+@click.option("--clients", "clients", required=True, metavar="CLIENTS",
+              help="The clients file (zkmargin.clients/1, written by 'client-add'); re-read when it changes.")
 @click.option("--threshold", "-t", default="0", show_default=True, metavar="X")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
@@ -379,17 +381,40 @@ def log_head(log, venue_key, as_json):
               help="Require attestations from this custodian (repeatable).")
 @click.option("--challenge-ttl", default=300.0, show_default=True, type=float, metavar="SECONDS")
 @click.option("--max-body", default=256 * 1024, show_default=True, type=click.IntRange(min=1024), metavar="BYTES")
+@click.option("--body-timeout", default=30.0, show_default=True, type=float, metavar="SECONDS",
+              help="Refuse (408) a request body that has not arrived within this time.")
+@click.option("--client-challenges", default="60/minute", show_default=True, metavar="RATE",
+              help="Challenge requests per client and window (clients file quotas override).")
+@click.option("--client-verifies", default="60/minute", show_default=True, metavar="RATE",
+              help="Verify requests per client and window.")
+@click.option("--client-outstanding", default=16, show_default=True, type=int, metavar="N",
+              help="Unused, unexpired challenges one client may hold.")
+@click.option("--global-challenges", default="200/second", show_default=True, metavar="RATE",
+              help="Challenge requests of all clients together.")
+@click.option("--global-verifies", default="100/second", show_default=True, metavar="RATE",
+              help="Verify requests of all clients together.")
+@click.option("--global-outstanding", default=100_000, show_default=True, type=int, metavar="N",
+              help="Unused, unexpired challenges of all clients together.")
 @click.pass_context
-def serve(ctx, market, policy, threshold, host, port, log, log_key, custodian_keys, challenge_ttl, max_body):
+def serve(ctx, market, policy, clients, threshold, host, port, log, log_key, custodian_keys, challenge_ttl, max_body,
+          body_timeout, client_challenges, client_verifies, client_outstanding, global_challenges,
+          global_verifies, global_outstanding):
     """Run the verification service (needs the 'serve' extra: pip install 'zkmargin[serve]').
 
-    POST /v1/challenge, POST /v1/verify, GET /v1/health; OpenAPI at /openapi.json."""
-    from zkmargin.service import serve as run
+    Clients authenticate with the API key 'client-add' gave them (Authorization: Bearer KEY) and
+    are held to their quotas (429 with Retry-After). POST /v1/challenge, POST /v1/verify,
+    GET /v1/client, GET /v1/health; OpenAPI at /openapi.json. RATE is N/unit or 'N per K units'
+    (second, minute, hour, day)."""
+    from zkmargin.service import ServiceLimits, serve as run
 
     _log_key_needed(log, log_key)
-    say(f"serving on http://{host}:{port} (OpenAPI: /openapi.json)")
-    run(policy, market, threshold, host=host, port=port, log=log, log_key=log_key, custodian_keys=custodian_keys,
-        challenge_ttl=challenge_ttl, max_body=max_body, backend=backend_from(ctx))
+    limits = ServiceLimits.build(
+        client_challenges=client_challenges, client_verifies=client_verifies, client_outstanding=client_outstanding,
+        global_challenges=global_challenges, global_verifies=global_verifies,
+        global_outstanding=global_outstanding, body_timeout=body_timeout)
+    run(policy, market, threshold, clients=clients, host=host, port=port, log=log, log_key=log_key,
+        custodian_keys=custodian_keys,
+        challenge_ttl=challenge_ttl, max_body=max_body, limits=limits, backend=backend_from(ctx), announce=say)
 
 
 COMMANDS = [custodian_keygen, venue_keygen, attest, commit, open_, audit, receipt_cmd, log_head, serve]

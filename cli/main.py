@@ -10,6 +10,7 @@ from .app import cli
 from . import commands_core  # noqa: F401,E402  demo check prove verify verify-batch challenge inspect bench
 from . import commands_workflows  # noqa: F401,E402  custodian-keygen venue-keygen attest commit open audit receipt log-head serve
 from . import commands_venue  # noqa: F401,E402  scenarios dynamic-margin
+from . import commands_clients  # noqa: F401,E402  client-add client-remove
 
 __all__ = ["cli", "main"]
 

@@ -27,6 +27,9 @@ __all__ = [
     "MissingExtraError",
     "RequestTooLargeError",
     "ServiceBusyError",
+    "RateLimitedError",
+    "AuthenticationError",
+    "RequestTimeoutError",
     "Rejected",
     "UnsatisfiedError",
     "BelowRequirementError",
@@ -125,7 +128,26 @@ class RequestTooLargeError(InputError):
 
 
 class ServiceBusyError(ZkMarginError):
-    """The verification service has too many outstanding challenges (HTTP 503)."""
+    """The verification service as a whole is at a cap (outstanding challenges, global request
+    rate): HTTP 503. ``retry_after`` is the number of seconds after which a retry can succeed."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw):
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class RateLimitedError(ServiceBusyError):
+    """One client is over its own quota (request rate or outstanding challenges): HTTP 429 with
+    ``Retry-After``. Other clients are not affected."""
+
+
+class AuthenticationError(ZkMarginError):
+    """A request to the verification service carries no API key or one the venue does not know
+    (HTTP 401). The message is the same whatever the reason, so it says nothing about clients."""
+
+
+class RequestTimeoutError(InputError):
+    """A request body did not arrive in time (HTTP 408)."""
 
 
 # --- rejections (exit 1) -----------------------------------------------------------------------
