@@ -255,7 +255,8 @@ def test_prove_to_stdout_is_one_bundle_document():
     r = run(["prove", ACCOUNT, *VENUE])
     assert r.exit_code == 0
     doc = one_json(r)
-    assert doc["format"] == "zkmargin.proof/1" and doc["statement"]["challenge"] is None
+    assert doc["format"] == "zkmargin.proof/2" and doc["statement"]["challenge"] is None
+    assert doc["attestations"] == []  # self-declared values
     assert "no --challenge" in r.stderr  # the trader is told a venue will want one
     assert "\r" not in r.stderr  # no progress spinner when stderr is not a terminal
 
@@ -457,7 +458,8 @@ def test_verify_json_rejection_is_one_document(proof):
 
 @pytest.mark.parametrize("content, needle", [
     ("{not json", "JSON"),
-    (json.dumps({"format": "zkmargin.proof/2"}), "format"),
+    (json.dumps({"format": "zkmargin.proof/3"}), "format"),
+    (json.dumps({"format": "zkmargin.proof/1"}), "older zkmargin"),
     (json.dumps([1, 2]), "JSON object"),
 ])
 def test_verify_unreadable_bundle_exit_2(tmp_path, content, needle):

@@ -317,6 +317,12 @@ WRITER = textwrap.dedent("""
 """)
 
 
+# the writer imports the code under test (this checkout), not whichever zkmargin is installed
+WRITER_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [os.path.dirname(os.path.dirname(os.path.abspath(zkmargin.__file__)))]
+    + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+
+
 def test_killed_writer_leaves_a_valid_log(tmp_path, proofs):
     b, ch = proofs[0]
     bundle_file = tmp_path / "p.json"
@@ -331,7 +337,7 @@ def test_killed_writer_leaves_a_valid_log(tmp_path, proofs):
     counts = []
     for _round in range(3):
         proc = subprocess.Popen([sys.executable, str(script), str(path), str(bundle_file), ch.hex(), str(pol),
-                                 str(mkt)], stdout=subprocess.PIPE)
+                                 str(mkt)], stdout=subprocess.PIPE, env=WRITER_ENV)
         assert proc.stdout.readline().strip() == b"ready"
         time.sleep(rng.uniform(0.2, 0.8))
         os.kill(proc.pid, signal.SIGKILL)

@@ -150,6 +150,7 @@ def test_a_bad_proof_gets_a_clear_4xx(service):
     assert "another challenge" in r.json()["error"]
     ch = challenge(service.client)
     r = service.client.post("/v1/verify", json={"bundle": {"format": "zkmargin.proof/1"}, "challenge": ch})
+    assert "older zkmargin" in r.json()["error"]
     assert r.status_code == 400 and r.json()["code"] == "FormatError"
     with VerificationLog(service.log) as log:
         tail = list(log.entries())[-3:]
@@ -157,27 +158,47 @@ def test_a_bad_proof_gets_a_clear_4xx(service):
     assert [e.code for e in tail] == ["VerificationError", "StatementMismatchError", "FormatError"]
 
 
-def test_a_service_that_requires_a_custodian(tmp_path):
+def test_a_service_whose_policy_lists_a_custodian(tmp_path):
+    """The policy's trust rule in the service: the subject (the caller's account) is needed before
+    a challenge is spent; the custodian's attestation for that account passes and says who
+    vouched; the same attestation for another account, or a self-declared proof, is refused."""
+    from datetime import datetime, timezone
+
     from zkmargin import attest as A
+    from zkmargin.errors import AttestationRejectedError, InputError
 
     key = A.generate_private_key()
-    att, op = A.attest(ACCOUNT, None, POLICY, key)
-    app = create_app(POLICY, MARKET, 0, log=tmp_path / "att.log", custodian_keys=[A.public_key_hex(key)])
+    policy = {**POLICY, "trust": {"custodians": [{"name": "test-custody", "key": A.public_key_hex(key)}],
+                                  "max_age_seconds": 600}}
+    market = {**MARKET, "as_of": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    app = create_app(policy, market, 0, log=tmp_path / "att.log")
+    svc = app.service
     with Server(app) as srv, httpx.Client(base_url=srv.url, timeout=60) as client:
         ch = challenge(client)
-        bundle = A.prove_attested(ACCOUNT, MARKET, POLICY, 0, bytes.fromhex(ch), attestations=[att], openings=[op])
+        att, op = A.attest(ACCOUNT, None, policy, key, subject="acct-1", challenge=bytes.fromhex(ch))
+        bundle = A.prove_attested(ACCOUNT, market, policy, 0, bytes.fromhex(ch), attestations=[att], openings=[op])
+        # no authenticated account yet on this route: an input error, and the challenge is not spent
         r = client.post("/v1/verify", json={"bundle": bundle.to_json_dict(), "challenge": ch})
-        assert r.status_code == 400 and "requires custodian attestations" in r.json()["error"]
-        r = client.post("/v1/verify", json={"bundle": bundle.to_json_dict(), "challenge": ch,
-                                            "attestations": [att.to_json_dict()]})
-        assert r.status_code == 200, r.text
-        assert r.json()["custodians"] == [A.public_key_hex(key)]
-        ch = challenge(client)  # a proof over other commitments than the attested ones
-        plain = prove_for(ch)
-        r = client.post("/v1/verify", json={"bundle": plain.to_json_dict(), "challenge": ch,
-                                            "attestations": [att.to_json_dict()]})
-        assert r.status_code == 422 and r.json()["code"] == "AttestationRejectedError"
+        assert r.status_code == 400 and "subject" in r.json()["error"]
+        with pytest.raises(InputError, match="subject"):
+            svc.verify(bundle.to_json_dict(), ch)
+        with pytest.raises(AttestationRejectedError, match="another account"):
+            svc.verify(bundle.to_json_dict(), ch, subject="acct-2")
+        ch2 = challenge(client)  # the honest twin (the first challenge was spent by the refusal above)
+        att2, op2 = A.attest(ACCOUNT, None, policy, key, subject="acct-1", challenge=bytes.fromhex(ch2))
+        bundle2 = A.prove_attested(ACCOUNT, market, policy, 0, bytes.fromhex(ch2), attestations=[att2],
+                                   openings=[op2])
+        out = svc.verify(bundle2.to_json_dict(), ch2, subject="acct-1")
+        assert out["valid"] and out["trust"]["custodians"][0]["name"] == "test-custody"
+        assert out["trust"]["subject"] == "acct-1" and out["trust"]["self_declared"] is False
+        ch3 = challenge(client)  # self-declared values under a policy with custodians
+        with pytest.raises(AttestationRejectedError, match="self-declared"):
+            svc.verify(prove_for_policy(policy, market, ch3).to_json_dict(), ch3, subject="acct-1")
     assert audit(tmp_path / "att.log").clean
+
+
+def prove_for_policy(policy, market, ch_hex: str):
+    return zkmargin.prove(ACCOUNT, market, policy, 0, bytes.fromhex(ch_hex))
 
 
 def test_malformed_requests_get_400(service):

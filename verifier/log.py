@@ -376,54 +376,47 @@ class VerificationLog:
 # --- verify and record ---------------------------------------------------------------------------
 
 
-def verify_prepared(verifier, bundle, challenge: Optional[bytes]):
-    """Exactly :func:`zkmargin.api.verify`, with a prepared ``api._Verifier`` (plan and circuit
-    built once per policy, market and threshold — what a service verifying many proofs wants)."""
-    from zkmargin.api import VerificationResult, _bundle, _challenge
-    from zkmargin.verifier.r1cs import verify_batch as r1cs_verify_batch
+def verify_prepared(verifier, bundle, challenge: Optional[bytes], *, subject: Optional[str] = None, now=None,
+                    max_age=None):
+    """Exactly :func:`zkmargin.api.verify` (the policy's trust rule included), with a prepared
+    ``api._Verifier`` (plan and circuit built once per policy, market and threshold — what a
+    service verifying many proofs wants)."""
+    from zkmargin.api import _verify_prepared
 
-    t0 = time.perf_counter()
-    b = _bundle(bundle)
-    item = verifier.item(b, _challenge(challenge))
-    r1cs_verify_batch([item], backend=verifier.be)
-    return VerificationResult(valid=True, statement=b.statement, gates=verifier.cs.n, proof_bytes=len(b.proof),
-                              seconds=time.perf_counter() - t0, backend=verifier.be.name)
+    return _verify_prepared(verifier, bundle, challenge, subject=subject, now=now, max_age=max_age)
 
 
 def verify_and_log(bundle, market, policy, threshold=0, challenge: Optional[bytes] = None, *,
-                   log=None, attestations: Optional[Sequence] = None, custodian_keys: Optional[Sequence] = None,
-                   max_age: Optional[float] = None, subject: Optional[str] = None, backend=None, verifier=None):
-    """Verify a bundle (and, with ``custodian_keys``, its attestations) and record the outcome in
-    ``log`` (a path or a :class:`VerificationLog`; None records nothing). Returns the
-    :class:`VerificationResult` (with ``extra["log"]`` = the entry id and hash) or raises the
-    rejection after recording it. Errors in the verifier's own inputs (policy, market, threshold)
-    are raised without recording: there is no statement to record them under."""
+                   log=None, subject: Optional[str] = None, now=None, max_age: Optional[float] = None,
+                   backend=None, verifier=None):
+    """Verify a bundle under the policy's trust rule (:func:`zkmargin.verify`: ``subject``,
+    ``now`` and ``max_age`` as there; the attestations travel in the bundle) and record the
+    outcome in ``log`` (a path or a :class:`VerificationLog`; None records nothing). Returns the
+    :class:`VerificationResult` (``extra["trust"]``: who vouched; ``extra["log"]`` = the entry
+    id and hash) or raises the rejection after recording it. Errors in the verifier's own inputs
+    (policy, market, threshold, challenge, subject, max_age, now) are raised without recording:
+    there is no statement to record them under."""
     from zkmargin.api import _bundle, _challenge, _Verifier
-    from zkmargin.attest import check_attestations
-    from zkmargin.digests import policy_digest
+    from zkmargin.trust import TrustRule, parse_now, require_subject
 
     v = verifier or _Verifier(market, policy, threshold, backend)
-    ch = _challenge(challenge)  # the verifier's own input: an error here is not logged
+    ch = _challenge(challenge)  # the verifier's own inputs: an error here is not logged
+    require_subject(TrustRule.of(v.policy, max_age=max_age), subject)
+    clock = parse_now(now)
     try:
         b = _bundle(bundle)
     except ZkMarginError as exc:
         b, outcome = bundle, exc
     else:
         try:
-            outcome = verify_prepared(v, b, ch)
-            if custodian_keys:
-                outcome.extra["custodians"] = check_attestations(
-                    b, attestations or (), custodian_keys, policy_digest=policy_digest(v.policy),
-                    mode=v.policy.mode, max_age=max_age, subject=subject, backend=v.be)
+            outcome = verify_prepared(v, b, ch, subject=subject, now=clock, max_age=max_age)
         except ZkMarginError as exc:
             outcome = exc
     if log is not None:
         lg = log if isinstance(log, VerificationLog) else VerificationLog(log)
         try:
             entry = lg.record(b, v.policy, v.market, v.threshold, ch, outcome,
-                              circuit_digest=v.cs.digest().hex(),
-                              attestations=attestations if custodian_keys else None,
-                              custodian_keys=custodian_keys or None)
+                              circuit_digest=v.cs.digest().hex())
         finally:
             if lg is not log:
                 lg.close()
@@ -437,12 +430,14 @@ def verify_and_log(bundle, market, policy, threshold=0, challenge: Optional[byte
 
 
 def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, challenge=None, *, log=None,
-                         backend=None):
-    """Batch-verify (one MSM) and record one entry per bundle. When the batch fails, every bundle
+                         subject=None, now=None, max_age: Optional[float] = None, backend=None):
+    """Batch-verify (one MSM) under the policy's trust rule and record one entry per bundle.
+    ``subject`` is None, one string for all or one per bundle. When the batch fails, every bundle
     is checked alone, so each entry carries its own outcome; the error then raised names the
     invalid bundles, as :func:`zkmargin.api.verify_batch` does."""
-    from zkmargin.api import VerificationResult, _bundle, _challenge, _Verifier
+    from zkmargin.api import VerificationResult, _bundle, _challenge, _verified, _Verifier
     from zkmargin.errors import VerificationError
+    from zkmargin.trust import TrustRule, check_subjects, parse_now, subjects_for
     from zkmargin.verifier.r1cs import verify_batch as r1cs_verify_batch
 
     t0 = time.perf_counter()
@@ -456,14 +451,19 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
             raise InputError(f"{len(bundles)} bundles but {len(challenges)} challenges", field="challenge")
     challenges = [_challenge(c) for c in challenges]
     v = _Verifier(market, policy, threshold, backend)
+    rule = TrustRule.of(v.policy, max_age=max_age)
+    subjects = check_subjects(rule, subjects_for(subject, len(bundles)))
+    clock = parse_now(now)
     parsed: list = []
     outcomes: list = []
     items: list = []
-    for i, (b, c) in enumerate(zip(bundles, challenges)):
+    reports: dict = {}
+    for i, (b, c, s) in enumerate(zip(bundles, challenges, subjects)):
         try:
             pb = _bundle(b)
             parsed.append(pb)
-            items.append((i, v.item(pb, c, i)))
+            item, reports[i] = _verified(v, pb, c, rule, s, clock, i)
+            items.append((i, item))
             outcomes.append(None)
         except ZkMarginError as exc:
             if len(parsed) <= i:
@@ -484,7 +484,8 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
         for i in ok:
             pb = parsed[i]
             outcomes[i] = VerificationResult(valid=True, statement=pb.statement, gates=v.cs.n,
-                                             proof_bytes=len(pb.proof), seconds=0.0, backend=v.be.name)
+                                             proof_bytes=len(pb.proof), seconds=0.0, backend=v.be.name,
+                                             extra={"trust": reports[i]})
     entries = []
     if log is not None:
         lg = log if isinstance(log, VerificationLog) else VerificationLog(log)
@@ -506,5 +507,6 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
     res = VerificationResult(valid=True, statement=parsed[0].statement, gates=v.cs.n,
                              proof_bytes=sum(len(p.proof) for p in parsed), seconds=time.perf_counter() - t0,
                              backend=v.be.name, proofs=len(parsed))
+    res.extra["trust"] = [reports[i] for i in range(len(parsed))]
     res.extra["log"] = entries
     return res

@@ -5,16 +5,18 @@ Install the extra: ``pip install 'zkmargin[serve]'``. Endpoints (OpenAPI documen
 
     POST /v1/challenge   -> {"challenge": hex (32 bytes), "expires_at", "expires_in",
                              "policy_digest", "market_digest", "threshold", "circuit_digest"}
-    POST /v1/verify      {"bundle": <proof bundle JSON>, "challenge": hex,
-                          "attestations": [...] (when the service requires custodians)}
-                         -> 200 {"valid": true, "entry": {"id", "entry_hash", "result"}, ...}
+    POST /v1/verify      {"bundle": <proof bundle JSON, attestations inside>, "challenge": hex}
+                         -> 200 {"valid": true, "entry": {"id", "entry_hash", "result"},
+                                 "trust": {who vouched, how old; or self-declared}, ...}
     GET  /v1/health      -> {"status": "ok", ...}
     GET  /v1/policy, /v1/market   the documents proofs must be made against (canonical JSON)
     GET  /v1/log/head    -> {"count", "tip"} of the verification log (for auditors)
 
 Each challenge is random, kept server-side with an expiry, and answers one verification only: a
 second use, an expired or a never-issued challenge is refused with 409 (``ReplayError``) before
-any verification work. Every verification that got that far — accepted or rejected — is
+any verification work. The policy's trust rule (:mod:`zkmargin.trust`) applies to every
+verification; the subject its attestations must name is the caller's account. Every verification
+that got that far — accepted or rejected — is
 appended to the log. Errors are JSON ``{"error": one line, "code": error class}``: 400 for
 malformed input, 409 for replays, 413 for bodies over the limit (checked while the body streams
 in, before it is parsed, chunked or not), 422 for a proof that does not verify, 503 when too many
@@ -29,7 +31,7 @@ import secrets
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
@@ -73,10 +75,8 @@ class ChallengeResponse(BaseModel):
 
 
 class VerifyRequest(BaseModel):
-    bundle: dict[str, Any] = Field(description="the proof bundle (zkmargin.proof/1)")
+    bundle: dict[str, Any] = Field(description="the proof bundle (zkmargin.proof/2, with its attestations)")
     challenge: str = Field(description="the challenge this service issued, hex")
-    attestations: Optional[list[dict[str, Any]]] = Field(
-        default=None, description="custodian attestations (zkmargin.attestation/1), when required")
 
 
 class LogRef(BaseModel):
@@ -91,7 +91,7 @@ class VerifyResponse(BaseModel):
     gates: int
     seconds: float
     entry: Optional[LogRef] = None
-    custodians: Optional[list[str]] = None
+    trust: Optional[dict[str, Any]] = None
 
 
 class ErrorResponse(BaseModel):
@@ -232,12 +232,12 @@ class Service:
     """What one service instance holds: its own policy, market, threshold (a prepared verifier),
     the challenge store and the log."""
 
-    def __init__(self, policy, market, threshold=0, *, log=None, custodian_keys: Sequence = (),
+    def __init__(self, policy, market, threshold=0, *, log=None,
                  challenge_ttl: float = DEFAULT_CHALLENGE_TTL, max_outstanding: int = DEFAULT_MAX_OUTSTANDING,
                  max_age: Optional[float] = None, backend=None):
         from .api import _Verifier
-        from .attest import key_id
         from .decimals import canonical
+        from .trust import TrustRule
         from .digests import market_digest, policy_digest
         from .verifier.log import VerificationLog
 
@@ -246,7 +246,7 @@ class Service:
         self.market_digest = market_digest(self.verifier.market)
         self.threshold = canonical(self.verifier.threshold)
         self.circuit_digest = self.verifier.cs.digest().hex()
-        self.custodian_keys = [key_id(k) for k in custodian_keys]
+        self.trust_rule = TrustRule.of(self.verifier.policy, max_age=max_age)  # a bad max_age fails here
         self.max_age = max_age
         self.challenges = ChallengeStore(challenge_ttl, max_outstanding)
         self.log = None if log is None else (log if isinstance(log, VerificationLog) else VerificationLog(log))
@@ -258,7 +258,8 @@ class Service:
                 "policy_digest": self.policy_digest, "market_digest": self.market_digest,
                 "threshold": self.threshold, "circuit_digest": self.circuit_digest}
 
-    def verify(self, bundle: dict, challenge_hex: str, attestations=None) -> dict:
+    def verify(self, bundle: dict, challenge_hex: str, subject: Optional[str] = None) -> dict:
+        from .trust import require_subject
         from .verifier.log import verify_and_log
 
         try:
@@ -267,17 +268,14 @@ class Service:
             raise InputError("the challenge is not hex", field="challenge") from None
         if len(ch) != CHALLENGE_BYTES:
             raise InputError(f"the challenge is {CHALLENGE_BYTES} bytes", field="challenge")
-        if self.custodian_keys and not attestations:
-            raise InputError("this service requires custodian attestations", field="attestations")
+        require_subject(self.trust_rule, subject)  # before the challenge is spent
         self.challenges.consume(ch)
         v = self.verifier
-        result = verify_and_log(
-            bundle, v.market, v.policy, v.threshold, ch, log=self.log,
-            attestations=attestations if self.custodian_keys else None,
-            custodian_keys=self.custodian_keys or None, max_age=self.max_age, verifier=v)
+        result = verify_and_log(bundle, v.market, v.policy, v.threshold, ch, log=self.log, subject=subject,
+                                max_age=self.max_age, verifier=v)
         out = {"valid": True, "statement": result.statement, "gates": result.gates,
                "seconds": round(result.seconds, 6), "entry": result.extra.get("log"),
-               "custodians": result.extra.get("custodians")}
+               "trust": result.extra.get("trust")}
         return out
 
     def health(self) -> dict:
@@ -289,7 +287,7 @@ class Service:
                 "outstanding_challenges": len(self.challenges)}
 
 
-def create_app(policy, market, threshold=0, *, log=None, custodian_keys: Sequence = (),
+def create_app(policy, market, threshold=0, *, log=None,
                challenge_ttl: float = DEFAULT_CHALLENGE_TTL, max_body: int = DEFAULT_MAX_BODY,
                max_outstanding: int = DEFAULT_MAX_OUTSTANDING, max_age: Optional[float] = None, backend=None):
     """The ASGI application (FastAPI wrapped in the body-size limit)."""
@@ -302,7 +300,7 @@ def create_app(policy, market, threshold=0, *, log=None, custodian_keys: Sequenc
     from . import __version__
     from .digests import canonical_json
 
-    svc = Service(policy, market, threshold, log=log, custodian_keys=custodian_keys, challenge_ttl=challenge_ttl,
+    svc = Service(policy, market, threshold, log=log, challenge_ttl=challenge_ttl,
                   max_outstanding=max_outstanding, max_age=max_age, backend=backend)
     errors = {code: {"model": ErrorResponse} for code in (400, 409, 413, 422, 503)}
     app = FastAPI(
@@ -344,7 +342,7 @@ def create_app(policy, market, threshold=0, *, log=None, custodian_keys: Sequenc
     @app.post("/v1/verify", response_model=VerifyResponse, responses=errors,
               summary="Verify a proof bundle that answers one of this service's challenges")
     def verify(req: VerifyRequest):
-        return svc.verify(req.bundle, req.challenge, req.attestations)
+        return svc.verify(req.bundle, req.challenge)
 
     @app.get("/v1/health", response_model=HealthResponse, summary="Liveness and what this service verifies")
     def health():
@@ -373,7 +371,7 @@ def create_app(policy, market, threshold=0, *, log=None, custodian_keys: Sequenc
 
 
 def serve(policy, market, threshold=0, *, host: str = "127.0.0.1", port: int = 8000, log=None,
-          custodian_keys: Sequence = (), challenge_ttl: float = DEFAULT_CHALLENGE_TTL,
+          challenge_ttl: float = DEFAULT_CHALLENGE_TTL,
           max_body: int = DEFAULT_MAX_BODY, max_age: Optional[float] = None, backend=None,
           log_level: str = "info") -> None:
     """Run the service with uvicorn until interrupted (one process: the challenge store is in
@@ -381,6 +379,6 @@ def serve(policy, market, threshold=0, *, host: str = "127.0.0.1", port: int = 8
     _require_extra()
     import uvicorn
 
-    app = create_app(policy, market, threshold, log=log, custodian_keys=custodian_keys,
+    app = create_app(policy, market, threshold, log=log,
                      challenge_ttl=challenge_ttl, max_body=max_body, max_age=max_age, backend=backend)
     uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1, timeout_keep_alive=5)
