@@ -68,6 +68,7 @@ from .errors import (
 )
 from .decimals import EXACT
 from .field import R
+from .models import SLOT_KINDS
 
 ATTESTATION_FORMAT = "zkmargin.attestation/2"
 OLD_ATTESTATION_FORMATS = ("zkmargin.attestation/1",)
@@ -640,12 +641,14 @@ class Combined:
     slots: list[str]
     values: list[int]
     blindings: list[int]
-    commitments: list[bytes] = field(default_factory=list)
+    commitments: list[Optional[bytes]] = field(default_factory=list)  # None: no attestation covers it
 
 
 def combine(attestations: Sequence, openings: Sequence, policy, *, market=None, backend=None) -> Combined:
     """Check every openings document against its attestation (signature, policy, each V_j opens)
-    and sum the shares slot by slot. Raises :class:`AttestationError` (prover side)."""
+    and sum the shares slot by slot. Every slot of a kind the policy's trust section requires
+    attested (all kinds by default) must be covered; a slot no attestation covers gets value 0,
+    blinding 0 and commitment None. Raises :class:`AttestationError` (prover side)."""
     from .digests import policy_digest
     from .generators import get_generators
     from .prover.r1cs import commit
@@ -669,7 +672,9 @@ def combine(attestations: Sequence, openings: Sequence, policy, *, market=None, 
     if len({a.custodian for a in atts}) != len(atts):
         raise AttestationError("two attestations from the same custodian")
     paired = _pair(atts, ops)
-    _coverage(names, atts, pol.mode, AttestationError)
+    kinds = (pol.trust.attest if pol.trust is not None and pol.trust.attest else None) or SLOT_KINDS
+    _coverage(names, atts, pol.mode, AttestationError,
+              required={s for s in names if s.partition(":")[0] in kinds})
     be = get_backend(backend)
     gens = get_generators(be)
     vals = {s: 0 for s in names}
@@ -687,7 +692,7 @@ def combine(attestations: Sequence, openings: Sequence, policy, *, market=None, 
             blind[s] = (blind[s] + g) % R
             points[s] = P if points[s] is None else be.add(points[s], P)
     return Combined(names, [vals[s] for s in names], [blind[s] for s in names],
-                    [be.encode(points[s]) for s in names])
+                    [be.encode(points[s]) if points[s] is not None else None for s in names])
 
 
 # --- prover side ---------------------------------------------------------------------------------
@@ -716,12 +721,15 @@ def prove_attested(account, market, policy, threshold=0, challenge: Optional[byt
             raise AttestationError(f"attestation {k} was made for another challenge than this proof's")
     plan = plan_margin(pol, mkt, Decimal(0))
     mine = witness_values(plan, acct)
-    for s, a, b in zip(comb.slots, comb.values, mine):
-        if a != b:
+    blindings = list(comb.blindings)
+    for i, (s, a, b, V) in enumerate(zip(comb.slots, comb.values, mine, comb.commitments)):
+        if V is None:  # a kind the venue does not require attested: self-declared, fresh blinding
+            blindings[i] = secrets.randbelow(R - 1) + 1
+        elif a != b:
             raise AttestationError(f"the attested value for slot {s!r} differs from the account's")
-    bundle = prove(acct, mkt, pol, threshold, challenge, backend=backend, blindings=comb.blindings)
-    if bundle.commitments != comb.commitments:  # pragma: no cover - guards the two code paths
-        raise AttestationError("internal: the proof's commitments are not the attested ones")
+    bundle = prove(acct, mkt, pol, threshold, challenge, backend=backend, blindings=blindings)
+    if any(V is not None and V != mine_V for V, mine_V in zip(comb.commitments, bundle.commitments)):
+        raise AttestationError("internal: the proof's commitments are not the attested ones")  # pragma: no cover
     bundle.attestations = atts
     return bundle
 
