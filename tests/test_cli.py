@@ -599,7 +599,9 @@ def test_demo_runs_on_the_shipped_examples():
     no_traceback(r)
     out = r.stdout
     for needle in ("MEETS the requirement", "valid (", "rejected: ", "the prover refuses",
-                   "isolated", "portfolio", "steps behaved as expected"):
+                   "isolated", "portfolio", "vouched for by example-custodian", "another account",
+                   "another venue", "stale", "another challenge", "self-declared values",
+                   "steps behaved as expected"):
         assert needle in out, needle
     assert "UNEXPECTED" not in out
 
@@ -607,7 +609,7 @@ def test_demo_runs_on_the_shipped_examples():
 def test_demo_exits_1_when_a_forgery_is_accepted(monkeypatch):
     import zkmargin.demo as demo
 
-    def accept_everything(bundle, market, policy, threshold=0, challenge=None, *, backend=None):
+    def accept_everything(bundle, market, policy, threshold=0, challenge=None, **_kw):
         return zkmargin.VerificationResult(True, {}, 1, 1, 0.0, "fake")
 
     monkeypatch.setattr(demo, "verify", accept_everything)
