@@ -134,7 +134,8 @@ def prove(ctx, account, market, policy, threshold, challenge, out, attestations,
     say(f"proved: {output.statement_summary(st)}; {st['gates']} gates, proof {len(bundle.proof)} "
         f"bytes, bundle {len(data)} bytes{spent} -> {where}")
     if challenge is None:
-        say("note: no --challenge was given; a venue that issues challenges will reject this proof")
+        say("note: no --challenge was given; a venue refuses a proof without its challenge unless its "
+            "policy allows unchallenged proofs (trust.unchallenged)")
 
 
 # --- venue ---------------------------------------------------------------------------------------

@@ -120,12 +120,15 @@ def test_portfolio_policy_is_what_the_build_script_makes(tmp_path):
 
 
 def _zkmargin_launcher() -> str:
-    beside = Path(sys.executable).parent / "zkmargin"
-    return str(beside) if beside.exists() else f"{sys.executable} -m zkmargin.cli"
+    """The command line of this checkout (PYTHONPATH below), not whichever zkmargin is installed:
+    the walkthrough must match the code beside it. (tests/test_cli_subprocess.py runs the
+    installed entry point.)"""
+    return f"{sys.executable} -m zkmargin.cli"
 
 
 def _walkthrough(env_extra: dict, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("ZKMARGIN_BACKEND", "KEEP")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.update(TMPDIR=str(tmp_path), **env_extra)
     return subprocess.run(["bash", str(WALKTHROUGH)], env=env, capture_output=True, text=True,
                           timeout=300)

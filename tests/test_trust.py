@@ -473,3 +473,14 @@ def test_cli_verify_batch_with_subjects(files):
                  "--subject", "c"), 2, "usage error:", "--subject")
     one_line(run("verify-batch", *proofs, *venue_args(files), *chals, "--max-age", "nan", "--subject", "acct-1"),
              2, "--max-age")
+
+
+def test_cli_inspect_shows_the_attestations_without_checking_them(files):
+    r = run("inspect", files["good.proof"])
+    assert r.exit_code == 0, r.stderr
+    assert f"custodian {A.public_key_hex(KEY)[:16]}" in r.stdout and "'acct-1'" in r.stdout
+    assert "not checked by inspect" in r.stdout
+    doc = json.loads(run("inspect", files["good.proof"], "--json").stdout)
+    assert doc["format"] == "zkmargin.proof/2" and doc["attestations"][0]["subject"] == "acct-1"
+    r = run("inspect", files["plain.proof"])  # twin: no attestation, said in words
+    assert "attestations: none (self-declared values)" in r.stdout

@@ -155,21 +155,26 @@ def _coverage_and_sums(rule: TrustRule, bundle, atts, be, where: str) -> list[st
     cover = _coverage(names, atts, rule.mode, AttestationRejectedError, required=required, where=where)
     from .errors import ZkMarginError
 
-    sums = {}
-    for k, a in enumerate(atts):
-        for s, V in zip(a.slots, a.commitments):
+    attested = [dict(zip(a.slots, a.commitments)) for a in atts]
+    for s, V in zip(names, bundle.commitments):
+        ks = cover[s]
+        if not ks:
+            continue
+        if len(ks) == 1:  # one custodian: the same encoding (the proof's was decoded strictly)
+            if attested[ks[0]][s] != V:
+                raise AttestationRejectedError(f"{where}the proof's commitment for slot {s!r} is not the attested one")
+            continue
+        total = None
+        for k in ks:
             try:
-                P = be.decode(V)
+                P = be.decode(attested[k][s])
             except ZkMarginError:
                 raise AttestationRejectedError(
                     f"{where}attestation {k}: the commitment for {s!r} does not decode") from None
-            sums[s] = P if s not in sums else be.add(sums[s], P)
-    for s, V in zip(names, bundle.commitments):
-        if s in sums and be.encode(sums[s]) != V:
-            several = len(cover[s]) > 1
-            raise AttestationRejectedError(
-                f"{where}the proof's commitment for slot {s!r} is not "
-                + ("the sum of the attested ones" if several else "the attested one"))
+            total = P if total is None else be.add(total, P)
+        if be.encode(total) != V:
+            raise AttestationRejectedError(f"{where}the proof's commitment for slot {s!r} is not the sum of the "
+                                           "attested ones")
     return [s for s in names if not cover[s]]
 
 
