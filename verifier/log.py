@@ -397,11 +397,11 @@ def verify_and_log(bundle, market, policy, threshold=0, challenge: Optional[byte
     (policy, market, threshold, challenge, subject, max_age, now) are raised without recording:
     there is no statement to record them under."""
     from zkmargin.api import _bundle, _challenge, _Verifier
-    from zkmargin.trust import TrustRule, parse_now, require_subject
+    from zkmargin.trust import parse_now, require_subject
 
     v = verifier or _Verifier(market, policy, threshold, backend)
     ch = _challenge(challenge)  # the verifier's own inputs: an error here is not logged
-    require_subject(TrustRule.of(v.policy, max_age=max_age), subject)
+    require_subject(v.trust_rule.tightened(max_age), subject)
     clock = parse_now(now)
     try:
         b = _bundle(bundle)
@@ -437,7 +437,7 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
     invalid bundles, as :func:`zkmargin.api.verify_batch` does."""
     from zkmargin.api import VerificationResult, _bundle, _challenge, _verified, _Verifier
     from zkmargin.errors import VerificationError
-    from zkmargin.trust import TrustRule, check_subjects, parse_now, subjects_for
+    from zkmargin.trust import check_subjects, parse_now, subjects_for
     from zkmargin.verifier.r1cs import verify_batch as r1cs_verify_batch
 
     t0 = time.perf_counter()
@@ -451,7 +451,7 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
             raise InputError(f"{len(bundles)} bundles but {len(challenges)} challenges", field="challenge")
     challenges = [_challenge(c) for c in challenges]
     v = _Verifier(market, policy, threshold, backend)
-    rule = TrustRule.of(v.policy, max_age=max_age)
+    rule = v.trust_rule.tightened(max_age)
     subjects = check_subjects(rule, subjects_for(subject, len(bundles)))
     clock = parse_now(now)
     parsed: list = []

@@ -253,6 +253,9 @@ class _Verifier:
         self.be = get_backend(backend)
         # digests and circuit digest once per verifier, not once per proof
         self._base = statement_for(self.policy, self.market, self.threshold, None, self.plan, self.cs)
+        from .trust import TrustRule
+
+        self.trust_rule = TrustRule.of(self.policy, digest=self._base["policy_digest"])
 
     def expected(self, challenge: Optional[bytes]) -> dict:
         return {**self._base, "challenge": challenge.hex() if challenge is not None else None}
@@ -282,11 +285,11 @@ def _verify_prepared(v: _Verifier, bundle, challenge: Optional[bytes], *, subjec
                      now=None, max_age=None) -> VerificationResult:
     """:func:`verify` with a prepared verifier (plan and circuit built once per policy, market
     and threshold)."""
-    from .trust import TrustRule, parse_now, require_subject
+    from .trust import parse_now, require_subject
     from .verifier.r1cs import verify_batch as r1cs_verify_batch
 
     t0 = time.perf_counter()
-    rule = TrustRule.of(v.policy, max_age=max_age)
+    rule = v.trust_rule.tightened(max_age)
     subject = require_subject(rule, subject)
     clock = parse_now(now)
     ch = _challenge(challenge)
@@ -344,7 +347,7 @@ def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=
     likewise (None, one string for all, or one per bundle). When the batch fails, the bundles are
     checked one by one and the error names the invalid ones. ``extra["trust"]`` is the list of the
     bundles' trust reports."""
-    from .trust import TrustRule, check_subjects, parse_now, subjects_for
+    from .trust import check_subjects, parse_now, subjects_for
     from .verifier.r1cs import verify_batch as r1cs_verify_batch
 
     t0 = time.perf_counter()
@@ -358,7 +361,7 @@ def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=
         if len(challenges) != len(items_in):
             raise InputError(f"{len(items_in)} bundles but {len(challenges)} challenges", field="challenge")
     v = _Verifier(market, policy, threshold, backend)
-    rule = TrustRule.of(v.policy, max_age=max_age)
+    rule = v.trust_rule.tightened(max_age)
     subjects = check_subjects(rule, subjects_for(subject, len(items_in)))
     clock = parse_now(now)
     checked = [_verified(v, b, c, rule, s, clock, i)

@@ -898,3 +898,11 @@ def _clear_text(result: OpeningCheck, opened: dict, b: ProofBundle, market, poli
         "mode": pol.mode, "threshold": canonical(threshold),
     }
     return result
+
+
+# --- verifier side -------------------------------------------------------------------------------
+# The venue's rule over a bundle's attestations (custodians it lists, audience, subject, policy,
+# freshness, challenge, coverage, commitments) is :mod:`zkmargin.trust`; ``zkmargin.verify``
+# applies it by default. ``check_trust`` here is the same function, for callers who look for it
+# beside the attestations.
+from .trust import check_trust  # noqa: E402,F401

@@ -237,7 +237,6 @@ class Service:
                  max_age: Optional[float] = None, backend=None):
         from .api import _Verifier
         from .decimals import canonical
-        from .trust import TrustRule
         from .digests import market_digest, policy_digest
         from .verifier.log import VerificationLog
 
@@ -246,7 +245,7 @@ class Service:
         self.market_digest = market_digest(self.verifier.market)
         self.threshold = canonical(self.verifier.threshold)
         self.circuit_digest = self.verifier.cs.digest().hex()
-        self.trust_rule = TrustRule.of(self.verifier.policy, max_age=max_age)  # a bad max_age fails here
+        self.trust_rule = self.verifier.trust_rule.tightened(max_age)  # a bad max_age fails here
         self.max_age = max_age
         self.challenges = ChallengeStore(challenge_ttl, max_outstanding)
         self.log = None if log is None else (log if isinstance(log, VerificationLog) else VerificationLog(log))

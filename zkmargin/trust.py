@@ -65,13 +65,14 @@ class TrustRule:
     attestation_challenge: bool
 
     @classmethod
-    def of(cls, policy, *, max_age=None) -> "TrustRule":
+    def of(cls, policy, *, max_age=None, digest: Optional[str] = None) -> "TrustRule":
+        """The rule of a loaded policy (``digest``: its digest, when the caller has it already)."""
         from .digests import policy_digest
 
         t = policy.trust_rule
         listed = {c.key: c.name for c in t.custodians}
         rule = cls(
-            venue=policy.venue, policy_digest=policy_digest(policy), mode=policy.mode, custodians=listed,
+            venue=policy.venue, policy_digest=digest or policy_digest(policy), mode=policy.mode, custodians=listed,
             kinds=tuple(t.attest or ()), max_age=float(t.max_age_seconds) if listed else None,
             self_declared=not listed, unchallenged=bool(t.unchallenged),
             attestation_challenge=bool(t.attestation_challenge),
@@ -279,15 +280,16 @@ def check_trust(bundle, market, policy, challenge: Optional[bytes] = None, *, su
 
 
 def recheck_accepted(bundle, policy, market, challenge: Optional[bytes], logged_time: str, *,
-                     subject: Optional[str] = None, backend=None) -> dict:
+                     subject: Optional[str] = None, backend=None, rule: Optional[TrustRule] = None) -> dict:
     """What an audit runs for an accepted log entry: the policy's trust rule (the stored policy,
     its own ``max_age_seconds``) at the entry's logged time. Without a logged ``subject`` the
     attestations must all name one subject. Raises :class:`AttestationRejectedError` when the
     entry should not have been accepted (e.g. self-declared values under a policy with
-    custodians, a stale or foreign attestation, no challenge)."""
+    custodians, a stale or foreign attestation, no challenge). ``rule``: the policy's rule when the
+    caller prepared it (``api._Verifier.trust_rule``)."""
     from .api import _bundle
 
-    rule = TrustRule.of(policy)
+    rule = rule or TrustRule.of(policy)
     return enforce(rule, _bundle(bundle), market, challenge, subject=subject, now=parse_now(logged_time),
                    backend=backend, subject_from_attestations=subject is None)
 
