@@ -396,7 +396,14 @@ def files(tmp_path_factory):
         "plain": zkmargin.prove(ACCOUNT, mkt, POLICY, 0, CH),
         "unchallenged": zkmargin.prove(ACCOUNT, mkt, BASE, 0),
         "open": zkmargin.prove(ACCOUNT, mkt, {**BASE, "trust": {"unchallenged": True}}, 0),
+        "venue": attested(mkt=mkt, at=now, att_policy=policy(venue="another-venue")),
+        "challenge": attested(mkt=mkt, at=now, att_ch=CH2, force=True),
+        "stranger": attested(mkt=mkt, at=now, key=STRANGER),
+        "slots": attested(mkt=mkt, at=now, slots=["size:BTCUSDT", "balance:USDT"], force=True),
+        "snapshot": attested(mkt=market(now - timedelta(hours=2)), at=now),
     }
+    out["old-market"] = d / "old-market.json"
+    out["old-market"].write_text(json.dumps(market(now - timedelta(hours=2))))
     for name, b in bundles.items():
         out[name + ".proof"] = d / f"{name}.proof.json"
         b.save(out[name + ".proof"])
@@ -437,6 +444,20 @@ def test_cli_verify_refuses_stale_self_declared_and_unchallenged(files):
     assert "self-declared values" in r.stdout
 
 
+@pytest.mark.parametrize("name, market_file, needle", [
+    ("venue", "market", "addressed to another venue"),
+    ("challenge", "market", "another challenge"),
+    ("stranger", "market", "does not list"),
+    ("slots", "market", "['cost'] are attested by no custodian"),
+    ("snapshot", "old-market", "away from the market snapshot's time"),
+])
+def test_cli_verify_rejects_each_foreign_attestation(files, name, market_file, needle):
+    """Exit 1 and the reason in one line; the twin (the honest bundle) is
+    test_cli_verify_says_who_vouched_and_refuses_another_account."""
+    one_line(run("verify", files[name + ".proof"], "--market", files[market_file], "--policy", files["policy"],
+                 "-c", CH.hex(), "--subject", "acct-1"), 1, "rejected:", needle)
+
+
 def test_cli_max_age_is_checked_and_only_tightens(files):
     args = [files["good.proof"], *venue_args(files), "-c", CH.hex(), "--subject", "acct-1"]
     for bad in ("nan", "inf", "-inf", "-5", "0", "soon"):
@@ -473,6 +494,15 @@ def test_cli_verify_batch_with_subjects(files):
                  "--subject", "c"), 2, "usage error:", "--subject")
     one_line(run("verify-batch", *proofs, *venue_args(files), *chals, "--max-age", "nan", "--subject", "acct-1"),
              2, "--max-age")
+    one_line(run("verify-batch", files["good.proof"], files["stale.proof"], *venue_args(files), "-c", CH.hex(),
+                 "--subject", "acct-1"), 1, "rejected:", "bundle 1", "stale")
+    one_line(run("verify-batch", files["good.proof"], files["plain.proof"], *venue_args(files), "-c", CH.hex(),
+                 "--subject", "acct-1"), 1, "rejected:", "bundle 1", "self-declared")
+    one_line(run("verify-batch", files["unchallenged.proof"], *venue_args(files, "base")), 1, "rejected:",
+             "bundle 0", "answers no challenge")
+    r = run("verify-batch", files["open.proof"], files["open.proof"], *venue_args(files, "open"), "--json")
+    assert r.exit_code == 0, r.stderr  # twin: a venue that allows unchallenged, self-declared proofs
+    assert [t["self_declared"] for t in json.loads(r.stdout)["trust"]] == [True, True]
 
 
 def test_cli_inspect_shows_the_attestations_without_checking_them(files):
