@@ -26,7 +26,6 @@ policy requires fails.
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 import secrets
 import time

@@ -60,7 +60,6 @@ from .backends import get_backend
 from .bundle import ProofBundle, hex_field
 from .errors import (
     AttestationError,
-    AttestationRejectedError,
     FormatError,
     InputError,
     OpeningRejectedError,
