@@ -2,13 +2,13 @@
 
 Each command is one library call plus formatting; errors are mapped to exit codes by the group
 (:mod:`zkmargin.cli.app`). ``prove``, ``verify`` and ``verify-batch`` also take the venue and
-custodian options of :mod:`zkmargin.cli.commands_workflows` (``--log``, ``--custodian-key``,
-``--attestation``, ``--openings``) and call its ``run_*`` functions, which fall back to the plain
-library calls when those options are absent."""
+custodian options of :mod:`zkmargin.cli.commands_workflows` (``--log``, ``--subject``,
+``--max-age``, ``--attestation``, ``--openings``) and call its ``run_*`` functions, which fall back
+to the plain library calls when those options are absent. Verification always applies the
+policy's trust rule; no option loosens it."""
 
 from __future__ import annotations
 
-import re
 import secrets
 import sys
 from pathlib import Path
@@ -21,43 +21,16 @@ from zkmargin.errors import Rejected
 from . import output
 from .app import backend_from, cli
 from .commands_workflows import (  # the venue/custodian options verify, verify-batch, prove take
-    custody_options,
     log_option,
     openings_options,
     run_prove,
     run_verify,
     run_verify_batch,
+    trust_options,
 )
 from .errors import say
 
-CHALLENGE_MIN_BYTES = 16
-CHALLENGE_MAX_BYTES = 64
-_HEX = re.compile(r"[0-9a-fA-F]*")
-
-
-class HexChallenge(click.ParamType):
-    """A challenge on the command line: hex digits only (no prefix, no spaces), an even number of
-    them, 16 to 64 bytes."""
-
-    name = "HEX"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (bytes, bytearray)):
-            return bytes(value)
-        if not isinstance(value, str) or not value or not _HEX.fullmatch(value):
-            self.fail("must be hexadecimal digits only (0-9, a-f; no '0x', no spaces), e.g. the "
-                      "output of 'zkmargin challenge'", param, ctx)
-        if len(value) % 2:
-            self.fail(f"has an odd number of hex digits ({len(value)})", param, ctx)
-        raw = bytes.fromhex(value)
-        if not CHALLENGE_MIN_BYTES <= len(raw) <= CHALLENGE_MAX_BYTES:
-            self.fail(f"must be {CHALLENGE_MIN_BYTES} to {CHALLENGE_MAX_BYTES} bytes "
-                      f"({2 * CHALLENGE_MIN_BYTES} to {2 * CHALLENGE_MAX_BYTES} hex digits), got "
-                      f"{len(raw)} bytes", param, ctx)
-        return raw
-
-
-HEX_CHALLENGE = HexChallenge()
+from .params import CHALLENGE_MAX_BYTES, CHALLENGE_MIN_BYTES, HEX_CHALLENGE, HexChallenge  # noqa: F401,E402
 
 market_option = click.option("--market", "-m", "market", required=True, metavar="MARKET",
                              help="The market snapshot (zkmargin.market/1 JSON).")
@@ -161,10 +134,23 @@ def prove(ctx, account, market, policy, threshold, challenge, out, attestations,
     say(f"proved: {output.statement_summary(st)}; {st['gates']} gates, proof {len(bundle.proof)} "
         f"bytes, bundle {len(data)} bytes{spent} -> {where}")
     if challenge is None:
-        say("note: no --challenge was given; a venue that issues challenges will reject this proof")
+        say("note: no --challenge was given; a venue refuses a proof without its challenge unless its "
+            "policy allows unchallenged proofs (trust.unchallenged)")
 
 
 # --- venue ---------------------------------------------------------------------------------------
+
+
+def _one_or_each(values, proofs, hint: str, what: str):
+    """None, one value for every proof, or one per proof in order."""
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    if len(values) == len(proofs):
+        return list(values)
+    raise click.BadParameter(f"{len(values)} {what} for {len(proofs)} proofs (give none, one, or one "
+                             "per proof)", param_hint=hint)
 
 
 def _rejected_json(exc: Rejected, proofs: int) -> None:
@@ -191,23 +177,25 @@ def _write_receipt(path, receipt) -> None:
 @policy_option
 @threshold_option
 @click.option("--challenge", "-c", type=HEX_CHALLENGE, default=None,
-              help="The challenge this venue issued for this proof (hex).")
+              help="The challenge this venue issued for this proof (hex). Required unless the "
+                   "policy's trust section allows unchallenged proofs.")
 @log_option
 @click.option("--receipt-out", "receipt_out", default=None, metavar="FILE",
               help="With --log: write the log's receipt for this verification here (for the trader).")
-@custody_options
+@trust_options
 @json_option
 @click.pass_context
-def verify(ctx, proof, market, policy, threshold, challenge, log, log_key, receipt_out, custodian_keys,
-           attestations, max_age, as_json):
+def verify(ctx, proof, market, policy, threshold, challenge, log, log_key, receipt_out, subject, max_age, as_json):
     """Verify the proof bundle PROOF against the venue's OWN policy, market snapshot, threshold
-    and challenge (never the bundle's). Exit 0 valid, 1 rejected (a challenge the --log accepted
-    before is refused as a replay). With --log, the JSON carries the receipt."""
+    and challenge (never the bundle's), under the policy's trust rule: the custodians it lists
+    must vouch for the committed values (their attestations travel in the bundle), or the
+    values are reported as self-declared where it lists none. Exit 0 valid, 1 rejected (a
+    challenge the --log accepted before is refused as a replay). With --log, the JSON carries the
+    receipt."""
     if receipt_out is not None and log is None:
         raise click.UsageError("--receipt-out needs --log")
     try:
-        result = run_verify(proof, market, policy, threshold, challenge, log=log, log_key=log_key,
-                            custodian_keys=custodian_keys, attestations=attestations,
+        result = run_verify(proof, market, policy, threshold, challenge, log=log, log_key=log_key, subject=subject,
                             max_age=max_age, backend=backend_from(ctx))
     except Rejected as exc:
         if receipt_out is not None and getattr(exc, "receipt", None) is not None:
@@ -231,23 +219,18 @@ def verify(ctx, proof, market, policy, threshold, challenge, log, log_key, recei
 @click.option("--challenge", "-c", "challenges", type=HEX_CHALLENGE, multiple=True,
               help="Challenge(s) (hex): none, one for every proof, or one per proof in order.")
 @log_option
+@trust_options(batch=True)
 @json_option
 @click.pass_context
-def verify_batch(ctx, proofs, market, policy, threshold, challenges, log, log_key, as_json):
+def verify_batch(ctx, proofs, market, policy, threshold, challenges, log, log_key, subject, max_age, as_json):
     """Verify many proof bundles for the same policy, market and threshold at once (one
-    multi-scalar multiplication). Exit 0 when all are valid; 1 names the invalid ones."""
-    if not challenges:
-        chal = None
-    elif len(challenges) == 1:
-        chal = challenges[0]
-    elif len(challenges) == len(proofs):
-        chal = list(challenges)
-    else:
-        raise click.BadParameter(f"{len(challenges)} challenges for {len(proofs)} proofs (give "
-                                 "none, one, or one per proof)", param_hint="'--challenge'")
+    multi-scalar multiplication), each under the policy's trust rule. Exit 0 when all are valid;
+    1 names the invalid ones."""
+    chal = _one_or_each(challenges, proofs, "'--challenge'", "challenges")
+    subj = _one_or_each(subject, proofs, "'--subject'", "subjects")
     try:
-        result = run_verify_batch(proofs, market, policy, threshold, chal, log=log, log_key=log_key,
-                                  backend=backend_from(ctx))
+        result = run_verify_batch(proofs, market, policy, threshold, chal, log=log, log_key=log_key, subject=subj,
+                                  max_age=max_age, backend=backend_from(ctx))
     except Rejected as exc:
         if as_json:
             _rejected_json(exc, len(proofs))

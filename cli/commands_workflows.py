@@ -2,7 +2,7 @@
 audit, receipt, log-head, serve.
 
 Plus the pieces ``verify``, ``verify-batch`` and ``prove`` (in :mod:`commands_core`) use for their
-workflow options: :func:`log_option`, :func:`custody_options`, :func:`openings_options` and the
+workflow options: :func:`log_option`, :func:`trust_options`, :func:`openings_options` and the
 functions :func:`run_verify`, :func:`run_verify_batch`, :func:`run_prove` they call.
 
 Each command is one library call plus formatting; errors become exit codes in the group
@@ -19,6 +19,7 @@ import click
 from . import output
 from .app import backend_from, cli
 from .errors import say
+from .params import HEX_CHALLENGE, MAX_AGE
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Write exactly one JSON document to stdout.")
 
@@ -55,17 +56,24 @@ def _log_key_needed(log, log_key) -> None:
         raise click.UsageError("--log-key goes with --log LOG")
 
 
-def custody_options(f):
-    """``--custodian-key KEY`` (repeatable), ``--attestation FILE`` (repeatable), ``--max-age S``."""
-    f = click.option("--max-age", type=float, default=None, metavar="SECONDS",
-                     help="Refuse attestations older than this.")(f)
-    f = click.option("--attestation", "-a", "attestations", multiple=True, metavar="ATTESTATION",
-                     help="A custodian attestation (zkmargin.attestation/1); one per custodian.")(f)
-    f = click.option("--custodian-key", "custodian_keys", multiple=True, metavar="KEY",
-                     help="Ed25519 public key (hex, or a file) of a custodian whose attestation is "
-                          "required; the proof's commitments must be exactly what they signed. "
-                          "Repeat for positions held at several custodians.")(f)
-    return f
+def trust_options(f=None, *, batch: bool = False):
+    """``--subject ID`` (repeatable for batches) and ``--max-age SECONDS``: the account the proof
+    is for and a tighter attestation age. The rule itself is the policy's (its ``trust``
+    section); no option loosens it."""
+    def wrap(fn):
+        fn = click.option("--max-age", "max_age", type=MAX_AGE, default=None, metavar="SECONDS",
+                          help="Refuse attestations older than this; may only tighten the policy's "
+                               "trust.max_age_seconds.")(fn)
+        help_text = ("The account id this venue knows for the trader (what the custodians' "
+                     "attestations must name); required when the policy lists custodians.")
+        if batch:
+            fn = click.option("--subject", "subject", multiple=True, metavar="ID",
+                              help=help_text + " None, one for every proof, or one per proof in order.")(fn)
+        else:
+            fn = click.option("--subject", "subject", default=None, metavar="ID", help=help_text)(fn)
+        return fn
+
+    return wrap if f is None else wrap(f)
 
 
 def openings_options(f):
@@ -78,20 +86,20 @@ def openings_options(f):
     return f
 
 
-def run_verify(proof, market, policy, threshold, challenge, *, log=None, log_key=None, custodian_keys: Sequence = (),
-               attestations: Sequence = (), max_age=None, backend=None):
-    """What ``verify`` calls: plain, attested (``custodian_keys``), logged (``log``) or both."""
+def run_verify(proof, market, policy, threshold, challenge, *, log=None, log_key=None, subject=None,
+               max_age=None, backend=None):
+    """What ``verify`` calls: the policy's full rule, logged (with a receipt) when ``log`` is
+    given."""
     _log_key_needed(log, log_key)
-    if attestations and not custodian_keys:
-        raise click.UsageError("--attestation needs --custodian-key (the custodians whose signatures are required)")
-    if log is None and not custodian_keys:
+    if log is None:
         import zkmargin
 
-        return zkmargin.verify(Path(proof), market, policy, threshold, challenge, backend=backend)
+        return zkmargin.verify(Path(proof), market, policy, threshold, challenge, subject=subject,
+                               max_age=max_age, backend=backend)
     from zkmargin.verifier.log import verify_and_log
 
     return verify_and_log(_bundle_arg(proof), market, policy, threshold, challenge, log=log, log_key=log_key,
-                          attestations=list(attestations) or None, custodian_keys=list(custodian_keys) or None,
+                          subject=subject,
                           max_age=max_age, backend=backend)
 
 
@@ -111,24 +119,26 @@ def _bundle_arg(proof):
             return fh.read(1 << 20)
 
 
-def run_verify_batch(proofs, market, policy, threshold, challenges, *, log=None, log_key=None, backend=None):
+def run_verify_batch(proofs, market, policy, threshold, challenges, *, log=None, log_key=None, subject=None,
+                     max_age=None, backend=None):
     """What ``verify-batch`` calls."""
     import zkmargin
 
     _log_key_needed(log, log_key)
     if log is None:
         return zkmargin.verify_batch([Path(p) for p in proofs], market, policy, threshold, challenges,
-                                     backend=backend)
+                                     subject=subject, max_age=max_age, backend=backend)
     from zkmargin.verifier.log import verify_batch_and_log
 
     return verify_batch_and_log([_bundle_arg(p) for p in proofs], market, policy, threshold, challenges,
-                                log=log, log_key=log_key, backend=backend)
+                                log=log, log_key=log_key, subject=subject, max_age=max_age, backend=backend)
 
 
 def run_prove(account, market, policy, threshold, challenge, *, attestations: Sequence = (),
               openings: Sequence = (), backend=None, timings=None):
-    """What ``prove`` calls: over attested commitments (``attestations`` + ``openings``), over
-    self-made openings (``openings`` only, from ``commit``), or plain."""
+    """What ``prove`` calls: over attested commitments (``attestations`` + ``openings``; the
+    bundle then carries the attestations), over self-made openings (``openings`` only, from
+    ``commit``), or plain."""
     import zkmargin
     from zkmargin import attest
 
@@ -153,8 +163,8 @@ def run_prove(account, market, policy, threshold, challenge, *, attestations: Se
               help="Write the Ed25519 private key here (PEM, mode 0600).")
 @click.option("--force", is_flag=True, help="Overwrite an existing key file.")
 def custodian_keygen(out, force):
-    """Create a custodian signing key. Prints the public key (hex) that venues pass to
-    --custodian-key."""
+    """Create a custodian signing key. Prints the public key (hex) that a venue lists in its
+    policy's trust.custodians."""
     from zkmargin import attest
 
     click.echo(attest.new_key_file(out, force=force))
@@ -188,16 +198,21 @@ def venue_keygen(out, force):
 @click.option("--slots", default=None, metavar="S1,S2,...",
               help="Attest only these slots (several custodians each attest what they hold). "
                    "Default: every slot of the policy's circuit.")
-@click.option("--subject", default=None, metavar="ID", help="The custodian's reference of the account (signed).")
+@click.option("--subject", required=True, metavar="ID",
+              help="The account id the venue knows for this trader (signed; the venue checks it).")
+@click.option("--challenge", "-c", type=HEX_CHALLENGE, default=None,
+              help="The venue's challenge for the proof to come (signed): the attestation then "
+                   "answers that one request only.")
 @click.pass_context
-def attest(ctx, account, policy, market, key, out, openings_out, slots, subject):
-    """As a custodian, commit to ACCOUNT's values and sign the commitments. The trader proves
-    over them with 'prove --attestation A --openings O'; the venue checks with
-    'verify --custodian-key K --attestation A'."""
+def attest(ctx, account, policy, market, key, out, openings_out, slots, subject, challenge):
+    """As a custodian, commit to ACCOUNT's values and sign the commitments for the policy's venue
+    (the audience), the account the venue knows (--subject) and, optionally, the venue's
+    challenge. The trader proves over them with 'prove --attestation A --openings O' (the bundle
+    carries the attestation); the venue's policy lists the custodian keys it accepts."""
     from zkmargin import attest as A
 
     att, op = A.attest(account, market, policy, key, slots=_slot_list(slots), subject=subject,
-                       backend=backend_from(ctx))
+                       challenge=challenge, backend=backend_from(ctx))
     op.save(openings_out)
     att.save(out)
     say(f"attested {len(att.slots)} slot(s) as custodian {att.custodian[:16]}…: {out} (public), "
@@ -377,8 +392,8 @@ def log_head(log, venue_key, as_json):
 @click.option("--log", "log", default=None, metavar="LOG", help="Append every verification to this log.")
 @click.option("--log-key", "log_key", default=None, metavar="KEY",
               help="The venue's signing key for the log's tree heads (with --log).")
-@click.option("--custodian-key", "custodian_keys", multiple=True, metavar="KEY",
-              help="Require attestations from this custodian (repeatable).")
+@click.option("--max-age", "max_age", type=MAX_AGE, default=None, metavar="SECONDS",
+              help="Refuse attestations older than this; may only tighten the policy's trust.max_age_seconds.")
 @click.option("--challenge-ttl", default=300.0, show_default=True, type=float, metavar="SECONDS")
 @click.option("--max-body", default=256 * 1024, show_default=True, type=click.IntRange(min=1024), metavar="BYTES")
 @click.option("--body-timeout", default=30.0, show_default=True, type=float, metavar="SECONDS",
@@ -396,10 +411,11 @@ def log_head(log, venue_key, as_json):
 @click.option("--global-outstanding", default=100_000, show_default=True, type=int, metavar="N",
               help="Unused, unexpired challenges of all clients together.")
 @click.pass_context
-def serve(ctx, market, policy, clients, threshold, host, port, log, log_key, custodian_keys, challenge_ttl, max_body,
+def serve(ctx, market, policy, clients, threshold, host, port, log, log_key, max_age, challenge_ttl, max_body,
           body_timeout, client_challenges, client_verifies, client_outstanding, global_challenges,
           global_verifies, global_outstanding):
     """Run the verification service (needs the 'serve' extra: pip install 'zkmargin[serve]').
+    Every verification applies the policy's trust rule.
 
     Clients authenticate with the API key 'client-add' gave them (Authorization: Bearer KEY) and
     are held to their quotas (429 with Retry-After). POST /v1/challenge, POST /v1/verify,
@@ -413,8 +429,8 @@ def serve(ctx, market, policy, clients, threshold, host, port, log, log_key, cus
         global_challenges=global_challenges, global_verifies=global_verifies,
         global_outstanding=global_outstanding, body_timeout=body_timeout)
     run(policy, market, threshold, clients=clients, host=host, port=port, log=log, log_key=log_key,
-        custodian_keys=custodian_keys,
-        challenge_ttl=challenge_ttl, max_body=max_body, limits=limits, backend=backend_from(ctx), announce=say)
+        max_age=max_age, challenge_ttl=challenge_ttl, max_body=max_body, limits=limits,
+        backend=backend_from(ctx), announce=say)
 
 
 COMMANDS = [custodian_keygen, venue_keygen, attest, commit, open_, audit, receipt_cmd, log_head, serve]

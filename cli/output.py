@@ -97,7 +97,16 @@ def format_verification(result) -> str:
         ("proof bytes", str(result.proof_bytes)),
         ("verified in", f"{result.seconds * 1000:.0f} ms ({result.backend})"),
     ]
-    for key, value in (getattr(result, "extra", None) or {}).items():
+    extra = dict(getattr(result, "extra", None) or {})
+    trust = extra.pop("trust", None)
+    if trust is not None:
+        from zkmargin.trust import describe
+
+        if isinstance(trust, list):
+            rows.extend((f"trust, bundle {i}", describe(r)) for i, r in enumerate(trust))
+        else:
+            rows.append(("trust", describe(trust)))
+    for key, value in extra.items():
         if key == "receipt":  # the whole receipt is for --json and --receipt-out
             recs = value if isinstance(value, list) else [value]
             value = "; ".join(f"entry {r['entry']['seq']} in the signed tree of size {r['sth']['tree_size']}"
@@ -119,10 +128,15 @@ def verification_json(result) -> dict:
 def describe_bundle(bundle, path: Optional[str], file_bytes: Optional[int], lg_n: int,
                     version: int) -> dict:
     """The public description ``inspect`` shows: the statement and sizes, nothing else."""
+    from zkmargin.bundle import BUNDLE_FORMAT
+
     return {
         "file": path,
-        "format": "zkmargin.proof/1",
+        "format": BUNDLE_FORMAT,
         "statement": dict(bundle.statement),
+        "attestations": [{"custodian": a.custodian, "audience": a.audience, "subject": a.subject,
+                          "as_of": a.as_of, "challenge": a.challenge, "slots": len(a.slots)}
+                         for a in bundle.attestations],
         "commitments": len(bundle.commitments),
         "commitment_bytes": sum(len(c) for c in bundle.commitments),
         "proof_bytes": len(bundle.proof),
@@ -144,6 +158,15 @@ def format_inspect(desc: dict) -> str:
     slots = st.get("slots") or []
     rows.append(("slots", f"{len(slots)}: " + ", ".join(map(str, slots))))
     lines.append(_pairs(rows))
+    atts = desc.get("attestations") or []
+    if atts:
+        lines.append(f"attestations ({len(atts)}, not checked by inspect):")
+        lines.append(_pairs([(f"custodian {a['custodian'][:16]}…",
+                              f"for {a['audience']!r}, account {a['subject']!r}, as of {a['as_of']}, "
+                              f"{a['slots']} slot(s), " + (f"challenge {a['challenge'][:16]}…" if a["challenge"]
+                                                          else "no challenge")) for a in atts]))
+    else:
+        lines.append("attestations: none (self-declared values)")
     lines.append("sizes:")
     rows = [
         ("commitments", f"{desc['commitments']} x 48 bytes = {desc['commitment_bytes']} bytes"),

@@ -105,5 +105,27 @@ step "12. Auditor: re-verify the accepted bundles in one batch from the files"
 expect 0 zkmargin verify-batch "$WORK/proof-a.json" "$WORK/proof-b.json" "${VENUE[@]}" \
     --challenge "$CHALLENGE_A" --challenge "$CHALLENGE_B"
 
+step "13. A venue whose policy lists a custodian (custodian/; EXAMPLE-ONLY key)"
+NOW="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+sed "s/\"as_of\": \"[^\"]*\"/\"as_of\": \"$NOW\"/" custodian/market.json > "$WORK/market-now.json"
+CUSTODY=(--market "$WORK/market-now.json" --policy custodian/policy.json)
+CHALLENGE_K="$(zkmargin challenge)"
+expect 0 zkmargin attest custodian/account.json --policy custodian/policy.json \
+    --key custodian/EXAMPLE-ONLY-custodian.key --subject trader-42 --challenge "$CHALLENGE_K" \
+    -o "$WORK/att.json" --openings "$WORK/openings.json"
+expect 0 zkmargin prove custodian/account.json "${CUSTODY[@]}" --challenge "$CHALLENGE_K" \
+    --attestation "$WORK/att.json" --openings "$WORK/openings.json" -o "$WORK/proof-k.json"
+expect 0 zkmargin verify "$WORK/proof-k.json" "${CUSTODY[@]}" --challenge "$CHALLENGE_K" \
+    --subject trader-42 --log "$WORK/custody.log"
+expect 1 zkmargin verify "$WORK/proof-k.json" "${CUSTODY[@]}" --challenge "$CHALLENGE_K" \
+    --subject trader-43
+expect 2 zkmargin verify "$WORK/proof-k.json" "${CUSTODY[@]}" --challenge "$CHALLENGE_K"
+CHALLENGE_S="$(zkmargin challenge)"
+expect 0 zkmargin prove custodian/account.json "${CUSTODY[@]}" --challenge "$CHALLENGE_S" \
+    -o "$WORK/proof-self.json"
+expect 1 zkmargin verify "$WORK/proof-self.json" "${CUSTODY[@]}" --challenge "$CHALLENGE_S" \
+    --subject trader-42 --log "$WORK/custody.log"
+expect 0 zkmargin audit "$WORK/custody.log"
+
 echo
 echo "walkthrough: every step behaved as expected${KEEP:+ (files kept in $WORK)}"

@@ -288,8 +288,8 @@ def test_open_sums_the_shares_of_several_custodians(tmp_path):
     share_b = {"format": "zkmargin.account/1", "balances": {"USDT": "4000"},
                "positions": [{"symbol": "BTCUSDT", "size": "0.5", "entry_price": "66000"}]}
     ka, kb = A.generate_private_key(), A.generate_private_key()
-    att_a, op_a = A.attest(share_a, None, SMALL_POLICY, ka)
-    att_b, op_b = A.attest(share_b, None, SMALL_POLICY, kb)
+    att_a, op_a = A.attest(share_a, None, SMALL_POLICY, ka, subject="acct-9")
+    att_b, op_b = A.attest(share_b, None, SMALL_POLICY, kb, subject="acct-9")
     ch = b"\x77" * 32
     bundle = A.prove_attested(SMALL_ACCOUNT, SMALL_MARKET, SMALL_POLICY, 0, ch, attestations=[att_a, att_b],
                               openings=[op_a, op_b])

@@ -255,7 +255,8 @@ def test_prove_to_stdout_is_one_bundle_document():
     r = run(["prove", ACCOUNT, *VENUE])
     assert r.exit_code == 0
     doc = one_json(r)
-    assert doc["format"] == "zkmargin.proof/1" and doc["statement"]["challenge"] is None
+    assert doc["format"] == "zkmargin.proof/2" and doc["statement"]["challenge"] is None
+    assert doc["attestations"] == []  # self-declared values
     assert "no --challenge" in r.stderr  # the trader is told a venue will want one
     assert "\r" not in r.stderr  # no progress spinner when stderr is not a terminal
 
@@ -457,7 +458,8 @@ def test_verify_json_rejection_is_one_document(proof):
 
 @pytest.mark.parametrize("content, needle", [
     ("{not json", "JSON"),
-    (json.dumps({"format": "zkmargin.proof/2"}), "format"),
+    (json.dumps({"format": "zkmargin.proof/3"}), "format"),
+    (json.dumps({"format": "zkmargin.proof/1"}), "older zkmargin"),
     (json.dumps([1, 2]), "JSON object"),
 ])
 def test_verify_unreadable_bundle_exit_2(tmp_path, content, needle):
@@ -597,7 +599,9 @@ def test_demo_runs_on_the_shipped_examples():
     no_traceback(r)
     out = r.stdout
     for needle in ("MEETS the requirement", "valid (", "rejected: ", "the prover refuses",
-                   "isolated", "portfolio", "steps behaved as expected"):
+                   "isolated", "portfolio", "vouched for by example-custodian", "another account",
+                   "another venue", "stale", "another challenge", "self-declared values",
+                   "steps behaved as expected"):
         assert needle in out, needle
     assert "UNEXPECTED" not in out
 
@@ -605,7 +609,7 @@ def test_demo_runs_on_the_shipped_examples():
 def test_demo_exits_1_when_a_forgery_is_accepted(monkeypatch):
     import zkmargin.demo as demo
 
-    def accept_everything(bundle, market, policy, threshold=0, challenge=None, *, backend=None):
+    def accept_everything(bundle, market, policy, threshold=0, challenge=None, **_kw):
         return zkmargin.VerificationResult(True, {}, 1, 1, 0.0, "fake")
 
     monkeypatch.setattr(demo, "verify", accept_everything)

@@ -29,6 +29,7 @@ TRIPLETS = [
     ("isolated", "account.json", 0),
     ("isolated", "account_thin.json", 1),
     ("portfolio", "account.json", 0),
+    ("custodian", "account.json", 0),
 ]
 PROVED = {("cross", "account.json"), ("isolated", "account.json"), ("portfolio", "account.json")}
 
@@ -46,7 +47,7 @@ def test_every_example_file_is_listed_here():
     assert accounts == {(f, a) for f, a, _ in TRIPLETS}
     for folder in {f for f, _a, _c in TRIPLETS}:
         pol = zkmargin.load_policy(EXAMPLES / folder / "policy.json")
-        assert pol.mode == folder
+        assert pol.mode == (folder if folder != "custodian" else "cross")
         zkmargin.load_market(EXAMPLES / folder / "market.json", pol)
 
 
@@ -84,6 +85,28 @@ def test_example_check_prove_verify(folder, account, code, tmp_path):
     assert r.exit_code == 1
 
 
+def test_the_custodian_example_is_the_packaged_one_with_a_labelled_example_key():
+    """examples/custodian and the demo's package data are the same venue; its key pair is the
+    published example key, named as such; the policy requires what the README says."""
+    from importlib.resources import files
+
+    from zkmargin import attest as A
+
+    here = EXAMPLES / "custodian"
+    data = files("zkmargin.data")
+    assert (here / "policy.json").read_text() == (data / "example_policy_custodian.json").read_text()
+    assert (here / "account.json").read_text() == (data / "example_account_cross.json").read_text()
+    key = json.loads((data / "example_custodian_key.json").read_text())
+    assert "EXAMPLE KEY ONLY" in key["warning"]
+    assert (here / "EXAMPLE-ONLY-custodian.key").read_text().strip() == key["seed"]
+    public = A.key_id(A.load_private_key(here / "EXAMPLE-ONLY-custodian.key"))
+    assert public == key["public_key"] == (here / "EXAMPLE-ONLY-custodian.pub").read_text().strip()
+    trust = zkmargin.load_policy(here / "policy.json").trust
+    assert [c.key for c in trust.custodians] == [public]
+    assert trust.attestation_challenge and not trust.self_declared and not trust.unchallenged
+    assert "published example key" in (here / "README.md").read_text()
+
+
 def test_portfolio_policy_is_what_the_build_script_makes(tmp_path):
     sys.path.insert(0, str(EXAMPLES / "portfolio"))
     try:
@@ -97,12 +120,15 @@ def test_portfolio_policy_is_what_the_build_script_makes(tmp_path):
 
 
 def _zkmargin_launcher() -> str:
-    beside = Path(sys.executable).parent / "zkmargin"
-    return str(beside) if beside.exists() else f"{sys.executable} -m zkmargin.cli"
+    """The command line of this checkout (PYTHONPATH below), not whichever zkmargin is installed:
+    the walkthrough must match the code beside it. (tests/test_cli_subprocess.py runs the
+    installed entry point.)"""
+    return f"{sys.executable} -m zkmargin.cli"
 
 
 def _walkthrough(env_extra: dict, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("ZKMARGIN_BACKEND", "KEEP")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.update(TMPDIR=str(tmp_path), **env_extra)
     return subprocess.run(["bash", str(WALKTHROUGH)], env=env, capture_output=True, text=True,
                           timeout=300)

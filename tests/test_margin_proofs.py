@@ -605,14 +605,15 @@ def test_bundle_contains_nothing_private_and_is_fresh(mode):
     if mode == "isolated":
         private.append(("7654321.987", 7654321987))
     needles = _needles(private)
-    b1 = prove(case["account"], case["market"], case["policy"], 0)
-    b2 = prove(case["account"], case["market"], case["policy"], 0)
+    ch = new_challenge()
+    b1 = prove(case["account"], case["market"], case["policy"], 0, ch)
+    b2 = prove(case["account"], case["market"], case["policy"], 0, ch)
     for b in (b1, b2):
         text = b.to_json()
         low = text.lower()
         for needle in needles:
             assert needle.lower() not in low, f"private value {needle!r} found in the bundle"
-        verify(text, case["market"], case["policy"], 0)
+        verify(text, case["market"], case["policy"], 0, ch)
     # a positive control: the search does find what is there
     assert b1.statement["policy_digest"] in b1.to_json()
     assert b1.statement == b2.statement

@@ -208,6 +208,7 @@ def test_a_bad_proof_gets_a_clear_4xx(service):
     before = entries(service.log)
     ch = challenge(c, key)
     r = verify(c, key, {"format": "zkmargin.proof/1"}, ch)
+    assert "older zkmargin" in r.json()["error"]
     assert r.status_code == 400 and r.json()["code"] == "FormatError"
     assert entries(service.log) == before  # a bundle that does not parse is not stored
     with VerificationLog(service.log) as log:
@@ -288,34 +289,47 @@ def test_a_challenge_of_one_client_is_refused_to_another(service):
 
 
 def test_the_subject_attestations_must_name_is_the_clients_account(tmp_path):
-    from zkmargin import attest as A
+    """The policy's trust rule in the service: the subject is the authenticated client's account.
+    A custodian's attestation of alice's book, presented by bob, is refused; alice is accepted and
+    the answer says who vouched; a self-declared proof under a policy with custodians is refused;
+    an attestation that does not parse is refused (400) and never stored."""
+    from datetime import datetime, timezone
 
     clients = tmp_path / "clients.json"
     keys = register(clients, ("alice", "acct-A"), ("bob", "acct-B"))
     custodian = A.generate_private_key()
-    att, op = A.attest(ACCOUNT, None, POLICY, custodian, subject="acct-A")  # alice's healthy book
-    app = create_app(POLICY, MARKET, 0, clients=clients, log=tmp_path / "att.log", log_key=VENUE_KEY,
-                     custodian_keys=[A.public_key_hex(custodian)])
+    policy = {**POLICY, "trust": {"custodians": [{"name": "test-custody", "key": A.public_key_hex(custodian)}],
+                                  "max_age_seconds": 600}}
+    market = {**MARKET, "as_of": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    log = tmp_path / "att.log"
+    app = create_app(policy, market, 0, clients=clients, log=log, log_key=VENUE_KEY)
+    att, op = A.attest(ACCOUNT, None, policy, custodian, subject="acct-A")  # alice's healthy book
     with Server(app) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
         ch = challenge(c, keys["bob"])  # bob proves over alice's attested book
-        bundle = A.prove_attested(ACCOUNT, MARKET, POLICY, 0, bytes.fromhex(ch), attestations=[att], openings=[op])
-        r = verify(c, keys["bob"], bundle, ch, attestations=[att.to_json_dict()])
+        bundle = A.prove_attested(ACCOUNT, market, policy, 0, bytes.fromhex(ch), attestations=[att], openings=[op])
+        r = verify(c, keys["bob"], bundle, ch)
         assert r.status_code == 422 and r.json()["code"] == "AttestationRejectedError"
         assert "another account" in r.json()["error"]
-        # twin: alice, the account the custodian named, is accepted
+        # an attestation that does not parse: 400, nothing stored
         ch = challenge(c, keys["alice"])
-        bundle = A.prove_attested(ACCOUNT, MARKET, POLICY, 0, bytes.fromhex(ch), attestations=[att], openings=[op])
+        bundle = A.prove_attested(ACCOUNT, market, policy, 0, bytes.fromhex(ch), attestations=[att], openings=[op])
+        junk = bundle.to_json_dict()
+        junk["attestations"] = [{"format": "zkmargin.attestation/2", "custodian": "x" * 200_000}]
+        before = entries(log)
+        r = verify(c, keys["alice"], junk, ch)
+        assert r.status_code in (400, 413) and len(r.text) < 600
+        assert entries(log) == before
+        # twin: alice, the account the custodian named, is accepted, and the answer says who vouched
         r = verify(c, keys["alice"], bundle, ch)
-        assert r.status_code == 400 and "requires custodian attestations" in r.json()["error"]
-        before = entries(tmp_path / "att.log")
-        junk = {"format": "zkmargin.attestation/1", "custodian": "x" * 200_000}
-        r = verify(c, keys["alice"], bundle, ch, attestations=[junk])
-        assert r.status_code == 400 and len(r.text) < 600
-        assert entries(tmp_path / "att.log") == before  # an attestation that does not parse is not stored
-        r = verify(c, keys["alice"], bundle, ch, attestations=[att.to_json_dict()])
         assert r.status_code == 200, r.text
-        assert r.json()["custodians"] == [A.public_key_hex(custodian)]
-    assert audit(tmp_path / "att.log").clean
+        trust = r.json()["trust"]
+        assert trust["self_declared"] is False and trust["subject"] == "acct-A"
+        assert [x["name"] for x in trust["custodians"]] == ["test-custody"]
+        # self-declared values under a policy that lists custodians
+        ch = challenge(c, keys["alice"])
+        r = verify(c, keys["alice"], zkmargin.prove(ACCOUNT, market, policy, 0, bytes.fromhex(ch)), ch)
+        assert r.status_code == 422 and "self-declared" in r.json()["error"]
+    assert audit(log, venue_key=A.public_key_hex(VENUE_KEY)).clean
 
 
 # --- quotas --------------------------------------------------------------------------------------

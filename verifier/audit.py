@@ -27,14 +27,15 @@ says so.
 
 Then every accepted entry in the sample is re-verified against the policy and snapshot stored
 with it — grouped by (policy, market, threshold), one batch MSM per group of up to
-``BATCH_SIZE`` proofs, bisected on failure to name the failing entries — and its custodian
-attestations, when it has any, are checked again.
+``BATCH_SIZE`` proofs, bisected on failure to name the failing entries — and the venue's trust
+rule (the stored policy's ``trust`` section, :func:`zkmargin.trust.recheck_accepted`) is applied
+again at the entry's logged time: an entry accepted without the attestations or the challenge the
+policy requires fails.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 import secrets
 import time
@@ -348,9 +349,9 @@ def _bisect(items: list, ids: list, be, timings: dict) -> list:
 
 def _verify_chunk(chunk: list[LogEntry], v, policy_digest: str, mode: str, failed: dict, timings: dict) -> None:
     """Re-verify up to BATCH_SIZE entries of one (policy, market, threshold) with one batch MSM
-    (bisected on failure), then their stored attestations."""
-    from zkmargin.attest import check_attestations
+    (bisected on failure), then the policy's trust rule at each entry's logged time."""
     from zkmargin.bundle import ProofBundle
+    from zkmargin.trust import recheck_accepted
 
     td = time.perf_counter()
     items, ids, bundles = [], [], {}
@@ -375,17 +376,14 @@ def _verify_chunk(chunk: list[LogEntry], v, policy_digest: str, mode: str, faile
     for i in _bisect(items, ids, v.be, timings):
         failed[i] = "the proof does not verify"
     ta = time.perf_counter()
-    for e in chunk:
-        if e.attestations is None or e.id in failed or e.id not in bundles:
+    for e in chunk:  # the policy's trust rule at the entry's logged time (zkmargin.trust)
+        if e.id in failed or e.id not in bundles:
             continue
         try:
-            doc = json.loads(as_bytes(e.attestations))
-            check_attestations(bundles[e.id], doc["attestations"], doc["custodian_keys"],
-                               policy_digest=policy_digest, mode=mode, backend=v.be)
+            ch = bytes.fromhex(e.challenge) if e.challenge is not None else None
+            recheck_accepted(bundles[e.id], v.policy, v.market, ch, e.time, backend=v.be, rule=v.trust_rule)
         except ZkMarginError as exc:
-            failed[e.id] = exc.one_line()
-        except (ValueError, KeyError, TypeError):
-            failed[e.id] = "its stored attestations are unreadable"
+            failed[e.id] = f"accepted against the venue's trust rule: {exc.one_line()}"
     timings["attestations"] += time.perf_counter() - ta
 
 

@@ -213,7 +213,6 @@ class VerificationLog:
 
     def record(self, bundle, policy, market, threshold=0, challenge: Optional[bytes] = None, outcome=None, *,
                circuit_digest: Optional[str] = None, subject: Optional[str] = None,
-               attestations: Optional[Sequence] = None, custodian_keys: Optional[Sequence] = None,
                now: Optional[str] = None) -> Appended:
         """Append one verification outcome and sign the new tree head. ``outcome`` is the
         :class:`VerificationResult` of an accepted proof or the :class:`ZkMarginError` a rejected
@@ -239,21 +238,7 @@ class VerificationLog:
         if subject is not None and not isinstance(subject, str):
             raise InputError("the subject is the account id, a string", field="subject")
         data = bundle_bytes(bundle)
-        att_blob = None
-        if attestations is not None or custodian_keys is not None:
-            from zkmargin.attest import SignedCommitments, key_id
-
-            def as_stored(a):
-                try:
-                    return SignedCommitments.load(a).to_json_dict()
-                except ZkMarginError:  # kept as sent: the outcome records why it was refused
-                    return a if isinstance(a, dict) else bundle_bytes(a).decode("utf-8", "replace")
-
-            att_doc = {
-                "attestations": [as_stored(a) for a in (attestations or ())],
-                "custodian_keys": [key_id(k) for k in (custodian_keys or ())],
-            }
-            att_blob = json.dumps(att_doc, sort_keys=True, separators=(",", ":")).encode()
+        att_blob = None  # attestations travel inside the bundle (zkmargin.proof/2) since issue 9
         ch_hex = bytes(challenge).hex() if challenge is not None else None
         fields = {
             "time": now or _utc_now(),
@@ -419,39 +404,36 @@ def _attach(outcome, entry: Appended) -> None:
 # --- verify and record ---------------------------------------------------------------------------
 
 
-def verify_prepared(verifier, bundle, challenge: Optional[bytes]):
-    """Exactly :func:`zkmargin.api.verify`, with a prepared ``api._Verifier`` (plan and circuit
-    built once per policy, market and threshold — what a service verifying many proofs wants)."""
-    from zkmargin.api import VerificationResult, _bundle, _challenge
-    from zkmargin.verifier.r1cs import verify_batch as r1cs_verify_batch
+def verify_prepared(verifier, bundle, challenge: Optional[bytes], *, subject: Optional[str] = None, now=None,
+                    max_age=None):
+    """Exactly :func:`zkmargin.api.verify` (the policy's trust rule included), with a prepared
+    ``api._Verifier`` (plan and circuit built once per policy, market and threshold — what a
+    service verifying many proofs wants)."""
+    from zkmargin.api import _verify_prepared
 
-    t0 = time.perf_counter()
-    b = _bundle(bundle)
-    item = verifier.item(b, _challenge(challenge))
-    r1cs_verify_batch([item], backend=verifier.be)
-    return VerificationResult(valid=True, statement=b.statement, gates=verifier.cs.n, proof_bytes=len(b.proof),
-                              seconds=time.perf_counter() - t0, backend=verifier.be.name)
+    return _verify_prepared(verifier, bundle, challenge, subject=subject, now=now, max_age=max_age)
 
 
 def verify_and_log(bundle, market, policy, threshold=0, challenge: Optional[bytes] = None, *,
-                   log=None, log_key=None, attestations: Optional[Sequence] = None,
-                   custodian_keys: Optional[Sequence] = None, max_age: Optional[float] = None,
-                   subject: Optional[str] = None, backend=None, verifier=None):
-    """Verify a bundle (and, with ``custodian_keys``, its attestations) and record the outcome in
-    ``log`` (a path, with ``log_key`` the venue's signing key, or an open
+                   log=None, log_key=None, subject: Optional[str] = None, now=None,
+                   max_age: Optional[float] = None, backend=None, verifier=None):
+    """Verify a bundle under the policy's trust rule (:func:`zkmargin.verify`: ``subject``,
+    ``now`` and ``max_age`` as there; the attestations travel in the bundle) and record the
+    outcome in ``log`` (a path, with ``log_key`` the venue's signing key, or an open
     :class:`VerificationLog`; None records nothing). A challenge the log accepted before is
     refused with :class:`ReplayError` before any verification work, and that refusal is logged.
-    Returns the :class:`VerificationResult` with ``extra["receipt"]`` (and ``extra["log"]``: id,
-    result, leaf hash, tree size, root) or raises the rejection after recording it, with
-    ``exc.receipt`` and ``exc.log_entry``. Errors in the verifier's own inputs (policy, market,
-    threshold, the log and its key) are raised without recording: there is no statement to record
-    them under."""
+    Returns the :class:`VerificationResult` with ``extra["trust"]`` (who vouched),
+    ``extra["receipt"]`` and ``extra["log"]`` (id, result, leaf hash, tree size, root), or raises
+    the rejection after recording it, with ``exc.receipt`` and ``exc.log_entry``. Errors in the
+    verifier's own inputs (policy, market, threshold, challenge, subject, max_age, now, the log and
+    its key) are raised without recording: there is no statement to record them under."""
     from zkmargin.api import _bundle, _challenge, _Verifier
-    from zkmargin.attest import check_attestations
-    from zkmargin.digests import policy_digest
+    from zkmargin.trust import parse_now, require_subject
 
     v = verifier or _Verifier(market, policy, threshold, backend)
-    ch = _challenge(challenge)  # the verifier's own input: an error here is not logged
+    ch = _challenge(challenge)  # the verifier's own inputs: an error here is not logged
+    require_subject(v.trust_rule.tightened(max_age), subject)
+    clock = parse_now(now)
     lg, opened = _open_for_append(log, log_key)
     try:
         prior = lg.accepted_seq(ch) if lg is not None else None
@@ -464,18 +446,12 @@ def verify_and_log(bundle, market, policy, threshold=0, challenge: Optional[byte
                 outcome = replay_error(ch, prior)  # refused before any verification work
             else:
                 try:
-                    outcome = verify_prepared(v, b, ch)
-                    if custodian_keys:
-                        outcome.extra["custodians"] = check_attestations(
-                            b, attestations or (), custodian_keys, policy_digest=policy_digest(v.policy),
-                            mode=v.policy.mode, max_age=max_age, subject=subject, backend=v.be)
+                    outcome = verify_prepared(v, b, ch, subject=subject, now=clock, max_age=max_age)
                 except ZkMarginError as exc:
                     outcome = exc
         if lg is not None:
             entry = lg.record(b, v.policy, v.market, v.threshold, ch, outcome,
-                              circuit_digest=v.cs.digest().hex(), subject=subject,
-                              attestations=attestations if custodian_keys else None,
-                              custodian_keys=custodian_keys or None)
+                              circuit_digest=v.cs.digest().hex(), subject=subject)
             if entry.replay is not None:  # another writer accepted the same challenge meanwhile
                 outcome = entry.replay
             _attach(outcome, entry)
@@ -488,14 +464,17 @@ def verify_and_log(bundle, market, policy, threshold=0, challenge: Optional[byte
 
 
 def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, challenge=None, *, log=None,
-                         log_key=None, backend=None):
-    """Batch-verify (one MSM) and record one entry per bundle. Challenges the log accepted before
+                         log_key=None, subject=None, now=None, max_age: Optional[float] = None, backend=None):
+    """Batch-verify (one MSM) under the policy's trust rule and record one entry per bundle.
+    ``subject`` is None, one string for all or one per bundle. Challenges the log accepted before
     (or that two bundles of the batch share) are refused as replays. When the batch fails, every
     bundle is checked alone, so each entry carries its own outcome; the error then raised names
     the invalid bundles, as :func:`zkmargin.api.verify_batch` does. ``extra["receipt"]`` (or
-    ``exc.receipt``) is the list of receipts, one per bundle, in order."""
-    from zkmargin.api import VerificationResult, _bundle, _challenge, _Verifier
+    ``exc.receipt``) is the list of receipts, one per bundle, in order; ``extra["trust"]`` the
+    trust reports."""
+    from zkmargin.api import VerificationResult, _bundle, _challenge, _verified, _Verifier
     from zkmargin.errors import VerificationError
+    from zkmargin.trust import check_subjects, parse_now, subjects_for
     from zkmargin.verifier.r1cs import verify_batch as r1cs_verify_batch
 
     t0 = time.perf_counter()
@@ -509,12 +488,17 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
             raise InputError(f"{len(bundles)} bundles but {len(challenges)} challenges", field="challenge")
     challenges = [_challenge(c) for c in challenges]
     v = _Verifier(market, policy, threshold, backend)
+    rule = v.trust_rule.tightened(max_age)
+    subjects = check_subjects(rule, subjects_for(subject, len(bundles)))
+    clock = parse_now(now)
     lg, opened = _open_for_append(log, log_key)
+    entries: list[Appended] = []
+    reports: dict = {}
     try:
         parsed: list = []
         outcomes: list = []
         items: list = []
-        for i, (b, c) in enumerate(zip(bundles, challenges)):
+        for i, (b, c, s) in enumerate(zip(bundles, challenges, subjects)):
             try:
                 pb = _bundle(b)
                 parsed.append(pb)
@@ -522,7 +506,8 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
                 if prior is not None:
                     outcomes.append(ReplayError(f"bundle {i}: {replay_error(c, prior).message}"))
                     continue
-                items.append((i, v.item(pb, c, i)))
+                item, reports[i] = _verified(v, pb, c, rule, s, clock, i)
+                items.append((i, item))
                 outcomes.append(None)
             except ZkMarginError as exc:
                 if len(parsed) <= i:
@@ -543,11 +528,12 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
             for i in ok:
                 pb = parsed[i]
                 outcomes[i] = VerificationResult(valid=True, statement=pb.statement, gates=v.cs.n,
-                                                 proof_bytes=len(pb.proof), seconds=0.0, backend=v.be.name)
-        entries: list[Appended] = []
+                                                 proof_bytes=len(pb.proof), seconds=0.0, backend=v.be.name,
+                                                 extra={"trust": reports[i]})
         if lg is not None:
             for i, (pb, c, out) in enumerate(zip(parsed, challenges, outcomes)):
-                entry = lg.record(pb, v.policy, v.market, v.threshold, c, out, circuit_digest=v.cs.digest().hex())
+                entry = lg.record(pb, v.policy, v.market, v.threshold, c, out, circuit_digest=v.cs.digest().hex(),
+                                  subject=subjects[i])
                 if entry.replay is not None:
                     outcomes[i] = ReplayError(f"bundle {i}: {entry.replay.message}")
                 entries.append(entry)
@@ -566,6 +552,7 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
     res = VerificationResult(valid=True, statement=parsed[0].statement, gates=v.cs.n,
                              proof_bytes=sum(len(p.proof) for p in parsed), seconds=time.perf_counter() - t0,
                              backend=v.be.name, proofs=len(parsed))
+    res.extra["trust"] = [reports[i] for i in range(len(parsed))]
     res.extra["log"] = summaries
     res.extra["receipt"] = receipts
     return res

@@ -3,6 +3,12 @@
 Inputs are paths, parsed models, dicts or JSON bytes; ``threshold`` is a decimal amount in the
 policy's quote currency; ``challenge`` is bytes (the CLI takes hex). Every rejection raises a
 precise :class:`~zkmargin.errors.Rejected` subclass; success returns a result object.
+
+``verify`` and ``verify_batch`` enforce the venue's trust rule (the policy's ``trust`` section,
+:mod:`zkmargin.trust`) by default: the proof must answer a challenge unless the policy allows
+unchallenged proofs, and its committed values must be vouched for by the custodians the policy
+lists (or be self-declared where it lists none). The bare cryptographic check is
+:func:`_verify_bare`, private: a venue never accepts on it alone.
 """
 
 from __future__ import annotations
@@ -247,6 +253,9 @@ class _Verifier:
         self.be = get_backend(backend)
         # digests and circuit digest once per verifier, not once per proof
         self._base = statement_for(self.policy, self.market, self.threshold, None, self.plan, self.cs)
+        from .trust import TrustRule
+
+        self.trust_rule = TrustRule.of(self.policy, digest=self._base["policy_digest"])
 
     def expected(self, challenge: Optional[bytes]) -> dict:
         return {**self._base, "challenge": challenge.hex() if challenge is not None else None}
@@ -259,10 +268,63 @@ class _Verifier:
         return (self.cs, proof, V, public_inputs(expected))
 
 
-def verify(bundle, market, policy, threshold=0, challenge: Optional[bytes] = None, *, backend=None) -> VerificationResult:
-    """Verify one proof bundle against the verifier's own policy, market, threshold and challenge.
-    Raises :class:`StatementMismatchError`, :class:`MalformedProofError` or
-    :class:`VerificationError`; returns a :class:`VerificationResult`."""
+def _verified(v: _Verifier, b: ProofBundle, ch: Optional[bytes], rule, subject: Optional[str], now,
+              index: Optional[int] = None):
+    """One bundle through the whole rule: the statement against the verifier's own, the
+    challenge rule, the trust rule, then the proof (the cheap checks first). Returns the
+    verification item (for one MSM with others) and the trust report."""
+    from .trust import enforce
+
+    item = v.item(b, ch, index)
+    where = "" if index is None else f"bundle {index}: "
+    report = enforce(rule, b, v.market, ch, subject=subject, now=now, backend=v.be, where=where)
+    return item, report
+
+
+def _verify_prepared(v: _Verifier, bundle, challenge: Optional[bytes], *, subject: Optional[str] = None,
+                     now=None, max_age=None) -> VerificationResult:
+    """:func:`verify` with a prepared verifier (plan and circuit built once per policy, market
+    and threshold)."""
+    from .trust import parse_now, require_subject
+    from .verifier.r1cs import verify_batch as r1cs_verify_batch
+
+    t0 = time.perf_counter()
+    rule = v.trust_rule.tightened(max_age)
+    subject = require_subject(rule, subject)
+    clock = parse_now(now)
+    ch = _challenge(challenge)
+    b = _bundle(bundle)
+    item, report = _verified(v, b, ch, rule, subject, clock)
+    r1cs_verify_batch([item], backend=v.be)
+    return VerificationResult(
+        valid=True, statement=b.statement, gates=v.cs.n, proof_bytes=len(b.proof),
+        seconds=time.perf_counter() - t0, backend=v.be.name, extra={"trust": report},
+    )
+
+
+def verify(bundle, market, policy, threshold=0, challenge: Optional[bytes] = None, *, subject: Optional[str] = None,
+           now=None, max_age=None, backend=None) -> VerificationResult:
+    """Verify one proof bundle against the verifier's own policy, market, threshold and challenge,
+    under the policy's trust rule (:mod:`zkmargin.trust`).
+
+    ``subject`` is the account id the venue knows for this trader (required when the policy lists
+    custodians: their attestations must name it). ``now`` is the verifier's time (default: the
+    system clock) for the attestations' age. ``max_age`` (seconds) may only tighten the policy's
+    ``trust.max_age_seconds``. Raises :class:`StatementMismatchError`, :class:`MalformedProofError`,
+    :class:`UnchallengedProofError`, :class:`AttestationRejectedError` or
+    :class:`VerificationError`; returns a :class:`VerificationResult` whose ``extra["trust"]`` says
+    who vouched for the committed values and how old their attestations were, or that they are
+    self-declared."""
+    b = _bundle(bundle)
+    v = _Verifier(market, policy, threshold, backend)
+    return _verify_prepared(v, b, challenge, subject=subject, now=now, max_age=max_age)
+
+
+def _verify_bare(bundle, market, policy, threshold=0, challenge: Optional[bytes] = None, *,
+                 backend=None) -> VerificationResult:
+    """The bare cryptographic check: the statement and the proof, no trust rule (no challenge
+    requirement, attestations ignored). For auditors checking openings and for tests; never the
+    basis of a venue's acceptance."""
     from .verifier.r1cs import verify_batch as r1cs_verify_batch
 
     t0 = time.perf_counter()
@@ -276,11 +338,16 @@ def verify(bundle, market, policy, threshold=0, challenge: Optional[bytes] = Non
     )
 
 
-def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=None, *, backend=None) -> VerificationResult:
-    """Verify many bundles for the same policy, market and threshold with one MSM.
+def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=None, *, subject=None, now=None,
+                 max_age=None, backend=None) -> VerificationResult:
+    """Verify many bundles for the same policy, market and threshold with one MSM, each under the
+    policy's trust rule (as :func:`verify`).
 
-    ``challenge`` is None, one bytes value for all, or a sequence with one per bundle. When the
-    batch fails, the bundles are checked one by one and the error names the invalid ones."""
+    ``challenge`` is None, one bytes value for all, or a sequence with one per bundle; ``subject``
+    likewise (None, one string for all, or one per bundle). When the batch fails, the bundles are
+    checked one by one and the error names the invalid ones. ``extra["trust"]`` is the list of the
+    bundles' trust reports."""
+    from .trust import check_subjects, parse_now, subjects_for
     from .verifier.r1cs import verify_batch as r1cs_verify_batch
 
     t0 = time.perf_counter()
@@ -294,7 +361,12 @@ def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=
         if len(challenges) != len(items_in):
             raise InputError(f"{len(items_in)} bundles but {len(challenges)} challenges", field="challenge")
     v = _Verifier(market, policy, threshold, backend)
-    items = [v.item(b, c, i) for i, (b, c) in enumerate(zip(items_in, challenges))]
+    rule = v.trust_rule.tightened(max_age)
+    subjects = check_subjects(rule, subjects_for(subject, len(items_in)))
+    clock = parse_now(now)
+    checked = [_verified(v, b, c, rule, s, clock, i)
+               for i, (b, c, s) in enumerate(zip(items_in, challenges, subjects))]
+    items = [item for item, _report in checked]
     try:
         r1cs_verify_batch(items, backend=v.be)
     except VerificationError:
@@ -308,5 +380,5 @@ def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=
     return VerificationResult(
         valid=True, statement=items_in[0].statement, gates=v.cs.n,
         proof_bytes=sum(len(b.proof) for b in items_in), seconds=time.perf_counter() - t0,
-        backend=v.be.name, proofs=len(items_in),
+        backend=v.be.name, proofs=len(items_in), extra={"trust": [r for _item, r in checked]},
     )

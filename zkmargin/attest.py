@@ -4,16 +4,18 @@ A custodian that holds (part of) a trader's book commits to the account's values
 ``V_j = v_j·B + γ_j·B̃``, the same Pedersen commitments a margin proof is about — and signs the
 commitments with Ed25519. It hands out two documents:
 
-* the **attestation** (public, for the venue)::
+* the **attestation** (public, for the venue; the trader's proof bundle carries it)::
 
-      {"format": "zkmargin.attestation/1", "custodian": "<ed25519 public key, hex>",
+      {"format": "zkmargin.attestation/2", "custodian": "<ed25519 public key, hex>",
+       "audience": "<the policy's venue>", "subject": "<the account id the venue knows>",
+       "challenge": null | "<the venue's challenge for this proof, hex>",
        "policy_digest": "...", "as_of": "2024-06-03T08:00:00Z", "nonce": "<16 bytes hex>",
-       "subject": null | "<custodian's account reference>",
        "slots": ["size:BTCUSDT", ...], "commitments": ["<96 hex>", ...],
        "signature": "<64 bytes hex>"}
 
-  The signature covers ``b"zkmargin.attestation/1\\0"`` followed by the canonical JSON (sorted
-  keys, compact, ASCII) of every field but ``signature``.
+  The signature covers ``b"zkmargin.attestation/2\\0"`` followed by the canonical JSON (sorted
+  keys, compact, ASCII) of every field but ``signature``. ``zkmargin.attestation/1`` (no audience,
+  subject optional, no challenge) is refused: it could be replayed to any venue for any account.
 
 * the **openings** (private, for the trader only; written with mode 0600)::
 
@@ -25,18 +27,20 @@ commitments with Ed25519. It hands out two documents:
   size+price scale, entry prices at the price scale, amounts at the amount scale), as strings.
 
 The trader proves with :func:`prove_attested`: the openings' blindings are passed to
-:func:`zkmargin.api.prove`, so the proof's commitments are exactly the attested ones. The venue
-checks with :func:`verify_attested` (or :func:`check_attestations` after its own verification).
+:func:`zkmargin.api.prove`, so the proof's commitments are exactly the attested ones, and the
+attestations are embedded in the bundle (``zkmargin.proof/2``). The venue's policy says which
+custodians it accepts and what they must cover; :mod:`zkmargin.trust` enforces that rule inside
+:func:`zkmargin.verify`.
 
 **Several custodians.** Commitments add up: ``V_a + V_b = (v_a + v_b)·B + (γ_a + γ_b)·B̃``. Each
 custodian attests the slots it knows (by default every slot of the policy, zero where it holds
 nothing); the trader proves over the per-slot sums (values and blindings add), and the verifier
-checks each signature, that every slot is attested by at least one custodian, and that each proof
-commitment is exactly the sum of the attested ones for its slot. Sizes, the cost basis, balances
-and isolated margins are additive. An entry price is not, so in isolated mode the slots of one
-position (``size:X``, ``entry:X``, ``isolated:X``) must all come from one single custodian.
-Summing nets positions across custodians (a long at one and a short at another offset); a venue
-that does not accept such netting must not accept multi-custodian proofs.
+checks each signature, that every slot of a required kind is attested by at least one custodian,
+and that each proof commitment is exactly the sum of the attested ones for its slot. Sizes, the
+cost basis, balances and isolated margins are additive. An entry price is not, so in isolated mode
+the slots of one position (``size:X``, ``entry:X``, ``isolated:X``) must all come from one single
+custodian. Summing nets positions across custodians (a long at one and a short at another offset);
+a venue that does not accept such netting must list a single custodian.
 """
 
 from __future__ import annotations
@@ -56,7 +60,6 @@ from .backends import get_backend
 from .bundle import ProofBundle, hex_field
 from .errors import (
     AttestationError,
-    AttestationRejectedError,
     FormatError,
     InputError,
     OpeningRejectedError,
@@ -64,14 +67,19 @@ from .errors import (
 )
 from .decimals import EXACT
 from .field import R
+from .models import SLOT_KINDS
 
-ATTESTATION_FORMAT = "zkmargin.attestation/1"
+ATTESTATION_FORMAT = "zkmargin.attestation/2"
+OLD_ATTESTATION_FORMATS = ("zkmargin.attestation/1",)
 OPENINGS_FORMAT = "zkmargin.openings/1"
-SIGNATURE_DOMAIN = b"zkmargin.attestation/1\0"
+SIGNATURE_DOMAIN = b"zkmargin.attestation/2\0"
 MAX_DOCUMENT_BYTES = 1 << 20
+MAX_SUBJECT_CHARS = 256
+MAX_AUDIENCE_CHARS = 256
+CHALLENGE_BYTES = (16, 64)  # as zkmargin.api accepts for a proof's challenge
 
-_ATTESTATION_KEYS = ("format", "custodian", "policy_digest", "as_of", "nonce", "subject", "slots",
-                     "commitments", "signature")
+_ATTESTATION_KEYS = ("format", "custodian", "audience", "subject", "challenge", "policy_digest", "as_of",
+                     "nonce", "slots", "commitments", "signature")
 _OPENINGS_KEYS = ("format", "policy_digest", "custodian", "nonce", "slots", "values", "blindings")
 _INT = re.compile(r"^-?[0-9]+$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -213,7 +221,7 @@ def _strlist(value, what: str, source) -> list[str]:
     return list(value)
 
 
-def _load_json(src, fmt: str, what: str) -> tuple[dict, Optional[str]]:
+def _load_json(src, fmt: str, what: str, old: Sequence[str] = ()) -> tuple[dict, Optional[str]]:
     source = None
     if isinstance(src, dict):
         return src, None
@@ -226,6 +234,8 @@ def _load_json(src, fmt: str, what: str) -> tuple[dict, Optional[str]]:
         data = json.loads(src)
     except (ValueError, UnicodeDecodeError):
         raise FormatError(f"the {what} is not valid JSON", source=source) from None
+    if isinstance(data, dict) and data.get("format") in old:
+        raise FormatError(old_format_message(data["format"]), source=source, field="format")
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise FormatError(f"not {what} (format must be {fmt!r})", source=source, field="format")
     return data, source
@@ -235,15 +245,50 @@ def canonical_json_bytes(obj) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
+_LOWER_HEX = re.compile(r"^(?:[0-9a-f]{2})*$")
+
+
+def _hex_at(value, field: str, source, size: Optional[int] = None,
+            bounds: Optional[tuple[int, int]] = None) -> bytes:
+    """Bytes from a signed document's hex field: lowercase digits only, an even number of them
+    (the signature covers the exact string), with a one-line FormatError naming the field."""
+    if not isinstance(value, str) or not _LOWER_HEX.match(value):
+        raise FormatError("must be a string of lowercase hex digits (an even number)", source=source,
+                          field=field)
+    raw = bytes.fromhex(value)
+    if size is not None and len(raw) != size:
+        raise FormatError(f"must be {size} bytes, got {len(raw)}", source=source, field=field)
+    if bounds is not None and not bounds[0] <= len(raw) <= bounds[1]:
+        raise FormatError(f"must be {bounds[0]} to {bounds[1]} bytes, got {len(raw)}", source=source,
+                          field=field)
+    return raw
+
+
+def _text_at(value, field: str, source, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise FormatError("must be a non-empty string", source=source, field=field)
+    if len(value) > limit or not value.isprintable():
+        raise FormatError(f"must be printable and at most {limit} characters", source=source, field=field)
+    return value
+
+
+def old_format_message(fmt: str) -> str:
+    return (f"{fmt} is an older attestation format (no audience, subject or challenge) that any venue "
+            f"could be shown for any account; ask the custodian to attest again ({ATTESTATION_FORMAT})")
+
+
 @dataclass
 class SignedCommitments:
-    """A custodian's signed commitments to (some of) the slots of one account."""
+    """A custodian's signed commitments to (some of) the slots of one account, for one venue
+    (``audience``), one account (``subject``) and, optionally, one challenge."""
 
     custodian: str
+    audience: str
+    subject: str
+    challenge: Optional[str]
     policy_digest: str
     as_of: str
     nonce: str
-    subject: Optional[str]
     slots: list[str]
     commitments: list[bytes]
     signature: bytes = b""
@@ -252,10 +297,12 @@ class SignedCommitments:
         return {
             "format": ATTESTATION_FORMAT,
             "custodian": self.custodian,
+            "audience": self.audience,
+            "subject": self.subject,
+            "challenge": self.challenge,
             "policy_digest": self.policy_digest,
             "as_of": self.as_of,
             "nonce": self.nonce,
-            "subject": self.subject,
             "slots": list(self.slots),
             "commitments": [c.hex() for c in self.commitments],
         }
@@ -288,35 +335,66 @@ class SignedCommitments:
         return True
 
     @classmethod
-    def from_json_dict(cls, data, source=None) -> "SignedCommitments":
-        if not isinstance(data, dict) or data.get("format") != ATTESTATION_FORMAT:
-            raise FormatError(f"not an attestation (format must be {ATTESTATION_FORMAT!r})", source=source)
-        if set(data) != set(_ATTESTATION_KEYS):
-            raise FormatError(f"an attestation has exactly the keys {list(_ATTESTATION_KEYS)}", source=source)
-        _hexfield(data["custodian"], "custodian", source, 32)
-        _hexfield(data["policy_digest"], "policy_digest", source, 32)
-        _hexfield(data["nonce"], "nonce", source)
+    def from_json_dict(cls, data, source=None, where: str = "") -> "SignedCommitments":
+        """Parse strictly; ``where`` prefixes the field names in errors (``attestations[0].``)."""
+        if not isinstance(data, dict):
+            raise FormatError("an attestation is a JSON object", source=source, field=where.rstrip(".") or None)
+        fmt = data.get("format")
+        if fmt in OLD_ATTESTATION_FORMATS:
+            raise FormatError(old_format_message(fmt), source=source, field=f"{where}format")
+        if fmt != ATTESTATION_FORMAT:
+            shown = fmt if isinstance(fmt, str) else type(fmt).__name__
+            raise FormatError(f"not an attestation (format must be {ATTESTATION_FORMAT!r}, got {shown!r})",
+                              source=source, field=f"{where}format")
+        missing = [k for k in _ATTESTATION_KEYS if k not in data]
+        if missing:
+            raise FormatError("missing field", source=source, field=f"{where}{missing[0]}")
+        extra = sorted(set(data) - set(_ATTESTATION_KEYS))
+        if extra:
+            raise FormatError("unknown field", source=source, field=f"{where}{extra[0]}")
+        _hex_at(data["custodian"], f"{where}custodian", source, 32)
+        _text_at(data["audience"], f"{where}audience", source, MAX_AUDIENCE_CHARS)
+        _text_at(data["subject"], f"{where}subject", source, MAX_SUBJECT_CHARS)
+        if data["challenge"] is not None:
+            _hex_at(data["challenge"], f"{where}challenge", source, bounds=CHALLENGE_BYTES)
+        _hex_at(data["policy_digest"], f"{where}policy_digest", source, 32)
+        _hex_at(data["nonce"], f"{where}nonce", source, bounds=(16, 64))
         if not isinstance(data["as_of"], str):
-            raise FormatError("as_of must be a timestamp string", source=source)
-        if data["subject"] is not None and not isinstance(data["subject"], str):
-            raise FormatError("subject must be a string or null", source=source)
-        slots = _strlist(data["slots"], "slots", source)
+            raise FormatError("must be an ISO 8601 timestamp string", source=source, field=f"{where}as_of")
+        _parse_as_of(data["as_of"], f"{where}as_of", source)
+        slots = data["slots"]
+        if not isinstance(slots, list) or not slots or not all(isinstance(x, str) and x for x in slots):
+            raise FormatError("must be a non-empty list of slot names", source=source, field=f"{where}slots")
+        if len(set(slots)) != len(slots):
+            raise FormatError("names a slot twice", source=source, field=f"{where}slots")
         comms = data["commitments"]
         if not isinstance(comms, list) or len(comms) != len(slots):
-            raise FormatError("one commitment per slot is needed", source=source)
+            raise FormatError("one commitment per slot is needed", source=source, field=f"{where}commitments")
         return cls(
-            custodian=data["custodian"], policy_digest=data["policy_digest"], as_of=data["as_of"],
-            nonce=data["nonce"], subject=data["subject"], slots=slots,
-            commitments=[_hexfield(c, f"commitments[{i}]", source, 48) for i, c in enumerate(comms)],
-            signature=_hexfield(data["signature"], "signature", source, 64),
+            custodian=data["custodian"], audience=data["audience"], subject=data["subject"],
+            challenge=data["challenge"], policy_digest=data["policy_digest"], as_of=data["as_of"],
+            nonce=data["nonce"], slots=list(slots),
+            commitments=[_hex_at(c, f"{where}commitments[{i}]", source, 48) for i, c in enumerate(comms)],
+            signature=_hex_at(data["signature"], f"{where}signature", source, 64),
         )
 
     @classmethod
     def load(cls, src) -> "SignedCommitments":
         if isinstance(src, SignedCommitments):
             return src
-        data, source = _load_json(src, ATTESTATION_FORMAT, "an attestation")
+        data, source = _load_json(src, ATTESTATION_FORMAT, "an attestation", OLD_ATTESTATION_FORMATS)
         return cls.from_json_dict(data, source)
+
+
+def _parse_as_of(text: str, field: str, source) -> datetime:
+    """An attestation's time as an aware UTC datetime (FormatError naming the field)."""
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise FormatError("is not an ISO 8601 timestamp", source=source, field=field) from None
+    if t.tzinfo is None:
+        raise FormatError("the timestamp needs a time zone (e.g. 'Z')", source=source, field=field)
+    return t.astimezone(timezone.utc)
 
 
 @dataclass
@@ -447,26 +525,30 @@ def _position_groups(slot_names: Sequence[str], mode: str) -> dict[str, str]:
     return out
 
 
-def _coverage(slot_names: Sequence[str], attestations: Sequence[SignedCommitments], mode: str, error) -> dict[str, list[int]]:
-    """For every slot, the attestations (indices) that cover it; enforces the combination rules."""
+def _coverage(slot_names: Sequence[str], attestations: Sequence[SignedCommitments], mode: str, error, *,
+              required: Optional[set] = None, where: str = "") -> dict[str, list[int]]:
+    """For every slot, the attestations (indices) that cover it; enforces the combination rules:
+    every slot of ``required`` (default: all) is covered, isolated positions come from one
+    custodian."""
     known = set(slot_names)
     cover: dict[str, list[int]] = {s: [] for s in slot_names}
     for k, a in enumerate(attestations):
         unknown = [s for s in a.slots if s not in known]
         if unknown:
-            raise error(f"attestation {k} names slot(s) the policy's circuit does not have: {unknown}")
+            raise error(f"{where}attestation {k} names slot(s) the policy's circuit does not have: {unknown}")
         for s in a.slots:
             cover[s].append(k)
-    missing = [s for s in slot_names if not cover[s]]
+    need = slot_names if required is None else [s for s in slot_names if s in required]
+    missing = [s for s in need if not cover[s]]
     if missing:
-        raise error(f"slot(s) {missing} are attested by no custodian")
+        raise error(f"{where}slot(s) {missing} are attested by no custodian")
     groups = _position_groups(slot_names, mode)
     by_group: dict[str, set] = {}
     for s, g in groups.items():
         by_group.setdefault(g, set()).update(cover[s])
     for g, ks in by_group.items():
         if len(ks) > 1:
-            raise error(f"the position in {g!r} is attested by several custodians; in isolated mode its "
+            raise error(f"{where}the position in {g!r} is attested by several custodians; in isolated mode its "
                         "size, entry price and isolated margin must come from one custodian")
     return cover
 
@@ -478,11 +560,14 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def attest(account, market, policy, custodian_private_key, *, slots: Optional[Sequence[str]] = None,
-           subject: Optional[str] = None, as_of: Optional[str] = None, backend=None) -> tuple[SignedCommitments, Openings]:
+def attest(account, market, policy, custodian_private_key, *, subject: str, challenge: Optional[bytes] = None,
+           slots: Optional[Sequence[str]] = None, as_of: Optional[str] = None,
+           backend=None) -> tuple[SignedCommitments, Openings]:
     """Commit to ``account``'s values (every slot of the policy's circuit, or ``slots``), sign the
-    commitments with the custodian's Ed25519 key. Returns (attestation, openings); the openings
-    go to the trader only. ``market`` may be None (the slot values do not depend on prices)."""
+    commitments with the custodian's Ed25519 key for the policy's venue (the audience), the
+    account the venue knows (``subject``) and, when given, the venue's ``challenge`` for the proof
+    to come. Returns (attestation, openings); the openings go to the trader only. ``market`` may
+    be None (the slot values do not depend on prices)."""
     from .circuits.margin import witness_values
     from .digests import policy_digest
     from .generators import get_generators
@@ -491,6 +576,14 @@ def attest(account, market, policy, custodian_private_key, *, slots: Optional[Se
 
     key = load_private_key(custodian_private_key)
     pol, _mkt, plan = _plan(policy, market)
+    if not isinstance(subject, str) or not subject.strip():
+        raise InputError("name the account the venue knows (the subject)", field="subject")
+    _text_at(subject, "subject", None, MAX_SUBJECT_CHARS)
+    if challenge is not None:
+        if not isinstance(challenge, (bytes, bytearray)) or not CHALLENGE_BYTES[0] <= len(challenge) <= CHALLENGE_BYTES[1]:
+            raise InputError(f"the challenge is {CHALLENGE_BYTES[0]} to {CHALLENGE_BYTES[1]} bytes", field="challenge")
+    if as_of is not None:
+        _parse_as_of(as_of, "as_of", None)
     acct = account if isinstance(account, Account) else load_account(account, pol)
     names = plan.slot_names()
     values = witness_values(plan, acct)
@@ -509,8 +602,9 @@ def attest(account, market, policy, custodian_private_key, *, slots: Optional[Se
     blindings = [secrets.randbelow(R - 1) + 1 for _ in chosen]
     comms = [be.encode(commit(be, gens, values[i], g)) for i, g in zip(chosen, blindings)]
     att = SignedCommitments(
-        custodian=public_key_hex(key), policy_digest=policy_digest(pol), as_of=as_of or _now_iso(),
-        nonce=secrets.token_hex(16), subject=subject, slots=[names[i] for i in chosen], commitments=comms,
+        custodian=public_key_hex(key), audience=pol.venue, subject=subject,
+        challenge=bytes(challenge).hex() if challenge is not None else None, policy_digest=policy_digest(pol),
+        as_of=as_of or _now_iso(), nonce=secrets.token_hex(16), slots=[names[i] for i in chosen], commitments=comms,
     )
     att.signature = key.sign(att.message())
     op = Openings(att.policy_digest, list(att.slots), [values[i] for i in chosen], blindings, att.custodian, att.nonce)
@@ -558,12 +652,14 @@ class Combined:
     slots: list[str]
     values: list[int]
     blindings: list[int]
-    commitments: list[bytes] = field(default_factory=list)
+    commitments: list[Optional[bytes]] = field(default_factory=list)  # None: no attestation covers it
 
 
 def combine(attestations: Sequence, openings: Sequence, policy, *, market=None, backend=None) -> Combined:
     """Check every openings document against its attestation (signature, policy, each V_j opens)
-    and sum the shares slot by slot. Raises :class:`AttestationError` (prover side)."""
+    and sum the shares slot by slot. Every slot of a kind the policy's trust section requires
+    attested (all kinds by default) must be covered; a slot no attestation covers gets value 0,
+    blinding 0 and commitment None. Raises :class:`AttestationError` (prover side)."""
     from .digests import policy_digest
     from .generators import get_generators
     from .prover.r1cs import commit
@@ -580,10 +676,16 @@ def combine(attestations: Sequence, openings: Sequence, policy, *, market=None, 
             raise AttestationError(f"attestation {k}: the custodian signature does not verify")
         if a.policy_digest != pd:
             raise AttestationError(f"attestation {k} is for another policy")
+        if a.audience != pol.venue:
+            raise AttestationError(f"attestation {k} is addressed to another venue than the policy's")
+    if len({a.subject for a in atts}) != 1:
+        raise AttestationError("the attestations name different accounts (subjects)")
     if len({a.custodian for a in atts}) != len(atts):
         raise AttestationError("two attestations from the same custodian")
     paired = _pair(atts, ops)
-    _coverage(names, atts, pol.mode, AttestationError)
+    kinds = (pol.trust.attest if pol.trust is not None and pol.trust.attest else None) or SLOT_KINDS
+    _coverage(names, atts, pol.mode, AttestationError,
+              required={s for s in names if s.partition(":")[0] in kinds})
     be = get_backend(backend)
     gens = get_generators(be)
     vals = {s: 0 for s in names}
@@ -601,7 +703,7 @@ def combine(attestations: Sequence, openings: Sequence, policy, *, market=None, 
             blind[s] = (blind[s] + g) % R
             points[s] = P if points[s] is None else be.add(points[s], P)
     return Combined(names, [vals[s] for s in names], [blind[s] for s in names],
-                    [be.encode(points[s]) for s in names])
+                    [be.encode(points[s]) if points[s] is not None else None for s in names])
 
 
 # --- prover side ---------------------------------------------------------------------------------
@@ -609,10 +711,12 @@ def combine(attestations: Sequence, openings: Sequence, policy, *, market=None, 
 
 def prove_attested(account, market, policy, threshold=0, challenge: Optional[bytes] = None, *,
                    attestations: Sequence = (), openings: Sequence = (), backend=None) -> ProofBundle:
-    """Prove over attested commitments. The openings (one document per attestation) must open the
-    attested commitments and, summed per slot, equal the account's values; the proof's commitments
-    are then exactly the attested ones (sums, with several custodians). Refuses with
-    :class:`AttestationError` otherwise; nothing private appears in a message."""
+    """Prove over attested commitments and embed the attestations in the bundle
+    (``zkmargin.proof/2``). The openings (one document per attestation) must open the attested
+    commitments and, summed per slot, equal the account's values; the proof's commitments are
+    then exactly the attested ones (sums, with several custodians). An attestation made for a
+    challenge must be for this proof's challenge. Refuses with :class:`AttestationError`
+    otherwise; nothing private appears in a message."""
     from .api import _market, _policy, prove
     from .circuits.margin import plan_margin, witness_values
     from .models import Account, load_account
@@ -621,14 +725,23 @@ def prove_attested(account, market, policy, threshold=0, challenge: Optional[byt
     mkt = _market(market, pol)
     acct = account if isinstance(account, Account) else load_account(account, pol)
     comb = combine(attestations, openings, pol, market=mkt, backend=backend)
+    atts = [SignedCommitments.load(a) for a in attestations]
+    mine_ch = bytes(challenge).hex() if isinstance(challenge, (bytes, bytearray)) else None
+    for k, a in enumerate(atts):
+        if a.challenge is not None and a.challenge != mine_ch:
+            raise AttestationError(f"attestation {k} was made for another challenge than this proof's")
     plan = plan_margin(pol, mkt, Decimal(0))
     mine = witness_values(plan, acct)
-    for s, a, b in zip(comb.slots, comb.values, mine):
-        if a != b:
+    blindings = list(comb.blindings)
+    for i, (s, a, b, V) in enumerate(zip(comb.slots, comb.values, mine, comb.commitments)):
+        if V is None:  # a kind the venue does not require attested: self-declared, fresh blinding
+            blindings[i] = secrets.randbelow(R - 1) + 1
+        elif a != b:
             raise AttestationError(f"the attested value for slot {s!r} differs from the account's")
-    bundle = prove(acct, mkt, pol, threshold, challenge, backend=backend, blindings=comb.blindings)
-    if bundle.commitments != comb.commitments:  # pragma: no cover - guards the two code paths
-        raise AttestationError("internal: the proof's commitments are not the attested ones")
+    bundle = prove(acct, mkt, pol, threshold, challenge, backend=backend, blindings=blindings)
+    if any(V is not None and V != mine_V for V, mine_V in zip(comb.commitments, bundle.commitments)):
+        raise AttestationError("internal: the proof's commitments are not the attested ones")  # pragma: no cover
+    bundle.attestations = atts
     return bundle
 
 
@@ -652,101 +765,6 @@ def prove_with_openings(account, market, policy, threshold=0, challenge: Optiona
         if a != b:
             raise AttestationError(f"the opened value for slot {s!r} differs from the account's")
     return prove(acct, mkt, pol, threshold, challenge, backend=backend, blindings=op.blindings)
-
-
-# --- verifier side -------------------------------------------------------------------------------
-
-
-def _parse_time(text: str) -> datetime:
-    from .models import parse_timestamp
-
-    try:
-        return parse_timestamp(text)
-    except ZkMarginError:
-        raise AttestationRejectedError("an attestation's as_of is not a timestamp") from None
-    except ValueError:
-        raise AttestationRejectedError("an attestation's as_of is not a timestamp") from None
-
-
-def check_attestations(bundle, attestations: Sequence, custodian_keys: Sequence, *, policy_digest: str,
-                       mode: str, max_age: Optional[float] = None, now: Optional[datetime] = None,
-                       subject: Optional[str] = None, backend=None) -> list[str]:
-    """Check that a (verified) bundle's commitments are exactly what the required custodians
-    attested. ``custodian_keys`` are the custodians whose attestations are required: each must
-    appear exactly once, and no other. Returns the custodians' key ids; raises
-    :class:`AttestationRejectedError`."""
-    from .api import _bundle
-
-    b = _bundle(bundle)
-    keys = [key_id(k) for k in custodian_keys]
-    if not keys:
-        raise AttestationRejectedError("no custodian key to check the attestations against")
-    if len(set(keys)) != len(keys):
-        raise InputError("a custodian key is given twice")
-    try:
-        atts = [SignedCommitments.load(a) for a in attestations]
-    except FormatError as exc:
-        raise AttestationRejectedError(f"malformed attestation: {exc.message}") from None
-    seen = {}
-    for k, a in enumerate(atts):
-        if a.custodian not in keys:
-            raise AttestationRejectedError(f"attestation {k} is signed by a custodian that is not required "
-                                           f"({a.custodian[:16]}…)")
-        if a.custodian in seen:
-            raise AttestationRejectedError(f"custodian {a.custodian[:16]}… attested twice")
-        seen[a.custodian] = k
-        if not a.signature_valid():
-            raise AttestationRejectedError(f"attestation {k}: the custodian signature does not verify")
-        if a.policy_digest != policy_digest:
-            raise AttestationRejectedError(f"attestation {k} is for another policy")
-        if subject is not None and a.subject != subject:
-            raise AttestationRejectedError(f"attestation {k} is for another account (subject)")
-        if max_age is not None:
-            t = _parse_time(a.as_of)
-            age = ((now or datetime.now(timezone.utc)) - t).total_seconds()
-            if age > max_age:
-                raise AttestationRejectedError(f"attestation {k} is older than {max_age:g} s")
-    missing = [k for k in keys if k not in seen]
-    if missing:
-        raise AttestationRejectedError(f"no attestation from required custodian(s) "
-                                       f"{[m[:16] + '…' for m in missing]}")
-    names = list(b.statement.get("slots") or [])
-    if len(names) != len(b.commitments):
-        raise AttestationRejectedError("the bundle's slots and commitments differ in number")
-    _coverage(names, atts, mode, AttestationRejectedError)
-    be = get_backend(backend)
-    sums = {}
-    for k, a in enumerate(atts):
-        for s, V in zip(a.slots, a.commitments):
-            try:
-                P = be.decode(V)
-            except ZkMarginError:
-                raise AttestationRejectedError(f"attestation {k}: commitment for {s!r} does not decode") from None
-            sums[s] = P if s not in sums else be.add(sums[s], P)
-    for s, V in zip(names, b.commitments):
-        if be.encode(sums[s]) != V:
-            several = sum(1 for a in atts if s in a.slots) > 1
-            raise AttestationRejectedError(
-                f"the proof's commitment for slot {s!r} is not "
-                + ("the sum of the attested ones" if several else "the attested one"))
-    return [a.custodian for a in atts]
-
-
-def verify_attested(bundle, market, policy, threshold=0, challenge: Optional[bytes] = None, *,
-                    attestations: Sequence = (), custodian_keys: Sequence = (), max_age: Optional[float] = None,
-                    subject: Optional[str] = None, backend=None):
-    """:func:`zkmargin.api.verify` plus :func:`check_attestations`: the proof verifies and its
-    commitments are exactly the ones the required custodians signed."""
-    from .api import _bundle, _policy, verify
-    from .digests import policy_digest
-
-    pol = _policy(policy)
-    b = _bundle(bundle)
-    result = verify(b, market, pol, threshold, challenge, backend=backend)
-    result.extra["custodians"] = check_attestations(
-        b, attestations, custodian_keys, policy_digest=policy_digest(pol), mode=pol.mode,
-        max_age=max_age, subject=subject, backend=backend)
-    return result
 
 
 # --- openings for auditors -----------------------------------------------------------------------
@@ -827,7 +845,7 @@ def check_openings(part, bundle, *, market=None, policy=None, backend=None) -> O
 
 def _clear_text(result: OpeningCheck, opened: dict, b: ProofBundle, market, policy, backend) -> OpeningCheck:
     from . import engine
-    from .api import _market, _policy, verify
+    from .api import _market, _policy, _verify_bare
     from .decimals import canonical
     from .digests import market_digest, policy_digest
     from .models import Account, Position, price_of
@@ -837,7 +855,9 @@ def _clear_text(result: OpeningCheck, opened: dict, b: ProofBundle, market, poli
     if policy_digest(pol) != b.statement.get("policy_digest") or market_digest(mkt) != b.statement.get("market_digest"):
         raise InputError("the policy or market snapshot is not the one the bundle was proved against")
     ch = b.statement.get("challenge")
-    verify(b, mkt, pol, b.statement.get("threshold", "0"), bytes.fromhex(ch) if ch else None, backend=backend)
+    # the proof itself (the auditor checks values, not the venue's trust rule: _verify_bare)
+    _verify_bare(b, mkt, pol, b.statement.get("threshold", "0"), bytes.fromhex(ch) if ch else None,
+                 backend=backend)
     result.proof_verified = True
     _pol, _m, plan = _plan(pol, mkt)
     scales = slot_scales(plan)
@@ -889,3 +909,11 @@ def _clear_text(result: OpeningCheck, opened: dict, b: ProofBundle, market, poli
         "mode": pol.mode, "threshold": canonical(threshold),
     }
     return result
+
+
+# --- verifier side -------------------------------------------------------------------------------
+# The venue's rule over a bundle's attestations (custodians it lists, audience, subject, policy,
+# freshness, challenge, coverage, commitments) is :mod:`zkmargin.trust`; ``zkmargin.verify``
+# applies it by default. ``check_trust`` here is the same function, for callers who look for it
+# beside the attestations.
+from .trust import check_trust  # noqa: E402,F401

@@ -1,14 +1,17 @@
 """The proof bundle: what a trader hands a venue. Public data only.
 
-    {"format": "zkmargin.proof/1",
+    {"format": "zkmargin.proof/2",
      "statement": {"protocol", "venue", "mode", "requirement", "policy_digest", "market_digest",
                    "as_of", "threshold", "challenge", "circuit_digest", "gates", "slots"},
      "commitments": ["<96 hex chars>", ...],      # V_j, one per slot, in slot order
-     "proof": "<hex of the R1CS proof>"}
+     "proof": "<hex of the R1CS proof>",
+     "attestations": [<zkmargin.attestation/2 documents>]}   # [] = self-declared values
 
 The statement is bound into the transcript (as canonical JSON) before any challenge; a verifier
 never trusts it — it rebuilds its own from its own policy, market, threshold and challenge and
-refuses a bundle whose statement differs.
+refuses a bundle whose statement differs. The attestations are not in the transcript: they are
+checked against the commitments (:mod:`zkmargin.trust`), so leaving one out or adding a foreign
+one only gets the bundle rejected. ``zkmargin.proof/1`` bundles (no attestations) are refused.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from .atomic import write_atomic  # noqa: F401  (re-exported: zkmargin.bundle.write_atomic)
 from .errors import FormatError
 
-BUNDLE_FORMAT = "zkmargin.proof/1"
+BUNDLE_FORMAT = "zkmargin.proof/2"
+OLD_BUNDLE_FORMATS = ("zkmargin.proof/1",)
+MAX_ATTESTATIONS = 16
 STATEMENT_KEYS = (
     "protocol", "venue", "mode", "requirement", "policy_digest", "market_digest", "as_of",
     "threshold", "challenge", "circuit_digest", "gates", "slots",
@@ -53,6 +58,11 @@ class ProofBundle:
     statement: dict
     commitments: list[bytes]
     proof: bytes
+    attestations: Optional[list] = None  # zkmargin.attest.SignedCommitments; None or [] = none
+
+    def __post_init__(self):
+        if self.attestations is None:
+            self.attestations = []
 
     def to_json_dict(self) -> dict:
         return {
@@ -60,6 +70,7 @@ class ProofBundle:
             "statement": self.statement,
             "commitments": [c.hex() for c in self.commitments],
             "proof": self.proof.hex(),
+            "attestations": [a.to_json_dict() for a in self.attestations],
         }
 
     def to_json(self) -> str:
@@ -77,9 +88,13 @@ class ProofBundle:
     def from_json_dict(cls, data: Any, source: str | None = None) -> "ProofBundle":
         if not isinstance(data, dict):
             raise FormatError("a proof bundle is a JSON object", source=source)
+        if data.get("format") in OLD_BUNDLE_FORMATS:
+            raise FormatError(f"a {data['format']} bundle was made by an older zkmargin (it carries no "
+                              f"attestations); prove again to get a {BUNDLE_FORMAT} bundle",
+                              source=source, field="format")
         if data.get("format") != BUNDLE_FORMAT:
             raise FormatError(f"not a proof bundle (format must be {BUNDLE_FORMAT!r})", source=source, field="format")
-        extra = set(data) - {"format", "statement", "commitments", "proof"}
+        extra = set(data) - {"format", "statement", "commitments", "proof", "attestations"}
         if extra:
             raise FormatError(f"unknown key(s) {sorted(extra)}", source=source)
         st = data.get("statement")
@@ -90,7 +105,17 @@ class ProofBundle:
             raise FormatError("commitments must be a list", source=source, field="commitments")
         commitments = [hex_field(c, f"commitments[{i}]", source, 48) for i, c in enumerate(comms)]
         proof = hex_field(data.get("proof"), "proof", source)
-        return cls(statement=dict(st), commitments=commitments, proof=proof)
+        atts = data.get("attestations")
+        if not isinstance(atts, list):
+            raise FormatError("must be a list of attestations ([] for self-declared values)", source=source,
+                              field="attestations")
+        if len(atts) > MAX_ATTESTATIONS:
+            raise FormatError(f"at most {MAX_ATTESTATIONS} attestations", source=source, field="attestations")
+        from .attest import SignedCommitments  # attest imports this module
+
+        attestations = [SignedCommitments.from_json_dict(a, source, f"attestations[{i}].")
+                        for i, a in enumerate(atts)]
+        return cls(statement=dict(st), commitments=commitments, proof=proof, attestations=attestations)
 
     @classmethod
     def from_json(cls, text: str | bytes, source: str | None = None) -> "ProofBundle":

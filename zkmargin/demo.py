@@ -9,6 +9,10 @@
 6. An under-margined account (the same one with its balances shrunk to 1 %) is refused by the
    prover; a prover that ignores the refusal gets a proof the venue rejects.
 7. Isolated and portfolio margin: one proof each.
+8. A venue whose policy lists a custodian (the example key shipped with zkmargin plays the
+   custodian): the attested proof is accepted and the result says who vouched; the same
+   attestation for another account, at another venue, presented two hours later or replayed with
+   another challenge is rejected, and so are self-declared values.
 
 :func:`run_demo` prints as it goes (through ``echo``) and returns a :class:`DemoResult` whose ``ok``
 is True only when every step behaved as expected.
@@ -19,9 +23,10 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from importlib.resources import files
-from typing import Callable
+from typing import Callable, Optional
 
 from .api import ProveTimings, check, prove, verify
 from .backends import get_backend
@@ -29,7 +34,10 @@ from .bundle import ProofBundle
 from .errors import BelowRequirementError, Rejected
 from .models import Account, Market, Policy, dump_document, load_account, load_market, load_policy
 
-__all__ = ["DemoStep", "DemoResult", "example", "run_demo", "DEMO_THRESHOLD"]
+__all__ = ["DemoStep", "DemoResult", "example", "custodian_example", "run_demo", "DEMO_THRESHOLD"]
+
+#: The account id the custodied venue knows for the demo's trader.
+DEMO_SUBJECT = "trader-42"
 
 #: Headroom (quote currency) the venue asks for above the buffered requirement in the demo.
 DEMO_THRESHOLD = "10000"
@@ -72,6 +80,26 @@ def example(mode: str) -> tuple[Policy, Market, Account]:
     raw, src = read("account")
     acct = load_account(raw, pol, source=src)
     return pol, mkt, acct
+
+
+def custodian_example(now: Optional[datetime] = None):
+    """The venue with a custodian (``example_policy_custodian.json``), its market snapshot stamped
+    with ``now`` (default: the current time: attestations are checked against it), the cross
+    example account, and the published EXAMPLE custodian key (``example_custodian_key.json``;
+    anyone can sign with it, never list it in a real policy)."""
+    import json
+
+    from .attest import load_private_key
+
+    data = files("zkmargin.data")
+    name = "example_policy_custodian.json"
+    pol = load_policy(data.joinpath(name).read_bytes(), source=f"zkmargin/data/{name}")
+    _pol, mkt, _acct = example("cross")
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    mkt = load_market({**dump_document(mkt), "as_of": stamp}, pol, source="(example market, stamped now)")
+    acct = load_account(dump_document(example("cross")[2]), pol, source="zkmargin/data/example_account_cross.json")
+    key = json.loads(data.joinpath("example_custodian_key.json").read_text())
+    return pol, mkt, acct, load_private_key(key["seed"])
 
 
 def shrink_balances(account: Account, policy: Policy, factor: int = SHRINK) -> Account:
@@ -234,6 +262,8 @@ def run_demo(echo: Callable[[str], None] = print, backend=None,
                             f"proof {len(b.proof)} bytes, {time.perf_counter() - t0:.2f} s", True)
     echo("")
 
+    _custodied_venue(echo, step, expect_rejected, be)
+
     res.timings["total_seconds"] = time.perf_counter() - t_all
     good = sum(s.ok for s in res.steps)
     echo("Summary")
@@ -247,3 +277,51 @@ def run_demo(echo: Callable[[str], None] = print, backend=None,
     echo(f"   {good}/{len(res.steps)} steps behaved as expected"
          + ("" if res.ok else " -- SOMETHING IS WRONG"))
     return res
+
+
+def _custodied_venue(echo, step, expect_rejected, be) -> None:
+    """Step 8: a venue that accepts only what its custodian vouches for (module docstring)."""
+    from .attest import attest, prove_attested
+    from .trust import describe
+
+    pol, mkt, acct, key = custodian_example()
+    t = pol.trust
+    echo(f"8. A venue that accepts only what its custodian vouches for ({pol.venue}: custodian "
+         f"{t.custodians[0].name!r}, attestations at most {t.max_age_seconds} s old and made for the venue's "
+         f"challenge). The EXAMPLE key shipped with zkmargin plays the custodian; never trust it for real.")
+    challenge = secrets.token_bytes(32)
+    att, op = attest(acct, None, pol, key, subject=DEMO_SUBJECT, challenge=challenge, backend=be)
+    echo(f"   the custodian signs commitments to the trader's book for venue {att.audience!r}, account "
+         f"{att.subject!r} and the venue's challenge {challenge.hex()[:16]}...")
+    try:
+        bundle = prove_attested(acct, mkt, pol, 0, challenge, attestations=[att], openings=[op], backend=be)
+        result = verify(bundle, mkt, pol, 0, challenge, subject=DEMO_SUBJECT, backend=be)
+    except Rejected as exc:
+        step("custodied venue", "valid", f"rejected: {exc.one_line()}", False)
+        return
+    step("custodied venue", "valid", f"valid; {describe(result.extra.get('trust'))}", True)
+
+    echo("   a) the same proof and attestation, for another account:")
+    expect_rejected("other subject", lambda: verify(bundle, mkt, pol, 0, challenge, subject="trader-43",
+                                                    backend=be), "rejected")
+    echo("   b) the attestation, presented to another venue (same custodian, same rules):")
+    other = pol.model_copy(update={"venue": "another-venue"})
+    elsewhere = prove(acct, mkt, other, 0, challenge, backend=be, blindings=op.blindings)
+    elsewhere.attestations = [att]
+    expect_rejected("other venue", lambda: verify(elsewhere, mkt, other, 0, challenge, subject=DEMO_SUBJECT,
+                                                  backend=be), "rejected")
+    echo("   c) the same proof presented two hours later (the venue's clock):")
+    later = datetime.now(timezone.utc) + timedelta(hours=2)
+    expect_rejected("stale attestation", lambda: verify(bundle, mkt, pol, 0, challenge, subject=DEMO_SUBJECT,
+                                                        now=later, backend=be), "rejected")
+    echo("   d) the attestation replayed with a proof for a new challenge:")
+    fresh = secrets.token_bytes(32)
+    replayed = prove(acct, mkt, pol, 0, fresh, backend=be, blindings=op.blindings)
+    replayed.attestations = [att]
+    expect_rejected("other challenge", lambda: verify(replayed, mkt, pol, 0, fresh, subject=DEMO_SUBJECT,
+                                                      backend=be), "rejected")
+    echo("   e) self-declared values (a proof of the same book without the custodian):")
+    plain = prove(acct, mkt, pol, 0, fresh, backend=be)
+    expect_rejected("self-declared", lambda: verify(plain, mkt, pol, 0, fresh, subject=DEMO_SUBJECT, backend=be),
+                    "rejected")
+    echo("")

@@ -37,6 +37,7 @@ __all__ = [
     "MalformedProofError",
     "StatementMismatchError",
     "AttestationRejectedError",
+    "UnchallengedProofError",
     "ReplayError",
     "OpeningRejectedError",
     "LogTamperedError",
@@ -181,7 +182,15 @@ class StatementMismatchError(VerificationError):
 
 
 class AttestationRejectedError(VerificationError):
-    """A custodian signature does not verify, or the proof is about other commitments."""
+    """The venue's trust rule refuses the bundle's attestations: a signature does not verify, an
+    attestation is stale, for another venue, account, policy or challenge, from a custodian the
+    policy does not list, a required slot is not attested, the proof is about other commitments,
+    or the values are self-declared where the policy requires custodians."""
+
+
+class UnchallengedProofError(VerificationError):
+    """A proof answers no challenge and the venue's policy does not accept unchallenged proofs
+    (an old proof could be replayed)."""
 
 
 class ReplayError(VerificationError):

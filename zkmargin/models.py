@@ -52,6 +52,9 @@ __all__ = [
     "Instrument",
     "Scenarios",
     "Rounding",
+    "Custodian",
+    "Trust",
+    "SLOT_KINDS",
     "Policy",
     "Market",
     "Position",
@@ -121,9 +124,27 @@ def _str(value: Any) -> str:
     return value
 
 
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Tagged(FormatError, f"expected true or false, got {type(value).__name__}")
+    return value
+
+
+def _key_hex(value: Any) -> str:
+    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise _Tagged(FormatError, "an Ed25519 public key is 64 lowercase hex digits")
+    return value
+
+
 Dec = Annotated[Decimal, PlainValidator(_dec)]
 Int = Annotated[int, PlainValidator(_int)]
 Str = Annotated[str, PlainValidator(_str)]
+Bool = Annotated[bool, PlainValidator(_bool)]
+KeyHex = Annotated[str, PlainValidator(_key_hex)]
+
+#: The kinds of committed slots a custodian can attest (``size:X``, ``cost``, ``entry:X``,
+#: ``isolated:X``, ``balance:A``), in their canonical order.
+SLOT_KINDS = ("size", "cost", "entry", "isolated", "balance")
 
 
 class _M(BaseModel):
@@ -243,6 +264,26 @@ class Rounding(_M):
     decimals: Int
 
 
+class Custodian(_M):
+    """A custodian whose attestations the venue accepts: a name for reports, its Ed25519 key."""
+
+    name: Str
+    key: KeyHex
+
+
+class Trust(_M):
+    """The venue's trust rule (``docs/notes/trust.md``): which custodians may vouch for the
+    committed values, which slot kinds they must cover, how fresh an attestation must be, and
+    whether self-declared values or proofs without a challenge are acceptable at all."""
+
+    custodians: list[Custodian] = []
+    attest: list[Literal["size", "cost", "entry", "isolated", "balance"]] | None = None
+    max_age_seconds: Int | None = None
+    self_declared: Bool | None = None
+    unchallenged: Bool = False
+    attestation_challenge: Bool = False
+
+
 class Policy(_M):
     format: Literal["zkmargin.policy/1"]
     venue: Str
@@ -256,6 +297,7 @@ class Policy(_M):
     instruments: list[Instrument]
     scenarios: Scenarios | None = None
     rounding: Rounding | None = None
+    trust: Trust | None = None
     notes: Str | None = None
 
     _by_symbol: dict = PrivateAttr(default_factory=dict)
@@ -295,6 +337,12 @@ class Policy(_M):
         if self.requirement == "initial" and self.scenarios.initial_factor is not None:
             return self.scenarios.initial_factor
         return self.scenarios.factor
+
+    @property
+    def trust_rule(self) -> Trust:
+        """The trust section in force: the policy's, or the default (no custodians, self-declared
+        values accepted, a challenge required)."""
+        return self.trust if self.trust is not None else Trust()
 
     def _index(self):
         self._by_symbol = {i.symbol: i for i in self.instruments}
@@ -539,6 +587,60 @@ def _validate_collateral(c: Collateral, p: Policy, field: str, source) -> None:
         prev_h = t.haircut
 
 
+def _validate_trust(t: Trust | None, source) -> Trust | None:
+    """Check the trust section and normalize it: ``None`` when it says what the default says
+    (so an empty section and no section have one digest); otherwise every field filled in, the
+    attested kinds in canonical order."""
+    if t is None:
+        return None
+    names: dict[str, int] = {}
+    keys: dict[str, int] = {}
+    for k, c in enumerate(t.custodians):
+        if c.name in names:
+            raise PolicyError(f"custodian name {c.name!r} is listed twice", source=source,
+                              field=f"trust.custodians[{k}].name")
+        if c.key in keys:
+            raise PolicyError(f"this key is listed twice (trust.custodians[{keys[c.key]}] has it)",
+                              source=source, field=f"trust.custodians[{k}].key")
+        names[c.name], keys[c.key] = k, k
+    listed = bool(t.custodians)
+    if t.attest is not None:
+        if not t.attest:
+            raise PolicyError("name at least one slot kind (or leave 'attest' out: all kinds)",
+                              source=source, field="trust.attest")
+        if len(set(t.attest)) != len(t.attest):
+            raise PolicyError("a slot kind is listed twice", source=source, field="trust.attest")
+    if t.max_age_seconds is not None and t.max_age_seconds <= 0:
+        raise PolicyError("must be a positive number of seconds", source=source,
+                          field="trust.max_age_seconds")
+    if listed:
+        if t.max_age_seconds is None:
+            raise PolicyError("required when custodians are listed: how old an attestation may be, "
+                              "in seconds", source=source, field="trust.max_age_seconds")
+        if t.self_declared:
+            raise PolicyError("must be false when custodians are listed: their attestations are "
+                              "what this venue accepts", source=source, field="trust.self_declared")
+    else:
+        for name in ("attest", "max_age_seconds"):
+            if getattr(t, name) is not None:
+                raise PolicyError("only used when custodians are listed", source=source,
+                                  field=f"trust.{name}")
+        if t.attestation_challenge:
+            raise PolicyError("only used when custodians are listed", source=source,
+                              field="trust.attestation_challenge")
+        if t.self_declared is False:
+            raise PolicyError("with no custodians listed, refusing self-declared values would refuse "
+                              "every proof", source=source, field="trust.self_declared")
+    if t.attestation_challenge and t.unchallenged:
+        raise PolicyError("attestations bound to the venue's challenge need proofs with a challenge "
+                          "(unchallenged must be false)", source=source,
+                          field="trust.attestation_challenge")
+    if not listed and not t.unchallenged:
+        return None  # the default rule
+    kinds = [k for k in SLOT_KINDS if t.attest is None or k in t.attest] if listed else None
+    return t.model_copy(update={"attest": kinds, "self_declared": not listed})
+
+
 def validate_policy(p: Policy, *, source: str | None = None,
                     allow_missing_scenarios: bool = False) -> Policy:
     """Check a parsed policy's meaning and return it normalized (see the module docstring)."""
@@ -660,6 +762,7 @@ def validate_policy(p: Policy, *, source: str | None = None,
     elif sc is not None:
         raise PolicyError(f"scenarios are only used in portfolio mode (this policy is {p.mode})",
                           source=source, field="scenarios")
+    update["trust"] = _validate_trust(p.trust, source)
     out = p.model_copy(update=update)
     out._index()
     return out

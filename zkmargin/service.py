@@ -12,9 +12,9 @@ Endpoints (OpenAPI document at ``/openapi.json``, interactive docs at ``/docs``)
     POST /v1/challenge   (key)  -> {"challenge": hex (32 bytes), "expires_at", "expires_in",
                                     "policy_digest", "market_digest", "threshold", "circuit_digest"}
     POST /v1/verify      (key)  {"bundle": <proof bundle>, "challenge": hex,
-                                 "attestations": [...] (when the service requires custodians)}
+                                  (a zkmargin.proof/2 bundle carries its custodian attestations)}
                                 -> 200 {"valid": true, "statement", "gates", "seconds",
-                                        "entry", "receipt", "trust", "custodians"}
+                                        "entry", "receipt", "trust"}
     GET  /v1/client      (key)  -> {"id", "subject", "quotas", "outstanding_challenges"}: the
                                    caller's own registration, nothing about other clients
     GET  /v1/health             -> {"status": "ok", "version", digests, "threshold", "keeps_log"}
@@ -78,7 +78,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
@@ -192,10 +192,8 @@ class ChallengeResponse(BaseModel):
 
 
 class VerifyRequest(BaseModel):
-    bundle: dict[str, Any] = Field(description="the proof bundle")
+    bundle: dict[str, Any] = Field(description="the proof bundle (zkmargin.proof/2, with its attestations)")
     challenge: str = Field(description="a challenge this service issued to this client, hex")
-    attestations: Optional[list[dict[str, Any]]] = Field(
-        default=None, description="custodian attestations, when the service requires custodians")
 
 
 class LogRef(BaseModel):
@@ -214,7 +212,6 @@ class VerifyResponse(BaseModel):
     entry: Optional[LogRef] = None
     receipt: Optional[dict[str, Any]] = Field(default=None, description="the log's receipt for this entry")
     trust: Optional[dict[str, Any]] = Field(default=None, description="who vouched for the committed values")
-    custodians: Optional[list[str]] = None
 
 
 class ErrorResponse(BaseModel):
@@ -582,11 +579,10 @@ class Service:
     """What one service instance holds: its own policy, market, threshold (a prepared verifier),
     its clients, the challenge store, the request rates and the log."""
 
-    def __init__(self, policy, market, threshold=0, *, clients, log=None, log_key=None, custodian_keys: Sequence = (),
+    def __init__(self, policy, market, threshold=0, *, clients, log=None, log_key=None,
                  challenge_ttl: float = DEFAULT_CHALLENGE_TTL, limits: Optional[ServiceLimits] = None,
                  rate_storage=None, max_age: Optional[float] = None, backend=None):
         from .api import _Verifier
-        from .attest import key_id
         from .decimals import canonical
         from .digests import market_digest, policy_digest
         from .verifier.log import VerificationLog
@@ -596,7 +592,7 @@ class Service:
         self.market_digest = market_digest(self.verifier.market)
         self.threshold = canonical(self.verifier.threshold)
         self.circuit_digest = self.verifier.cs.digest().hex()
-        self.custodian_keys = [key_id(k) for k in custodian_keys]
+        self.trust_rule = self.verifier.trust_rule.tightened(max_age)  # a bad max_age fails here
         self.max_age = max_age
         if not (isinstance(challenge_ttl, (int, float)) and math.isfinite(challenge_ttl) and challenge_ttl > 0):
             raise InputError("must be a positive number of seconds", field="--challenge-ttl")
@@ -643,10 +639,13 @@ class Service:
                 "policy_digest": self.policy_digest, "market_digest": self.market_digest,
                 "threshold": self.threshold, "circuit_digest": self.circuit_digest}
 
-    def verify(self, client: Client, bundle: dict, challenge_hex: str, attestations=None) -> dict:
+    def verify(self, client: Client, bundle: dict, challenge_hex: str) -> dict:
         """Parse (a request that does not parse is refused and never logged), use the challenge
-        once as this client, verify with the client's subject, log, answer."""
+        once as this client, verify under the policy's trust rule with the client's subject (the
+        account the venue knows it by: the attestations inside the bundle must name it), log,
+        answer."""
         from .bundle import ProofBundle
+        from .trust import require_subject
         from .verifier.log import verify_and_log
 
         try:
@@ -655,25 +654,17 @@ class Service:
             raise InputError("the challenge is not hex", field="challenge") from None
         if len(ch) != CHALLENGE_BYTES:
             raise InputError(f"the challenge is {CHALLENGE_BYTES} bytes", field="challenge")
-        if self.custodian_keys and not attestations:
-            raise InputError("this service requires custodian attestations", field="attestations")
+        # parsed here (attestations included), so that one that does not parse is refused (400)
+        # before the challenge is spent and before the log
         parsed = ProofBundle.from_json_dict(bundle)
-        if self.custodian_keys:
-            from .attest import SignedCommitments
-
-            # parsed here, so that one that does not parse is refused (400) before the log
-            attestations = [SignedCommitments.load(a) for a in attestations]
+        require_subject(self.trust_rule, client.subject)  # before the challenge is spent
         self.challenges.consume(ch, client.id)
         v = self.verifier
-        result = verify_and_log(
-            parsed, v.market, v.policy, v.threshold, ch, log=self.log,
-            attestations=attestations if self.custodian_keys else None,
-            custodian_keys=self.custodian_keys or None, max_age=self.max_age, subject=client.subject,
-            verifier=v)
+        result = verify_and_log(parsed, v.market, v.policy, v.threshold, ch, log=self.log,
+                                max_age=self.max_age, subject=client.subject, verifier=v)
         return {"valid": True, "statement": result.statement, "gates": result.gates,
                 "seconds": round(result.seconds, 6), "entry": _jsonable(result.extra.get("log")),
-                "receipt": _jsonable(result.extra.get("receipt")), "trust": _jsonable(result.extra.get("trust")),
-                "custodians": result.extra.get("custodians")}
+                "receipt": _jsonable(result.extra.get("receipt")), "trust": _jsonable(result.extra.get("trust"))}
 
     def client_info(self, client: Client) -> dict:
         ch, vf, out = self.limits.for_client(client)
@@ -690,7 +681,7 @@ class Service:
                 "circuit_digest": self.circuit_digest, "keeps_log": self.log is not None}
 
 
-def create_app(policy, market, threshold=0, *, clients, log=None, log_key=None, custodian_keys: Sequence = (),
+def create_app(policy, market, threshold=0, *, clients, log=None, log_key=None,
                challenge_ttl: float = DEFAULT_CHALLENGE_TTL, max_body: int = DEFAULT_MAX_BODY,
                limits: Optional[ServiceLimits] = None, rate_storage=None, max_age: Optional[float] = None,
                backend=None):
@@ -705,7 +696,7 @@ def create_app(policy, market, threshold=0, *, clients, log=None, log_key=None, 
     from . import __version__
     from .digests import canonical_json
 
-    svc = Service(policy, market, threshold, clients=clients, log=log, log_key=log_key, custodian_keys=custodian_keys,
+    svc = Service(policy, market, threshold, clients=clients, log=log, log_key=log_key,
                   challenge_ttl=challenge_ttl, limits=limits, rate_storage=rate_storage, max_age=max_age,
                   backend=backend)
     errors = {code: {"model": ErrorResponse} for code in (400, 401, 408, 409, 413, 422, 429, 500, 503)}
@@ -758,7 +749,7 @@ def create_app(policy, market, threshold=0, *, clients, log=None, log_key=None, 
               summary="Verify a proof bundle that answers one of this client's challenges")
     def verify(req: VerifyRequest, request: Request):
         client = client_of(request)
-        out = svc.verify(client, req.bundle, req.challenge, req.attestations)
+        out = svc.verify(client, req.bundle, req.challenge)
         logger.info("verified client=%s body_sha256=%s result=accepted entry=%s", client.id,
                  request.scope.get("zkmargin.body_sha256", "-"), (out.get("entry") or {}).get("id", "-"))
         return out
@@ -794,7 +785,7 @@ def create_app(policy, market, threshold=0, *, clients, log=None, log_key=None, 
 
 
 def serve(policy, market, threshold=0, *, clients, host: str = "127.0.0.1", port: int = 8000, log=None, log_key=None,
-          custodian_keys: Sequence = (), challenge_ttl: float = DEFAULT_CHALLENGE_TTL,
+          challenge_ttl: float = DEFAULT_CHALLENGE_TTL,
           max_body: int = DEFAULT_MAX_BODY, limits: Optional[ServiceLimits] = None,
           max_age: Optional[float] = None, backend=None, log_level: str = "info", announce=None) -> None:
     """Run the service with uvicorn until interrupted (one process: the challenge store and the
@@ -803,7 +794,7 @@ def serve(policy, market, threshold=0, *, clients, host: str = "127.0.0.1", port
     _require_extra()
     import uvicorn
 
-    app = create_app(policy, market, threshold, clients=clients, log=log, log_key=log_key, custodian_keys=custodian_keys,
+    app = create_app(policy, market, threshold, clients=clients, log=log, log_key=log_key,
                      challenge_ttl=challenge_ttl, max_body=max_body, limits=limits, max_age=max_age,
                      backend=backend)
     if not logger.handlers and not logging.getLogger().handlers:
