@@ -381,7 +381,8 @@ def _verify_chunk(chunk: list[LogEntry], v, policy_digest: str, mode: str, faile
             continue
         try:
             ch = bytes.fromhex(e.challenge) if e.challenge is not None else None
-            recheck_accepted(bundles[e.id], v.policy, v.market, ch, e.time, backend=v.be, rule=v.trust_rule)
+            recheck_accepted(bundles[e.id], v.policy, v.market, ch, e.time, subject=e.subject,
+                             backend=v.be, rule=v.trust_rule)
         except ZkMarginError as exc:
             failed[e.id] = f"accepted against the venue's trust rule: {exc.one_line()}"
     timings["attestations"] += time.perf_counter() - ta
