@@ -116,7 +116,7 @@ expect 0 zkmargin attest custodian/account.json --policy custodian/policy.json \
 expect 0 zkmargin prove custodian/account.json "${CUSTODY[@]}" --challenge "$CHALLENGE_K" \
     --attestation "$WORK/att.json" --openings "$WORK/openings.json" -o "$WORK/proof-k.json"
 expect 0 zkmargin verify "$WORK/proof-k.json" "${CUSTODY[@]}" --challenge "$CHALLENGE_K" \
-    --subject trader-42 --log "$WORK/custody.log"
+    --subject trader-42 --log "$WORK/custody.log" --log-key "$WORK/venue.pem"
 expect 1 zkmargin verify "$WORK/proof-k.json" "${CUSTODY[@]}" --challenge "$CHALLENGE_K" \
     --subject trader-43
 expect 2 zkmargin verify "$WORK/proof-k.json" "${CUSTODY[@]}" --challenge "$CHALLENGE_K"
@@ -124,8 +124,8 @@ CHALLENGE_S="$(zkmargin challenge)"
 expect 0 zkmargin prove custodian/account.json "${CUSTODY[@]}" --challenge "$CHALLENGE_S" \
     -o "$WORK/proof-self.json"
 expect 1 zkmargin verify "$WORK/proof-self.json" "${CUSTODY[@]}" --challenge "$CHALLENGE_S" \
-    --subject trader-42 --log "$WORK/custody.log"
-expect 0 zkmargin audit "$WORK/custody.log"
+    --subject trader-42 --log "$WORK/custody.log" --log-key "$WORK/venue.pem"
+expect 0 zkmargin audit "$WORK/custody.log" --venue-key "$VENUE_PUB"
 
 echo
 echo "walkthrough: every step behaved as expected${KEEP:+ (files kept in $WORK)}"
