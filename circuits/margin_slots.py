@@ -147,6 +147,15 @@ def unpack(plan: SlotPlan, value: int) -> tuple[int, int]:
     return instrument, (v - instrument) >> plan.id_bits
 
 
+def open_position(plan: SlotPlan, value: int) -> tuple[Optional[str], Decimal]:
+    """A position slot's opened value as (symbol, size) — (None, 0) for a null slot; an auditor's
+    view of an opening (the circuit proves no other reading exists)."""
+    instrument, q = unpack(plan, value)
+    if instrument >= len(plan.instruments):
+        return None, Decimal(0)
+    return plan.instruments[instrument].symbol, Decimal(q).scaleb(-plan.ds)
+
+
 def slot_witness_values(plan: SlotPlan, account) -> list[int]:
     """The committed values (prover only): open positions sorted by instrument id in the first
     slots, null slots after them, then the cost basis and the balances."""

@@ -383,3 +383,57 @@ def test_without_slots_the_per_instrument_layout_is_used():
     assert type(plan) is MarginPlan and plan.slot_names()[0] == "size:A"
     case["policy"]["slots"] = 3
     assert isinstance(plan_margin(*S.load(case)[:2], t), SlotPlan)
+
+
+# --- custodian attestations of packed position slots --------------------------------------------------
+
+
+def test_one_custodian_attests_the_packed_slots_and_the_venue_checks_them():
+    """A custodian holding the whole book commits the canonical layout (sorted ids, nulls last);
+    the trader proves over the attested commitments; the venue checks the proof and the signature;
+    an auditor given every opening recomputes the report from the packed slots."""
+    from zkmargin import attest as A
+
+    case = slot_case("cross", K=4)
+    key = A.generate_private_key()
+    att, op = A.attest(case["account"], None, case["policy"], key)
+    assert att.slots[:4] == ["position:0", "position:1", "position:2", "position:3"]
+    ch = secrets.token_bytes(32)
+    bundle = A.prove_attested(case["account"], case["market"], case["policy"], "5", ch, attestations=[att], openings=[op])
+    res = A.verify_attested(bundle, case["market"], case["policy"], "5", ch, attestations=[att], custodian_keys=[key])
+    assert res.valid
+    check = A.check_openings(op, bundle, market=case["market"], policy=case["policy"])
+    assert check.complete and check.report["meets"] is True
+    assert check.slots["size:B"] == "-12.5" and "position:3" not in check.slots
+    engine = zkmargin.check(case["account"], case["market"], case["policy"], "5")
+    assert Decimal(check.report["excess"]) == engine.excess
+
+
+def test_a_position_slot_attested_by_two_custodians_is_refused():
+    """Summing two custodians' packed values would read as a third instrument: refused on both the
+    trader's and the venue's side. The twin: the balances (additive) shared by two custodians."""
+    from zkmargin import attest as A
+
+    case = slot_case("cross", K=4)
+    ka, kb = A.generate_private_key(), A.generate_private_key()
+    att_a, op_a = A.attest(case["account"], None, case["policy"], ka)
+    half = copy.deepcopy(case["account"])
+    half["positions"] = []
+    half["balances"] = {"USD": "0"}
+    names = att_a.slots
+    att_b, op_b = A.attest(half, None, case["policy"], kb, slots=["position:0", "balance:USD"])
+    with pytest.raises(zkmargin.errors.AttestationError, match="exactly one custodian"):
+        A.prove_attested(case["account"], case["market"], case["policy"], "5", attestations=[att_a, att_b], openings=[op_a, op_b])
+    # twin: B attests only the USD balance (0): sums are fine there
+    att_b, op_b = A.attest(half, None, case["policy"], kb, slots=["balance:USD"])
+    ch = secrets.token_bytes(32)
+    bundle = A.prove_attested(case["account"], case["market"], case["policy"], "5", ch, attestations=[att_a, att_b],
+                              openings=[op_a, op_b])
+    assert A.verify_attested(bundle, case["market"], case["policy"], "5", ch, attestations=[att_a, att_b],
+                             custodian_keys=[ka, kb]).valid
+    assert names[4] == "cost"
+    # the venue's side refuses a shared position slot too, whatever the bundle
+    att_c, _ = A.attest(half, None, case["policy"], kb, slots=["position:0"])
+    with pytest.raises(zkmargin.errors.AttestationRejectedError, match="exactly one custodian"):
+        A.check_attestations(bundle, [att_a, att_c], [ka, kb], policy_digest=bundle.statement["policy_digest"],
+                             mode="cross")

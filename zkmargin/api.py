@@ -277,7 +277,7 @@ def verify(bundle, market, policy, threshold=0, challenge: Optional[bytes] = Non
     item = v.item(b, _challenge(challenge))
     r1cs_verify_batch([item], backend=v.be)
     return VerificationResult(
-        valid=True, statement=b.statement, gates=v.cs.n, proof_bytes=len(b.proof),
+        valid=True, statement=b.statement, gates=v.cs.total_gates, proof_bytes=len(b.proof),
         seconds=time.perf_counter() - t0, backend=v.be.name,
     )
 
@@ -312,7 +312,7 @@ def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=
                 bad.append(i)
         raise VerificationError(f"the batch does not verify: invalid bundle(s) {bad}") from None
     return VerificationResult(
-        valid=True, statement=items_in[0].statement, gates=v.cs.n,
+        valid=True, statement=items_in[0].statement, gates=v.cs.total_gates,
         proof_bytes=sum(len(b.proof) for b in items_in), seconds=time.perf_counter() - t0,
         backend=v.be.name, proofs=len(items_in),
     )
