@@ -407,3 +407,27 @@ def test_two_phase_proof_across_backends(good):
     H.check(GOOD, good, backend=py)
     with pytest.raises(VerificationError):
         H.check(GOOD, good, backend=py, proof=H.replace(good.proof, "S2", other_point(H.get(good.proof, "S2"))))
+
+
+def test_a_v1_bundle_is_refused_by_the_api_with_a_clear_message():
+    """A bundle made by an older zkmargin says so in its statement: the API names it, whatever its
+    proof bytes; the twin, the same bundle with the current protocol, verifies."""
+    import secrets as _secrets
+
+    import margin_strategies as S
+
+    import zkmargin
+    from zkmargin.errors import StatementMismatchError
+
+    case = S.base_case("cross")
+    ch = _secrets.token_bytes(32)
+    bundle = zkmargin.prove(case["account"], case["market"], case["policy"], case["threshold"], ch)
+    import copy
+
+    doc = copy.deepcopy(bundle.to_json_dict())
+    doc["statement"]["protocol"] = "zkmargin.r1cs/v1"
+    with pytest.raises(StatementMismatchError) as info:
+        zkmargin.verify(doc, case["market"], case["policy"], case["threshold"], ch)
+    msg = str(info.value)
+    assert "older zkmargin (zkmargin.r1cs/v1)" in msg and "prove again" in msg and H.one_line(msg)
+    assert zkmargin.verify(bundle, case["market"], case["policy"], case["threshold"], ch).valid
