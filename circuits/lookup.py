@@ -62,10 +62,14 @@ class Table:
         self.width = len(self.columns)
         if self.width < 1:
             raise CircuitError(f"lookup table {name!r} has no columns")
-        self.rows = [tuple(int(v) for v in row) for row in rows]
+        self.rows = [tuple(map(int, row)) for row in rows]
         if any(len(row) != self.width for row in self.rows):
             raise CircuitError(f"lookup table {name!r}: every row needs {self.width} values")
         self.bounds = [(min(col), max(col)) for col in zip(*self.rows)]
+        # a looked-up value is a field element; it names one integer of its column only if the
+        # column's values are distinct mod r and no two of them are r apart
+        if any(hi - lo >= R // 2 for lo, hi in self.bounds):
+            raise CircuitError(f"lookup table {name!r}: a column spans half the group order")
         self._index: Optional[dict] = None
         self._digest: Optional[bytes] = None
 

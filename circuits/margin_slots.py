@@ -60,15 +60,12 @@ class SlotPlan(MarginPlan):
     limb_bits: int = 8
     has_linear: bool = False
     columns: tuple = ()
-
-    @property
-    def layout(self) -> str:
-        return "slots"
+    rows_by_id: dict = field(default_factory=dict)  # instrument id -> its rows' indices, in bracket order
 
     def row_of(self, instrument: int, qabs: int) -> int:
         """Index of the table row of ``instrument`` whose interval holds ``|q|`` (the last row of
         the instrument when none does: the circuit then refuses)."""
-        rows = self._rows_by_id[instrument]
+        rows = self.rows_by_id[instrument]
         for j in rows:
             if self.mode == "portfolio":
                 return j
@@ -125,9 +122,8 @@ def plan_slots(policy, market, threshold: Decimal) -> SlotPlan:
     fields["slots"] = slots
     plan = SlotPlan(
         **fields, K=K, table=table, null_id=N, id_bits=A, limb_bits=best_limb_bits(widths),
-        has_linear=has_linear, columns=columns,
+        has_linear=has_linear, columns=columns, rows_by_id=by_id,
     )
-    plan._rows_by_id = by_id
     return plan
 
 
@@ -186,7 +182,7 @@ def honest_rows(plan: SlotPlan, values: Sequence[int]) -> list[tuple]:
     out = []
     for k in range(plan.K):
         instrument, q = unpack(plan, values[k])
-        if instrument == plan.null_id or instrument not in plan._rows_by_id:
+        if instrument == plan.null_id or instrument not in plan.rows_by_id:
             out.append(plan.table.rows[plan.null_row])
         else:
             out.append(plan.table.rows[plan.row_of(instrument, abs(q))])

@@ -250,6 +250,9 @@ def test_tables_are_checked():
         Table("ragged", ["a", "b"], [(1, 2), (3,)])
     with pytest.raises(CircuitError):
         range_table(17)
+    with pytest.raises(CircuitError, match="half the group order"):
+        Table("wide", ["a"], [(0,), (R // 2,)])
+    Table("wide enough", ["a"], [(0,), (R // 2 - 1,)])  # twin
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
