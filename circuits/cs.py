@@ -13,6 +13,13 @@ The system is
 
 and every linear constraint is kept as a :class:`LinearCombination` that must equal zero.
 
+Randomized constraints (a second phase, dalek's ``specify_randomized_constraints``): a gadget may
+register a callback that runs *after* the prover has committed to every wire allocated so far
+(phase 1). The callback receives a :class:`RandomizedCS`, which can draw challenge scalars from the
+proof's transcript and add gates and constraints whose weights use them (phase 2). Each callback
+declares its gate count and a descriptor of the public data it uses, so the padded size and the
+circuit digest are known before the first challenge (docs/notes/protocol.md, "Two phases").
+
 Soundness guard: the builder tracks, for every wire it can, the interval of integers its value lies
 in. A range check ``lc ∈ [0, 2^k)`` only proves something about the *integer* ``lc`` if no other
 integer in ``lc``'s interval has the same residue mod r; :func:`check_no_wrap` refuses a circuit
@@ -22,6 +29,8 @@ where that could happen, and a range check over a combination of unbounded wires
 from __future__ import annotations
 
 import hashlib
+import secrets
+from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Union
 
 from zkmargin.errors import CircuitError, OverflowRiskError, UnsatisfiedError
@@ -155,8 +164,32 @@ def check_no_wrap(lo: int, hi: int, bits: int, what: str) -> None:
         )
 
 
+@dataclass
+class RandomizedBlock:
+    """One registered phase-2 callback.
+
+    ``gates`` is the exact number of multiplication gates the callback adds (checked when it runs);
+    ``descriptor`` is every public datum the callback uses besides the challenges (a table's rows,
+    for a lookup), bound into the circuit digest; ``precheck``, prover only, checks the part of the
+    witness the callback will need in clear text, so a wrong witness is refused before anything is
+    committed."""
+
+    label: str
+    gates: int
+    descriptor: bytes
+    callback: Callable[["RandomizedCS"], None]
+    precheck: Optional[Callable[[], None]] = None
+
+
+class ChallengeCollisionError(CircuitError):
+    """A phase-2 challenge hit a value the gadget must divide by (probability ~2^-240); the prover
+    starts again with fresh blindings, the verifier rejects."""
+
+
 class ConstraintSystem:
     """One class, two roles; see the module docstring."""
+
+    phase = 1
 
     def __init__(self, *, prover: bool, values: Optional[list[int]] = None, m: int | None = None):
         self.is_prover = prover
@@ -175,6 +208,7 @@ class ConstraintSystem:
         # allocated wires. A multiplication output is *not* definable: its value is fixed by the
         # gate, so a range check over it means something only if its integer bound is known.
         self.definable: set[Variable] = set(self.inputs)
+        self.randomized: list[RandomizedBlock] = []
 
     # --- construction -----------------------------------------------------------------------
 
@@ -287,6 +321,56 @@ class ConstraintSystem:
         self.constraints.append(lc)
         self.labels.append(label)
 
+    # --- the second phase -------------------------------------------------------------------
+
+    def specify_randomized_constraints(
+        self,
+        callback: Callable[["RandomizedCS"], None],
+        *,
+        gates: int,
+        label: str,
+        descriptor: bytes = b"",
+        precheck: Optional[Callable[[], None]] = None,
+    ) -> None:
+        """Run ``callback`` in phase 2, after every wire allocated in phase 1 is committed.
+
+        The callback gets a :class:`RandomizedCS`: it draws challenges with
+        ``challenge_scalar(label)`` and adds exactly ``gates`` multiplication gates and any number
+        of constraints (their weights may use the challenges). Its challenges are sound only for
+        claims about phase-1 wires and committed values, which are fixed before they are drawn.
+        ``descriptor`` must name every public datum the callback reads (it enters the circuit
+        digest, which the transcript binds before the first challenge)."""
+        if self.phase != 1:
+            raise CircuitError("randomized constraints cannot be registered in the second phase")
+        if gates < 0:
+            raise CircuitError("a randomized block declares a negative gate count")
+        self.randomized.append(RandomizedBlock(label, int(gates), bytes(descriptor), callback, precheck))
+
+    @property
+    def phase2_gates(self) -> int:
+        """Gates the registered phase-2 callbacks will add."""
+        return sum(b.gates for b in self.randomized)
+
+    @property
+    def total_gates(self) -> int:
+        """Multiplication gates of the whole circuit, both phases (padding excluded)."""
+        return self.n + self.phase2_gates
+
+    def randomize(self, challenge: Callable[[bytes], int]) -> "RandomizedCS":
+        """Phase 2: a copy of this system extended by every registered callback, in order, each
+        drawing its challenges from ``challenge(label)`` (the transcript's ``challenge_scalar``).
+        This system is left unchanged (a verifier reuses it for every proof)."""
+        rcs = RandomizedCS(self, challenge)
+        for block in self.randomized:
+            before = rcs.n
+            block.callback(rcs)
+            rcs._pending = None
+            if rcs.n - before != block.gates:
+                raise CircuitError(
+                    f"randomized block {block.label!r} declared {block.gates} gates and added {rcs.n - before}"
+                )
+        return rcs
+
     # --- bounds -----------------------------------------------------------------------------
 
     def mark_definable(self, var: Variable) -> None:
@@ -317,28 +401,42 @@ class ConstraintSystem:
 
     # --- finishing --------------------------------------------------------------------------
 
-    def check_witness(self) -> None:
-        """Prover only: every gate and every linear constraint holds; else UnsatisfiedError naming
-        the first failing constraint by its label (never by its values)."""
-        if not self.is_prover:
-            raise CircuitError("check_witness() is the prover's")
-        for i in range(self.n):
+    def _check_range(self, gates: range, constraints: range) -> None:
+        for i in gates:
             if self.a_L[i] * self.a_R[i] % R != self.a_O[i]:
                 raise UnsatisfiedError(f"multiplication gate {i} is not satisfied")
-        for k, lc in enumerate(self.constraints):
-            if self.eval(lc) != 0:
+        for k in constraints:
+            if self.eval(self.constraints[k]) != 0:
                 label = self.labels[k] or f"constraint {k}"
                 raise UnsatisfiedError(f"the witness does not satisfy: {label}")
 
+    def check_witness(self, *, phase2: bool = True) -> None:
+        """Prover only: every gate and every linear constraint holds; else UnsatisfiedError naming
+        the first failing constraint by its label (never by its values).
+
+        With registered phase-2 callbacks, their prechecks run, and (``phase2=True``) the callbacks
+        run with fresh random challenges and their gates and constraints are checked too — what the
+        prover will meet with the transcript's challenges, except with negligible probability."""
+        if not self.is_prover:
+            raise CircuitError("check_witness() is the prover's")
+        self._check_range(range(self.n), range(len(self.constraints)))
+        for block in self.randomized:
+            if block.precheck is not None:
+                block.precheck()
+        if phase2 and self.randomized:
+            self.randomize(lambda _label: secrets.randbelow(R - 1) + 1).check_witness()
+
     def padded_n(self) -> int:
-        return 1 << max(0, (self.n - 1).bit_length()) if self.n > 0 else 1
+        """The power of two the proof runs over: both phases' gates, padded."""
+        n = self.total_gates
+        return 1 << max(0, (n - 1).bit_length()) if n > 0 else 1
 
     def digest(self) -> bytes:
         """SHA-256 of the circuit itself: n, m, q and every weight of W_L, W_R, W_O, W_V and c
         (each constraint's terms in a canonical order). Prover and verifier compute it
         independently; the transcript binds it before the first challenge. Cached until the
         circuit changes."""
-        key = (self.n, self.m, len(self.constraints))
+        key = (self.n, self.m, len(self.constraints), len(self.randomized))
         cached = getattr(self, "_digest", None)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -351,6 +449,14 @@ class ConstraintSystem:
             h.update(
                 b"".join(bytes((var[0],)) + var[1].to_bytes(4, "big") + c.to_bytes(32, "big") for var, c in items)
             )
+        if self.randomized:
+            # phase 2: each block's label, declared gates and descriptor (length-prefixed); absent
+            # for a one-phase circuit, whose digest is unchanged from before the second phase existed
+            h.update(b"randomized" + len(self.randomized).to_bytes(4, "big"))
+            for block in self.randomized:
+                lab = block.label.encode()
+                h.update(len(lab).to_bytes(4, "big") + lab + block.gates.to_bytes(8, "big"))
+                h.update(len(block.descriptor).to_bytes(8, "big") + block.descriptor)
         self._digest = (key, h.digest())
         return self._digest[1]
 
@@ -360,25 +466,12 @@ class ConstraintSystem:
         cached = getattr(self, "_cols", None)
         if cached is not None and cached[0] == len(self.constraints):
             return cached[1]
-        minus_one = R - 1
-        cols: dict[int, tuple[list, list, list, list, list, list, list]] = {
-            k: ([], [], [], [], [], [], []) for k in (ONE_KIND, V_KIND, L_KIND, R_KIND, O_KIND)
-        }
-        for q, lc in enumerate(self.constraints):
-            for (kind, index), c in lc.terms.items():
-                plus_q, plus_i, minus_q, minus_i, gen_q, gen_i, gen_c = cols[kind]
-                if c == 1:
-                    plus_q.append(q)
-                    plus_i.append(index)
-                elif c == minus_one:
-                    minus_q.append(q)
-                    minus_i.append(index)
-                else:
-                    gen_q.append(q)
-                    gen_i.append(index)
-                    gen_c.append(c)
+        cols = _build_columns(self.constraints, 0)
         self._cols = (len(self.constraints), cols)
         return cols
+
+    def _column_sets(self) -> list:
+        return [self._columns()]
 
     def flatten(self, z: int, n: int):
         """Collapse the q constraints with powers of z (constraint q gets weight z^(q+1)):
@@ -387,22 +480,23 @@ class ConstraintSystem:
 
         where our constraints read Σ terms = 0, so W_V = −(coefficients of v) and c = −(constant).
         Vectors w_L, w_R, w_O have length n (the padded gate count)."""
-        cols = self._columns()
         zq = [0] * len(self.constraints)
         acc = z % R
         for q in range(len(zq)):
             zq[q] = acc
             acc = acc * z % R
+        sets = self._column_sets()
 
         def collapse(kind: int, size: int) -> list:
-            plus_q, plus_i, minus_q, minus_i, gen_q, gen_i, gen_c = cols[kind]
             vec = [0] * size
-            for q, i in zip(plus_q, plus_i):
-                vec[i] += zq[q]
-            for q, i in zip(minus_q, minus_i):
-                vec[i] -= zq[q]
-            for q, i, c in zip(gen_q, gen_i, gen_c):
-                vec[i] += zq[q] * c
+            for cols in sets:
+                plus_q, plus_i, minus_q, minus_i, gen_q, gen_i, gen_c = cols[kind]
+                for q, i in zip(plus_q, plus_i):
+                    vec[i] += zq[q]
+                for q, i in zip(minus_q, minus_i):
+                    vec[i] -= zq[q]
+                for q, i, c in zip(gen_q, gen_i, gen_c):
+                    vec[i] += zq[q] * c
             return [x % R for x in vec]
 
         w_L = collapse(L_KIND, n)
@@ -414,9 +508,95 @@ class ConstraintSystem:
 
     def stats(self) -> dict:
         return {
-            "multipliers": self.n,
+            "multipliers": self.total_gates,
             "padded": self.padded_n(),
             "constraints": len(self.constraints),
             "committed": self.m,
             "nonzeros": sum(len(lc.terms) for lc in self.constraints),
+            "phase2_gates": self.phase2_gates,
         }
+
+
+def _build_columns(constraints: list, q_offset: int) -> dict:
+    """Columns of ``constraints`` (numbered from ``q_offset``); see ConstraintSystem._columns."""
+    minus_one = R - 1
+    cols: dict[int, tuple[list, list, list, list, list, list, list]] = {
+        k: ([], [], [], [], [], [], []) for k in (ONE_KIND, V_KIND, L_KIND, R_KIND, O_KIND)
+    }
+    for q, lc in enumerate(constraints, start=q_offset):
+        for (kind, index), c in lc.terms.items():
+            plus_q, plus_i, minus_q, minus_i, gen_q, gen_i, gen_c = cols[kind]
+            if c == 1:
+                plus_q.append(q)
+                plus_i.append(index)
+            elif c == minus_one:
+                minus_q.append(q)
+                minus_i.append(index)
+            else:
+                gen_q.append(q)
+                gen_i.append(index)
+                gen_c.append(c)
+    return cols
+
+
+class RandomizedCS(ConstraintSystem):
+    """The second phase of a :class:`ConstraintSystem`: every phase-1 wire, constraint and bound,
+    plus ``challenge_scalar`` and room for more gates and constraints.
+
+    Phase-1 gates are ``0 … n1−1`` and phase-1 constraints ``0 … q1−1``; what the callbacks add
+    follows. The phase-1 system itself is not modified (its lists are copied; a verifier keeps one
+    phase-1 system per policy and market and randomizes it once per proof)."""
+
+    phase = 2
+
+    def __init__(self, base: ConstraintSystem, challenge: Callable[[bytes], int]):
+        if base.phase != 1:
+            raise CircuitError("only a phase-1 constraint system can be randomized")
+        self.base = base
+        self._challenge = challenge
+        self.is_prover = base.is_prover
+        self.n = base.n
+        self.n1 = base.n
+        self.q1 = len(base.constraints)
+        self.a_L = list(base.a_L)
+        self.a_R = list(base.a_R)
+        self.a_O = list(base.a_O)
+        self.v = base.v
+        self.m = base.m
+        self.constraints = list(base.constraints)
+        self.labels = list(base.labels)
+        self.bounds = dict(base.bounds)
+        # a half-filled phase-1 gate was committed with a_R = 0: phase 2 never completes it
+        self._pending = None
+        self.inputs = base.inputs
+        self.definable = set(base.definable)
+        self.randomized = []
+        self.challenges: list[tuple[bytes, int]] = []
+
+    def challenge_scalar(self, label: bytes) -> int:
+        """A challenge drawn now: after every phase-1 commitment (and every earlier phase-2
+        challenge) entered the transcript."""
+        value = self._challenge(bytes(label)) % R
+        self.challenges.append((bytes(label), value))
+        return value
+
+    @property
+    def phase2_gates(self) -> int:
+        return self.n - self.n1
+
+    @property
+    def total_gates(self) -> int:
+        return self.n
+
+    def digest(self) -> bytes:
+        return self.base.digest()
+
+    def _column_sets(self) -> list:
+        # phase-1 columns are cached on the base system; only phase 2's are built per proof
+        return [self.base._columns(), _build_columns(self.constraints[self.q1 :], self.q1)]
+
+    def check_witness(self, *, phase2: bool = True) -> None:
+        """Prover only: the phase-2 gates and constraints hold (phase 1 is checked on the base)."""
+        if not self.is_prover:
+            raise CircuitError("check_witness() is the prover's")
+        self._check_range(range(self.n1, self.n), range(self.q1, len(self.constraints)))

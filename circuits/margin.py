@@ -319,9 +319,14 @@ def _select_piece(
     return es
 
 
-def _round_requirement(cs: ConstraintSystem, x: LinearCombination, plan: MarginPlan, label: str) -> LinearCombination:
+def _round_requirement(cs: ConstraintSystem, x: LinearCombination, plan: MarginPlan, label: str, rc=None) -> LinearCombination:
     """Replace the requirement ``x`` (at scale SR, ≥ 0) by a rounded ``q·10^k`` with q at the
-    rounding's decimals, q ≥ round(x) (the prover can only overstate: that never helps it)."""
+    rounding's decimals, q ≥ round(x) (the prover can only overstate: that never helps it).
+    ``rc(lc, bits, label)`` is the range check to use (bit decomposition by default; the K-slot
+    circuit passes its lookup range checks)."""
+    if rc is None:
+        def rc(lc, bits, what):
+            return range_check(cs, lc, bits, what)
     if plan.rounding is None:
         return x
     mode, decimals = plan.rounding
@@ -339,16 +344,16 @@ def _round_requirement(cs: ConstraintSystem, x: LinearCombination, plan: MarginP
         return to_fixed(quantize(value, decimals, mode), decimals)
 
     q = cs.allocate(exact if cs.is_prover else None)
-    range_check(cs, q, q_bits, f"{label}: rounded requirement")
+    rc(q, q_bits, f"{label}: rounded requirement")
     qD = q * D
     if mode == "up":
-        range_check(cs, qD - x, bits_for(D - 1), f"{label}: rounded up")
+        rc(qD - x, bits_for(D - 1), f"{label}: rounded up")
     elif mode == "down":
-        range_check(cs, qD - x + (D - 1), bits_for(D - 1), f"{label}: rounded down")
+        rc(qD - x + (D - 1), bits_for(D - 1), f"{label}: rounded down")
     else:
         h = D // 2
         dlc = qD - x + h
-        range_check(cs, dlc, bits_for(D), f"{label}: rounded half-even")
+        rc(dlc, bits_for(D), f"{label}: rounded half-even")
         # tie (d = 0) ⇒ q even:  e = [d == 0] via e·d = 0 and d·inv = 1 − e; q = 2p + o; e·o = 0
         e = boolean(cs, (lambda: 1 if cs.eval(dlc) == 0 else 0) if cs.is_prover else None, f"{label} tie")
         _, _, o1 = cs.multiply(e, dlc)
@@ -358,7 +363,7 @@ def _round_requirement(cs: ConstraintSystem, x: LinearCombination, plan: MarginP
         cs.constrain(o2 - (1 - e), f"{label}: tie flag when exactly halfway")
         odd = boolean(cs, (lambda: cs.eval(q) & 1) if cs.is_prover else None, f"{label} parity")
         p = cs.allocate((lambda: cs.eval(q) >> 1) if cs.is_prover else None)
-        range_check(cs, p, max(1, q_bits - 1), f"{label}: half of the rounded requirement")
+        rc(p, max(1, q_bits - 1), f"{label}: half of the rounded requirement")
         cs.constrain(LinearCombination.of(q) - p * 2 - odd, f"{label}: parity split")
         _, _, o3 = cs.multiply(e, odd)
         cs.constrain(o3, f"{label}: ties round to even")

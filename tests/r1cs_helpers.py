@@ -29,7 +29,7 @@ from zkmargin.verifier.r1cs import verify
 
 POINT = 48
 SCALAR = 32
-HEADER = 6
+HEADER = 7  # magic, version, lg_n, phases
 
 
 def pyecc_missing() -> str | None:
@@ -148,11 +148,13 @@ def assert_refused(build: Build, values: Sequence[int], label: str, *, secret_va
 # --- proof layout (stated here from proof.py's docstring, independently of its constants) ---------
 
 
-def slots(lg_n: int) -> dict[str, tuple[int, int]]:
-    """name -> (offset, size) for every element of an encoded proof with ``lg_n`` rounds."""
+def slots(lg_n: int, phases: int = 1) -> dict[str, tuple[int, int]]:
+    """name -> (offset, size) for every element of an encoded proof with ``lg_n`` rounds and
+    ``phases`` phases (the phase-2 commitments follow the phase-1 ones)."""
     out = {}
     pos = HEADER
-    for name in ("A_I", "A_O", "S", "T_1", "T_3", "T_4", "T_5", "T_6"):
+    names = ("A_I", "A_O", "S") + (("A_I2", "A_O2", "S2") if phases == 2 else ()) + ("T_1", "T_3", "T_4", "T_5", "T_6")
+    for name in names:
         out[name] = (pos, POINT)
         pos += POINT
     for name in ("t_x", "t_x_blinding", "e_blinding"):
@@ -175,22 +177,22 @@ assert tuple(POINT_NAMES) == ("A_I", "A_O", "S", "T_1", "T_3", "T_4", "T_5", "T_
 assert tuple(SCALAR_NAMES) == ("t_x", "t_x_blinding", "e_blinding")
 
 
-def point_slots(lg_n: int) -> list[str]:
-    return [n for n, (_, size) in slots(lg_n).items() if size == POINT]
+def point_slots(lg_n: int, phases: int = 1) -> list[str]:
+    return [n for n, (_, size) in slots(lg_n, phases).items() if size == POINT]
 
 
-def scalar_slots(lg_n: int) -> list[str]:
-    return [n for n, (_, size) in slots(lg_n).items() if size == SCALAR]
+def scalar_slots(lg_n: int, phases: int = 1) -> list[str]:
+    return [n for n, (_, size) in slots(lg_n, phases).items() if size == SCALAR]
 
 
 def replace(data: bytes, name: str, new: bytes) -> bytes:
-    off, size = slots(data[5])[name]
+    off, size = slots(data[5], data[6])[name]
     assert len(new) == size
     return data[:off] + new + data[off + size :]
 
 
 def get(data: bytes, name: str) -> bytes:
-    off, size = slots(data[5])[name]
+    off, size = slots(data[5], data[6])[name]
     return data[off : off + size]
 
 

@@ -47,7 +47,7 @@ from zkmargin.proof import POINT_NAMES, SCALAR_NAMES, R1CSProof  # noqa: E402
 
 CHALLENGE = bytes(range(32))
 OTHER_CHALLENGE = bytes(range(1, 33))
-POINT, SCALAR, HEADER = 48, 32, 6
+POINT, SCALAR, HEADER = 48, 32, 7
 THRESHOLD = "5"
 
 
@@ -408,6 +408,7 @@ def proof_edits(proof: bytes) -> list[tuple[str, bytes]]:
         ("magic", _flip(proof, 0, 0x01)),
         ("version", _flip(proof, 4, 0x01)),
         ("lg_n", _flip(proof, 5, 0x01)),
+        ("phases", _flip(proof, 6, 0x03)),
         ("truncated", proof[:-1]),
         ("extended", proof + b"\0"),
         ("swap A_I/A_O", proof[: pts["A_I"]] + proof[pts["A_O"]: pts["A_O"] + POINT] + proof[pts["A_I"]: pts["A_I"] + POINT]
@@ -444,7 +445,7 @@ def test_every_proof_edit_is_refused(mode):
     for what, edited in proof_edits(proof):
         assert edited != proof
         expected = _expected_class(edited)
-        if any(k in what for k in ("magic", "version", "lg_n", "truncated", "extended", "flag", "above the order")):
+        if any(k in what for k in ("magic", "version", "lg_n", "phases", "truncated", "extended", "flag", "above the order")):
             assert expected is MalformedProofError, what
         if "sign" in what or "low bit" in what and ("t_x" in what or what[:2] in ("a ", "b ") or "e_blinding" in what):
             assert expected is VerificationError, what

@@ -130,7 +130,7 @@ def test_valid_encoding_decodes_and_reencodes(valid, backend):
     be = get_backend(backend)
     p = R1CSProof.from_bytes(valid.proof, backend=be)
     assert p.to_bytes() == valid.proof
-    assert p.lg_n == 2 and len(valid.proof) == proof_size(2) == 550 + 2 * 96
+    assert p.lg_n == 2 and len(valid.proof) == proof_size(2) == 551 + 2 * 96
     assert R1CSProof.from_bytes(bytearray(valid.proof), backend=be).to_bytes() == valid.proof
     H.check(small, valid, backend=be)
 

@@ -63,7 +63,7 @@ def test_reference_proof_verifies(ref):
     """The twin of every binding test below."""
     result = H.check(reference(), ref)
     assert result == R1CSVerification(gates=28, padded=32, proofs=1)
-    assert len(ref.proof) == proof_size(5) == 550 + 96 * 5
+    assert len(ref.proof) == proof_size(5) == 551 + 96 * 5
 
 
 def test_reference_proof_is_randomised_but_both_verify(ref):

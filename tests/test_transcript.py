@@ -297,7 +297,7 @@ def test_r1cs_opening_follows_its_docstring_order():
 
     cs, gens, V, public = _r1cs_opening_inputs()
     n = cs.padded_n()
-    manual = Transcript(b"zkmargin.r1cs/v1")
+    manual = Transcript(b"zkmargin.r1cs/v2")
     manual.append_message(b"generators", gens.identity_digest(n))
     manual.append_u64(b"n", n)
     manual.append_u64(b"m", cs.m)
@@ -307,7 +307,7 @@ def test_r1cs_opening_follows_its_docstring_order():
         manual.append_message(b"public:" + label, data)
     for p in V:
         manual.append_point(b"V", p, ARK)
-    assert R1CS_PROTOCOL == b"zkmargin.r1cs/v1"
+    assert R1CS_PROTOCOL == b"zkmargin.r1cs/v2"
     assert start_transcript(ARK, gens, cs, n, public, V).challenge_bytes(b"y") == manual.challenge_bytes(b"y")
 
 
@@ -327,3 +327,137 @@ def test_r1cs_opening_twin_each_input_moves_the_first_challenge():
     variants.append(start_transcript(ARK, gens, cs, n, public, V))
     ys = [t.challenge_bytes(b"y") for t in variants]
     assert base not in ys and len(set(ys)) == len(ys)
+
+
+# --- a whole zkmargin.r1cs/v2 proof transcript, two phases -------------------------------------------
+#
+# Frozen from the implementation: the challenges a verifier derives for a fixed (not valid, but
+# well-formed) two-phase proof of a fixed circuit. Re-derived below from the spec (records, SHA-512)
+# without the Transcript class, in the order of docs/notes/transcript.md. If these change, every
+# issued proof breaks: bump the protocol label and regenerate them deliberately.
+
+V2_FROZEN = {
+    "alpha": "0x16226b9d3617a2d1215d2e4264af1912df9b1800174b300b047ea3329ae952ac",
+    "y": "0x120de24465879919fc2f0dedbbb3679842f295163cd9daa748837434bcb84677",
+    "z": "0x339dd69e1ea578c9751b3808d2675d9389989c3e8deddf055d0a36f720199277",
+    "phi": "0x5ef2242ecf1d551e46b405ff0d26580c6e39f5ac3df31b23bdd20e3ce0dcb78f",
+    "x": "0x20c73e89748c1fb47c85b429771c98c2218574f51e766a3e6c06559935b1dc1",
+    "w": "0x4a6d693dbbc26cc6b1fcb6367c52952b7b93972ef7a747d168533393301ed36d",
+    "u": [
+        "0xdca4dd691dd239bfc23433e2b77435bf2fc6259991273e9101c02e60448165e",
+        "0x275370a49b8cc3266a016996d819563e1dd994beadcbe6453434c054fbdf72e7",
+        "0x7183375d62ae88b41a2716ec668b7e1b4bc1822721cde07de66e356f669130f",
+    ],
+}
+
+
+def _v2_case():
+    from zkmargin.circuits.cs import ConstraintSystem
+    from zkmargin.circuits.gadgets import range_check
+    from zkmargin.generators import get_generators
+    from zkmargin.proof import R1CSProof
+
+    cs = ConstraintSystem.for_verifier(2)
+    range_check(cs, cs.inputs[0], 3, "a")
+    w = cs.allocate(None)
+
+    def phase2(rcs):
+        alpha = rcs.challenge_scalar(b"alpha")
+        _, _, o = rcs.multiply(alpha - w, cs.inputs[1])
+        rcs.constrain(o - 1, "o = 1")
+
+    cs.specify_randomized_constraints(phase2, gates=1, label="test", descriptor=b"table bytes")
+    g = ARK.generator()
+    P = lambda k: ARK.mul(g, k)  # noqa: E731
+    n = cs.padded_n()
+    lg_n = n.bit_length() - 1
+    proof = R1CSProof(
+        A_I=P(11), A_O=P(12), S=P(13), A_I2=P(21), A_O2=P(22), S2=P(23),
+        T_1=P(31), T_3=P(33), T_4=P(34), T_5=P(35), T_6=P(36),
+        t_x=101, t_x_blinding=102, e_blinding=103,
+        L_vec=[P(200 + k) for k in range(lg_n)], R_vec=[P(300 + k) for k in range(lg_n)], a=7, b=9, backend=ARK,
+    )
+    V = [P(5), P(6)]
+    public = [(b"statement", b'{"venue":"x"}')]
+    return cs, get_generators(ARK), proof, V, public
+
+
+def _v2_challenges():
+    from zkmargin.verifier.r1cs import replay
+
+    cs, gens, proof, V, public = _v2_case()
+    rp = replay(cs, proof, V, public, ARK, gens)
+    (label, alpha), = rp.phase2_challenges
+    assert label == b"alpha"
+    return {"alpha": alpha, "y": rp.y, "z": rp.z, "phi": rp.phi, "x": rp.x, "w": rp.w, "u": rp.us}
+
+
+def test_v2_transcript_frozen():
+    got = _v2_challenges()
+    assert got["u"] and len(got["u"]) == 3  # 4 gates in phase 1 + 1 in phase 2 → n = 8
+    frozen = {k: v for k, v in V2_FROZEN.items()}
+    assert {k: (hex(v) if isinstance(v, int) else [hex(u) for u in v]) for k, v in got.items()} == frozen
+
+
+def test_v2_transcript_rederived_from_the_spec():
+    """docs/notes/transcript.md's table, implemented from scratch with hashlib."""
+    from zkmargin.r1cs_transcript import PROTOCOL as R1CS_PROTOCOL
+
+    cs, gens, proof, V, public = _v2_case()
+    n = cs.padded_n()
+    enc = ARK.encode
+    state = [spec_record(0x01, b"zkmargin.transcript", b"zkmargin.r1cs/v2")]
+    assert R1CS_PROTOCOL == b"zkmargin.r1cs/v2"
+
+    def append(label, data):
+        state.append(spec_record(0x02, label, data))
+
+    def challenge(label):
+        state.append(spec_record(0x03, label, b""))
+        out = hashlib.sha512(b"".join(state)).digest()
+        state.append(spec_record(0x04, label, out))
+        return int.from_bytes(out, "little") % R
+
+    append(b"generators", gens.identity_digest(n))
+    append(b"n", n.to_bytes(8, "little"))
+    append(b"m", (2).to_bytes(8, "little"))
+    append(b"q", len(cs.constraints).to_bytes(8, "little"))
+    append(b"circuit", cs.digest())
+    append(b"public:statement", b'{"venue":"x"}')
+    for v in V:
+        append(b"V", enc(v))
+    for label in (b"A_I", b"A_O", b"S"):
+        append(label, enc(getattr(proof, label.decode())))
+    got = {"alpha": challenge(b"alpha")}
+    for label in (b"A_I2", b"A_O2", b"S2"):
+        append(label, enc(getattr(proof, label.decode())))
+    got["y"] = challenge(b"y")
+    got["z"] = challenge(b"z")
+    for label in (b"T_1", b"T_3", b"T_4", b"T_5", b"T_6"):
+        append(label, enc(getattr(proof, label.decode())))
+    got["phi"] = challenge(b"phi")
+    got["x"] = challenge(b"x")
+    for label in (b"t_x", b"t_x_blinding", b"e_blinding"):
+        append(label, getattr(proof, label.decode()).to_bytes(32, "big"))
+    got["w"] = challenge(b"w")
+    got["u"] = []
+    for L, Rk in zip(proof.L_vec, proof.R_vec):
+        append(b"L", enc(L))
+        append(b"R", enc(Rk))
+        got["u"].append(challenge(b"u"))
+    assert got == _v2_challenges()
+
+
+def test_v2_transcript_twin_phase_two_point_moves_later_challenges_only():
+    """Guards the re-derivation: A_I2 enters after the phase-2 challenge and before y."""
+    from zkmargin.verifier.r1cs import replay
+
+    cs, gens, proof, V, public = _v2_case()
+    base = _v2_challenges()
+    proof.A_I2 = ARK.mul(ARK.generator(), 99)
+    rp = replay(cs, proof, V, public, ARK, gens)
+    assert rp.phase2_challenges[0][1] == base["alpha"]
+    assert rp.y != base["y"] and rp.phi != base["phi"]
+    proof.A_I2 = ARK.mul(ARK.generator(), 21)
+    proof.A_I = ARK.mul(ARK.generator(), 99)
+    assert replay(cs, proof, V, public, ARK, gens).phase2_challenges[0][1] != base["alpha"]

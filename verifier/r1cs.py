@@ -1,13 +1,16 @@
 """Bulletproofs R1CS verification: one multi-scalar multiplication per proof, or one for a batch.
 
 The verifier rebuilds the transcript from its own circuit and public inputs, recomputes every
-challenge, and checks (docs/notes/protocol.md, "Verification")
+challenge (and, for a circuit with randomized constraints, builds phase 2 from the phase-2
+challenges), and checks (docs/notes/protocol.md, "Verification")
 
   (1)  t_x·B + τ_x·B̃ = x²·<w_V, V> + x²·(δ(y,z) + w_c)·B + x·T_1 + x³·T_3 + x⁴·T_4 + x⁵·T_5 + x⁶·T_6
-  (2)  P + t_x·Q + Σ_k (u_k²·L_k + u_k⁻²·R_k) = a·<s, G> + b·<s⁻¹, H'> + a·b·Q
+  (2)  P + t_x·Q + Σ_k (u_k²·L_k + u_k⁻²·R_k) = a·<s, Ĝ> + b·<s⁻¹, Ĥ> + a·b·Q
 
-with Q = w·B, H' = y^-n∘H and
-       P = x·A_I + x²·A_O + x³·S − μ·B̃ + <x·y^-n∘w_R, G> + <y^-n∘(x·w_L + w_O) − 1, H>.
+with Q = w·B, Ĝ_i = φ_i·G_i, Ĥ_i = φ_i·y^-i·H_i (φ_i = 1 for phase-1 gates i < n1, φ for the rest;
+φ = 1 throughout a one-phase proof) and
+       P = x·(A_I + φ·A_I2) + x²·(A_O + φ·A_O2) + x³·(S + φ·S2) − μ·B̃
+           + <x·y^-n∘w_R, Ĝ> + <y^-n∘(x·w_L + w_O) − 1, φ∘H>.
 (1) is weighted by a random c and added to (2); the sum must be the identity. For a batch, each
 proof's sum is weighted by an independent random ρ_j and the G, H columns are merged.
 """
@@ -19,12 +22,12 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from zkmargin.backends import get_backend
-from zkmargin.circuits.cs import ConstraintSystem
+from zkmargin.circuits.cs import ChallengeCollisionError, ConstraintSystem
 from zkmargin.errors import CircuitError, VerificationError
 from zkmargin.field import R, batch_inv, inv, powers
 from zkmargin.generators import get_generators
 from zkmargin.proof import R1CSProof
-from zkmargin.r1cs_transcript import start_transcript
+from zkmargin.r1cs_transcript import PHASE1_LABELS, PHASE2_LABELS, PHI_LABEL, T_LABELS, start_transcript
 
 
 @dataclass
@@ -40,25 +43,58 @@ class _Terms:
     pairs: list
 
 
-def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, be, gens, rho: int = 1) -> _Terms:
-    """The proof's equation with every scalar multiplied by the batch weight ``rho``."""
+@dataclass
+class Replay:
+    """Everything the verifier derives from the transcript before the final check: the
+    challenges in order and the circuit extended by phase 2 (the phase-1 circuit when there is
+    none)."""
+
+    cs: ConstraintSystem
+    n: int
+    y: int
+    z: int
+    phi: int
+    x: int
+    w: int
+    us: list
+    phase2_challenges: list
+
+
+def replay(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, be, gens) -> Replay:
+    """Rebuild the proof's transcript from the verifier's own circuit and public inputs, in the
+    order of docs/notes/transcript.md, and build phase 2 (if any) from its challenges."""
     if cs.is_prover:
         raise CircuitError("verify() needs the verifier's constraint system")
+    if cs.phase != 1:
+        raise CircuitError("verify() takes the phase-1 constraint system (phase 2 is built per proof)")
     if len(V) != cs.m:
         raise VerificationError(f"the circuit takes {cs.m} commitments, the proof came with {len(V)}")
     n = cs.padded_n()
     lg_n = n.bit_length() - 1
     if proof.lg_n != lg_n:
         raise VerificationError(f"the proof has {proof.lg_n} inner-product rounds, the circuit needs {lg_n}")
+    phases = 2 if cs.randomized else 1
+    if proof.phases != phases:
+        raise VerificationError(f"the proof has {proof.phases} phase(s), the circuit needs {phases}")
 
     t = start_transcript(be, gens, cs, n, public_inputs, V)
-    t.append_point(b"A_I", proof.A_I, be)
-    t.append_point(b"A_O", proof.A_O, be)
-    t.append_point(b"S", proof.S, be)
+    for label in PHASE1_LABELS:
+        t.append_point(label, getattr(proof, label.decode()), be)
+    full = cs
+    drawn: list = []
+    if phases == 2:
+        try:
+            full = cs.randomize(t.challenge_scalar)
+        except ChallengeCollisionError as exc:
+            raise VerificationError(f"the proof's phase-2 challenges are unusable ({exc.message})") from None
+        drawn = list(full.challenges)
+        for label in PHASE2_LABELS:
+            t.append_point(label, getattr(proof, label.decode()), be)
     y = t.challenge_scalar(b"y")
     z = t.challenge_scalar(b"z")
-    for name in (b"T_1", b"T_3", b"T_4", b"T_5", b"T_6"):
-        t.append_point(name, getattr(proof, name.decode()), be)
+    for label in T_LABELS:
+        t.append_point(label, getattr(proof, label.decode()), be)
+    phi = t.challenge_scalar(PHI_LABEL) if phases == 2 else 1
     x = t.challenge_scalar(b"x")
     t.append_scalar(b"t_x", proof.t_x)
     t.append_scalar(b"t_x_blinding", proof.t_x_blinding)
@@ -69,13 +105,22 @@ def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, b
         t.append_point(b"L", L, be)
         t.append_point(b"R", Rp, be)
         us.append(t.challenge_scalar(b"u"))
+    return Replay(cs=full, n=n, y=y, z=z, phi=phi, x=x, w=w, us=us, phase2_challenges=drawn)
 
-    w_L, w_R, w_O, w_V, w_c = cs.flatten(z, n)
+
+def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, be, gens, rho: int = 1) -> _Terms:
+    """The proof's equation with every scalar multiplied by the batch weight ``rho``."""
+    rp = replay(cs, proof, V, public_inputs, be, gens)
+    n, y, z, x, w, us, phi = rp.n, rp.y, rp.z, rp.x, rp.w, rp.us, rp.phi
+    lg_n = n.bit_length() - 1
+    n1 = cs.n
+
+    w_L, w_R, w_O, w_V, w_c = rp.cs.flatten(z, n)
     # Every scalar of this proof's equation is scaled by its batch weight ρ (1 when alone); the
     # powers of y⁻¹ are drawn already scaled: yr_i = ρ·y^-i.
     yr = powers(inv(y), n, start=rho)
     yr_wR = [yr[i] * w_R[i] % R for i in range(n)]  # ρ·y^-i·w_R[i]
-    # ρ·δ(y, z) = ρ·<y^-n∘w_R, w_L>
+    # ρ·δ(y, z) = ρ·<y^-n∘w_R, w_L>  (no φ: δ is part of t(x), not of the commitments)
     delta_r = sum(yr_wR[i] * w_L[i] for i in range(n)) % R
 
     # s_i = Π_k u_k^(+1 if bit (lg_n−1−k) of i is set else −1);  s_i⁻¹ = s_(n−1−i)
@@ -95,10 +140,14 @@ def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, b
     ar = a * rho % R
     x2 = x * x % R
     x3 = x2 * x % R
-    # G_i:  ρ·(x·y^-i·w_R[i] − a·s_i)
+    # G_i:  ρ·φ_i·(x·y^-i·w_R[i] − a·s_i)
     g = [(x * yr_wR[i] - ar * s[i]) % R for i in range(n)]
-    # H_i:  ρ·(y^-i·(x·w_L[i] + w_O[i] − b·s_i⁻¹) − 1)
+    # H_i:  ρ·φ_i·(y^-i·(x·w_L[i] + w_O[i] − b·s_i⁻¹) − 1)
     h = [(yr[i] * (x * w_L[i] + w_O[i] - b * s[n - 1 - i]) - rho) % R for i in range(n)]
+    if phi != 1:
+        # phase-2 and padding gates (i ≥ n1) sit on the generators φ·G_i, φ·H_i
+        g[n1:] = [v * phi % R for v in g[n1:]]
+        h[n1:] = [v * phi % R for v in h[n1:]]
     # B:   ρ·(w·(t_x − a·b) + c·(x²·(δ + w_c) − t_x))
     b_scalar = (rho * (w * (proof.t_x - a * b) + c * (x2 * w_c - proof.t_x)) + c * x2 * delta_r) % R
     # B̃:  ρ·(−μ − c·τ_x)
@@ -107,6 +156,14 @@ def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, b
         (x, proof.A_I),  # x·A_I
         (x2, proof.A_O),  # x²·A_O
         (x3, proof.S),  # x³·S
+    ]
+    if proof.phases == 2:
+        pairs += [
+            (phi * x % R, proof.A_I2),  # φ·x·A_I2
+            (phi * x2 % R, proof.A_O2),  # φ·x²·A_O2
+            (phi * x3 % R, proof.S2),  # φ·x³·S2
+        ]
+    pairs += [
         (c * x % R, proof.T_1),  # c·x·T_1
         (c * x3 % R, proof.T_3),  # c·x³·T_3
         (c * x3 % R * x % R, proof.T_4),  # c·x⁴·T_4
@@ -168,4 +225,4 @@ def verify_batch(items: Sequence[tuple], backend=None) -> R1CSVerification:
     scalars = [b_total % R, b_t_total % R] + [x % R for x in g] + [x % R for x in h] + [sc for sc, _ in pairs]
     if not be.is_identity(be.msm(points, scalars)):
         raise VerificationError("the proof does not verify" if len(items) == 1 else "the batch does not verify")
-    return R1CSVerification(gates=max(cs.n for cs, *_ in items), padded=n_max, proofs=len(items))
+    return R1CSVerification(gates=max(cs.total_gates for cs, *_ in items), padded=n_max, proofs=len(items))

@@ -22,7 +22,8 @@ from typing import Any, Optional, Sequence
 
 from .backends import get_backend
 from .bundle import ProofBundle, canonical_statement_bytes
-from .circuits.margin import MarginPlan, build, plan_margin, witness_values
+from .circuits.layouts import build, plan_margin, witness_values  # per-instrument or K-slot layout
+from .circuits.margin import MarginPlan
 from .decimals import canonical, parse_decimal
 from .digests import market_digest, policy_digest
 from .engine import MarginReport, check as _engine_check
@@ -37,7 +38,7 @@ from .errors import (
 from .field import R
 from .models import Account, Market, Policy, load_account, load_market, load_policy
 from .proof import R1CSProof
-from .r1cs_transcript import PROTOCOL
+from .r1cs_transcript import OLD_PROTOCOLS, PROTOCOL
 
 MIN_CHALLENGE_BYTES = 16
 MAX_CHALLENGE_BYTES = 64
@@ -102,7 +103,7 @@ def statement_for(policy: Policy, market: Market, threshold: Decimal, challenge:
         "threshold": canonical(threshold),
         "challenge": challenge.hex() if challenge is not None else None,
         "circuit_digest": cs.digest().hex(),
-        "gates": cs.n,
+        "gates": cs.total_gates,
         "slots": plan.slot_names(),
     }
 
@@ -221,6 +222,11 @@ _MISMATCH = {
 
 def _check_statement(claimed: dict, expected: dict, index: Optional[int] = None) -> None:
     where = "" if index is None else f"bundle {index}: "
+    if claimed.get("protocol") in {p.decode() for p in OLD_PROTOCOLS}:
+        raise StatementMismatchError(
+            f"{where}the proof was made by an older zkmargin ({claimed['protocol']}); this version verifies "
+            f"{PROTOCOL.decode()} proofs only: prove again"
+        )
     for key in ("protocol", "policy_digest", "market_digest", "threshold", "challenge", "circuit_digest"):
         if claimed.get(key) != expected[key]:
             raise StatementMismatchError(f"{where}{_MISMATCH[key]} ({key} differs)")
@@ -333,7 +339,7 @@ def _verify_bare(bundle, market, policy, threshold=0, challenge: Optional[bytes]
     item = v.item(b, _challenge(challenge))
     r1cs_verify_batch([item], backend=v.be)
     return VerificationResult(
-        valid=True, statement=b.statement, gates=v.cs.n, proof_bytes=len(b.proof),
+        valid=True, statement=b.statement, gates=v.cs.total_gates, proof_bytes=len(b.proof),
         seconds=time.perf_counter() - t0, backend=v.be.name,
     )
 
@@ -378,7 +384,7 @@ def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=
                 bad.append(i)
         raise VerificationError(f"the batch does not verify: invalid bundle(s) {bad}") from None
     return VerificationResult(
-        valid=True, statement=items_in[0].statement, gates=v.cs.n,
+        valid=True, statement=items_in[0].statement, gates=v.cs.total_gates,
         proof_bytes=sum(len(b.proof) for b in items_in), seconds=time.perf_counter() - t0,
         backend=v.be.name, proofs=len(items_in), extra={"trust": [r for _item, r in checked]},
     )

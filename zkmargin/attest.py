@@ -499,7 +499,7 @@ def _synthetic_market(policy):
 
 def _plan(policy, market=None):
     from .api import _market, _policy
-    from .circuits.margin import plan_margin
+    from .circuits.layouts import plan_margin
 
     pol = _policy(policy)
     mkt = _synthetic_market(pol) if market is None else _market(market, pol)
@@ -508,7 +508,8 @@ def _plan(policy, market=None):
 
 def slot_scales(plan) -> dict[str, int]:
     """Digits after the point of each slot's committed integer."""
-    scale = {"size": plan.ds, "cost": plan.ds + plan.dp, "entry": plan.dp, "isolated": plan.da, "balance": plan.da}
+    scale = {"size": plan.ds, "cost": plan.ds + plan.dp, "entry": plan.dp, "isolated": plan.da, "balance": plan.da,
+             "position": plan.ds}  # K-slot layout: the size packed in v = id + 2^A·q (see circuits/margin_slots.py)
     return {s.name: scale[s.kind] for s in plan.slots}
 
 
@@ -542,6 +543,12 @@ def _coverage(slot_names: Sequence[str], attestations: Sequence[SignedCommitment
     missing = [s for s in need if not cover[s]]
     if missing:
         raise error(f"{where}slot(s) {missing} are attested by no custodian")
+    # K-slot layout: a position slot packs an instrument and a size (v = id + 2^A·q); the sum of two
+    # custodians' commitments would read as a third instrument, so exactly one custodian attests it
+    shared = [s for s in slot_names if s.startswith("position:") and len(cover[s]) > 1]
+    if shared:
+        raise error(f"{where}position slot(s) {shared} are attested by several custodians; a position slot packs "
+                    "an instrument and a size and must come from exactly one custodian")
     groups = _position_groups(slot_names, mode)
     by_group: dict[str, set] = {}
     for s, g in groups.items():
@@ -568,7 +575,7 @@ def attest(account, market, policy, custodian_private_key, *, subject: str, chal
     account the venue knows (``subject``) and, when given, the venue's ``challenge`` for the proof
     to come. Returns (attestation, openings); the openings go to the trader only. ``market`` may
     be None (the slot values do not depend on prices)."""
-    from .circuits.margin import witness_values
+    from .circuits.layouts import witness_values
     from .digests import policy_digest
     from .generators import get_generators
     from .models import Account, load_account
@@ -614,7 +621,7 @@ def attest(account, market, policy, custodian_private_key, *, subject: str, chal
 def new_openings(account, policy, *, market=None) -> Openings:
     """Self-made openings (no custodian): fresh blindings for every slot, so a trader who proves
     with them (:func:`prove_with_openings`) can later open chosen commitments to an auditor."""
-    from .circuits.margin import witness_values
+    from .circuits.layouts import witness_values
     from .digests import policy_digest
     from .models import Account, load_account
 
@@ -718,7 +725,7 @@ def prove_attested(account, market, policy, threshold=0, challenge: Optional[byt
     challenge must be for this proof's challenge. Refuses with :class:`AttestationError`
     otherwise; nothing private appears in a message."""
     from .api import _market, _policy, prove
-    from .circuits.margin import plan_margin, witness_values
+    from .circuits.layouts import plan_margin, witness_values
     from .models import Account, load_account
 
     pol = _policy(policy)
@@ -750,7 +757,7 @@ def prove_with_openings(account, market, policy, threshold=0, challenge: Optiona
     """Prove with self-made openings (:func:`new_openings`), so chosen commitments can be opened
     to an auditor later. The openings must match the account."""
     from .api import _market, _policy, prove
-    from .circuits.margin import plan_margin, witness_values
+    from .circuits.layouts import plan_margin, witness_values
     from .digests import policy_digest
     from .models import Account, load_account
 
@@ -861,7 +868,16 @@ def _clear_text(result: OpeningCheck, opened: dict, b: ProofBundle, market, poli
     result.proof_verified = True
     _pol, _m, plan = _plan(pol, mkt)
     scales = slot_scales(plan)
-    clear = {s: _dec(v, scales[s]) for s, v in opened.items()}
+    clear = {}
+    for s, v in opened.items():
+        if s.startswith("position:"):  # K-slot layout: the packed (instrument, size); empty slots add nothing
+            from .circuits.margin_slots import open_position
+
+            symbol, size = open_position(plan, v)
+            if symbol is not None:
+                clear[f"size:{symbol}"] = size
+            continue
+        clear[s] = _dec(v, scales[s])
     result.slots = {s: canonical(d) for s, d in clear.items()}
     threshold = Decimal(b.statement.get("threshold", "0"))
     partial = {}
@@ -893,7 +909,7 @@ def _clear_text(result: OpeningCheck, opened: dict, b: ProofBundle, market, poli
     with localcontext(EXACT):
         coll = sum((engine.collateral_value(pol.collateral_entry(c.asset), clear[f"balance:{c.asset}"],
                                             price_of(mkt, pol, c.asset)) for c in pol.collateral), Decimal(0))
-        sizes = {i.symbol: clear[f"size:{i.symbol}"] for i in pol.instruments}
+        sizes = {i.symbol: clear.get(f"size:{i.symbol}", Decimal(0)) for i in pol.instruments}
         equity = coll + sum((q * mkt.prices[s] for s, q in sizes.items()), Decimal(0)) - clear["cost"]
         if pol.mode == "portfolio":
             requirement = engine.portfolio_requirement(pol, {s: q for s, q in sizes.items() if q != 0})

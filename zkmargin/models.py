@@ -84,6 +84,10 @@ DEFAULT_BITS = {"size": 64, "price": 48, "amount": 64}
 #: Widths a policy may declare (the field is ~255 bits; products of two values must stay far below).
 MIN_BITS, MAX_BITS = 8, 120
 MAX_SCALE = 18
+#: Position slots a policy may declare (``"slots": K``: the K-slot circuit, docs/notes/lookup.md).
+MAX_SLOTS = 256
+#: Modes the K-slot circuit supports.
+SLOT_MODES = ("cross", "portfolio")
 
 
 # --- field types ----------------------------------------------------------------------------------
@@ -298,6 +302,7 @@ class Policy(_M):
     scenarios: Scenarios | None = None
     rounding: Rounding | None = None
     trust: Trust | None = None
+    slots: Int | None = None
     notes: Str | None = None
 
     _by_symbol: dict = PrivateAttr(default_factory=dict)
@@ -655,6 +660,12 @@ def validate_policy(p: Policy, *, source: str | None = None,
             raise PolicyError(f"must be between {MIN_BITS} and {MAX_BITS}", source=source,
                               field=f"bits.{kind}")
     _check_rate(p.buffer, p, "buffer", source)
+    if p.slots is not None:
+        if not 1 <= p.slots <= MAX_SLOTS:
+            raise PolicyError(f"must be between 1 and {MAX_SLOTS}", source=source, field="slots")
+        if p.mode not in SLOT_MODES:
+            raise PolicyError(f"position slots are supported in {' and '.join(SLOT_MODES)} mode, not {p.mode}",
+                              source=source, field="slots")
     if p.rounding is not None and not 0 <= p.rounding.decimals <= p.decimals.amount:
         raise PolicyError(f"must be between 0 and the amount decimals ({p.decimals.amount})",
                           source=source, field="rounding.decimals")

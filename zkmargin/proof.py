@@ -1,16 +1,22 @@
-"""The R1CS proof and its compact, versioned, strictly decoded binary encoding.
+"""The R1CS proof and its compact, versioned, strictly decoded binary encoding (version 2).
 
     offset  size        field
     0       4           magic b"zkmR"
-    4       1           version (1)
+    4       1           version (2)
     5       1           lg_n = log2 of the padded number of multiplication gates (0..16)
-    6       8·48        A_I, A_O, S, T_1, T_3, T_4, T_5, T_6   (compressed G1, identity refused)
-    390     3·32        t_x, t_x_blinding (τ_x), e_blinding (μ)  (big-endian, < r)
-    486     lg_n·2·48   L_0, R_0, L_1, R_1, ...                   (inner-product rounds)
+    6       1           phases: 1 (no randomized constraints) or 2
+    7       3·48        A_I, A_O, S                               (phase 1; compressed G1)
+    ...     3·48        A_I2, A_O2, S2                            (phase 2; only when phases = 2)
+    ...     5·48        T_1, T_3, T_4, T_5, T_6
+    ...     3·32        t_x, t_x_blinding (τ_x), e_blinding (μ)  (big-endian, < r)
+    ...     lg_n·2·48   L_0, R_0, L_1, R_1, ...                   (inner-product rounds)
     ...     2·32        a, b                                       (final inner-product scalars)
 
-Total 550 + 96·lg_n bytes (1606 at 2048 gates). Decoding checks the length before anything else,
-then every point (on curve, in subgroup, canonical, not the identity) and every scalar (< r).
+Total 551 + 96·lg_n bytes for one phase (1607 at 2048 gates), 144 more for two. Decoding checks
+the version, the phase count and the length before anything else, then every point (on curve, in
+subgroup, canonical, not the identity — a phase-2 commitment is always blinded, so never the
+identity either) and every scalar (< r). A version-1 proof (zkmargin.r1cs/v1, no phase byte) is
+refused with a message that says so: it is never read as a version-2 one.
 """
 
 from __future__ import annotations
@@ -23,15 +29,35 @@ from .errors import DecodeError
 from .field import SCALAR_BYTES, scalar_from_bytes, scalar_to_bytes
 
 MAGIC = b"zkmR"
-PROOF_VERSION = 1
+PROOF_VERSION = 2
 MAX_LG_N = 16
-POINT_NAMES = ("A_I", "A_O", "S", "T_1", "T_3", "T_4", "T_5", "T_6")
+PHASE1_NAMES = ("A_I", "A_O", "S")
+PHASE2_NAMES = ("A_I2", "A_O2", "S2")
+T_NAMES = ("T_1", "T_3", "T_4", "T_5", "T_6")
+#: the points of a one-phase proof, in encoding order
+POINT_NAMES = PHASE1_NAMES + T_NAMES
 SCALAR_NAMES = ("t_x", "t_x_blinding", "e_blinding")
-HEADER = 6
+HEADER = 7
+
+OLD_VERSION_MESSAGE = (
+    "proof: made by an older zkmargin (zkmargin.r1cs/v1, proof version 1); this version reads "
+    f"zkmargin.r1cs/v2 proofs (version {PROOF_VERSION}) only: prove again"
+)
 
 
-def proof_size(lg_n: int) -> int:
-    return HEADER + len(POINT_NAMES) * POINT_BYTES + len(SCALAR_NAMES) * SCALAR_BYTES + lg_n * 2 * POINT_BYTES + 2 * SCALAR_BYTES
+def point_names(phases: int) -> tuple[str, ...]:
+    """The points of a proof with ``phases`` phases, in encoding order."""
+    return PHASE1_NAMES + (PHASE2_NAMES if phases == 2 else ()) + T_NAMES
+
+
+def proof_size(lg_n: int, phases: int = 1) -> int:
+    return (
+        HEADER
+        + len(point_names(phases)) * POINT_BYTES
+        + len(SCALAR_NAMES) * SCALAR_BYTES
+        + lg_n * 2 * POINT_BYTES
+        + 2 * SCALAR_BYTES
+    )
 
 
 @dataclass
@@ -52,15 +78,25 @@ class R1CSProof:
     a: int = 0
     b: int = 0
     backend: GroupBackend | None = None
+    A_I2: Any = None
+    A_O2: Any = None
+    S2: Any = None
 
     @property
     def lg_n(self) -> int:
         return len(self.L_vec)
 
+    @property
+    def phases(self) -> int:
+        return 2 if self.A_I2 is not None else 1
+
     def to_bytes(self) -> bytes:
         be = self.backend or get_backend()
-        out = [MAGIC, bytes([PROOF_VERSION, self.lg_n])]
-        out += [be.encode(getattr(self, name)) for name in POINT_NAMES]
+        phases = self.phases
+        if phases == 2 and (self.A_O2 is None or self.S2 is None):
+            raise ValueError("a two-phase proof needs A_I2, A_O2 and S2")
+        out = [MAGIC, bytes([PROOF_VERSION, self.lg_n, phases])]
+        out += [be.encode(getattr(self, name)) for name in point_names(phases)]
         out += [scalar_to_bytes(getattr(self, name)) for name in SCALAR_NAMES]
         for L, R in zip(self.L_vec, self.R_vec):
             out += [be.encode(L), be.encode(R)]
@@ -73,18 +109,25 @@ class R1CSProof:
         if not isinstance(data, (bytes, bytearray)):
             raise DecodeError("proof: expected bytes")
         data = bytes(data)
-        if len(data) < HEADER:
+        if len(data) < 5:
             raise DecodeError(f"proof: truncated ({len(data)} bytes)")
         if data[:4] != MAGIC:
             raise DecodeError("proof: not a zkmargin R1CS proof (bad magic)")
+        if data[4] == 1:
+            raise DecodeError(OLD_VERSION_MESSAGE)
         if data[4] != PROOF_VERSION:
             raise DecodeError(f"proof: unsupported version {data[4]} (this build reads {PROOF_VERSION})")
+        if len(data) < HEADER:
+            raise DecodeError(f"proof: truncated ({len(data)} bytes)")
         lg_n = data[5]
         if lg_n > MAX_LG_N:
             raise DecodeError(f"proof: {lg_n} inner-product rounds is more than the {MAX_LG_N} supported")
-        expected = proof_size(lg_n)
+        phases = data[6]
+        if phases not in (1, 2):
+            raise DecodeError(f"proof: {phases} phases (a proof has 1 or 2)")
+        expected = proof_size(lg_n, phases)
         if len(data) != expected:
-            raise DecodeError(f"proof: expected {expected} bytes for {lg_n} rounds, got {len(data)}")
+            raise DecodeError(f"proof: expected {expected} bytes for {lg_n} rounds and {phases} phase(s), got {len(data)}")
         pos = HEADER
 
         def point(name):
@@ -103,7 +146,7 @@ class R1CSProof:
             return s
 
         try:
-            points = {name: point(name) for name in POINT_NAMES}
+            points = {name: point(name) for name in point_names(phases)}
             scalars = {name: scalar(name) for name in SCALAR_NAMES}
             L_vec, R_vec = [], []
             for k in range(lg_n):

@@ -1,9 +1,16 @@
-"""The opening of every R1CS transcript, shared by prover and verifier.
+"""The R1CS transcript shared by prover and verifier (protocol ``zkmargin.r1cs/v2``).
 
 Before the first challenge the transcript binds, in this order: the protocol version (domain
-label), the generator set (its identity digest for the padded size n), the circuit (n, m, q and the
-digest of W_L, W_R, W_O, W_V, c), every public input the caller supplies (labeled), and every
-commitment V_j.
+label), the generator set (its identity digest for the padded size n, which counts both phases'
+gates), the circuit (n, m, q and the digest of W_L, W_R, W_O, W_V, c and of every randomized
+block's label, gate count and descriptor), every public input the caller supplies (labeled), and
+every commitment V_j. Then, in the order of docs/notes/transcript.md:
+
+    A_I, A_O, S                          phase-1 commitments
+    [phase-2 challenges, A_I2, A_O2, S2]  only for a circuit with randomized constraints
+    y, z, T_1, T_3, T_4, T_5, T_6, [φ], x, t_x, t_x_blinding, e_blinding, w, (L, R, u)…
+
+φ (dalek's ``u``) combines the two phases' commitments; it is drawn only in a two-phase proof.
 """
 
 from __future__ import annotations
@@ -12,7 +19,13 @@ from typing import Sequence
 
 from .transcript import Transcript
 
-PROTOCOL = b"zkmargin.r1cs/v1"
+PROTOCOL = b"zkmargin.r1cs/v2"
+#: the protocol label of proofs made before the second phase existed (refused, never misread)
+OLD_PROTOCOLS = (b"zkmargin.r1cs/v1",)
+PHASE1_LABELS = (b"A_I", b"A_O", b"S")
+PHASE2_LABELS = (b"A_I2", b"A_O2", b"S2")
+T_LABELS = (b"T_1", b"T_3", b"T_4", b"T_5", b"T_6")
+PHI_LABEL = b"phi"
 
 
 def start_transcript(backend, gens, cs, n: int, public_inputs: Sequence[tuple[bytes, bytes]], V: Sequence) -> Transcript:

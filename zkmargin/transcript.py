@@ -7,7 +7,7 @@ over *records*. A record is
 
 with kinds
 
-    0x01 DOMAIN     label = b"zkmargin.transcript", data = protocol label (e.g. b"zkmargin.r1cs/v1")
+    0x01 DOMAIN     label = b"zkmargin.transcript", data = protocol label (e.g. b"zkmargin.r1cs/v2")
     0x02 APPEND     label = the paper's symbol name (b"V", b"A_I", b"t_x", ...), data = the bytes
     0x03 CHALLENGE  label = the challenge's name (b"y", b"z", b"x", b"w", b"u"), data = empty
     0x04 OUTPUT     label = the challenge's name, data = the 64 output bytes

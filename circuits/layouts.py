@@ -1,0 +1,37 @@
+"""Which margin circuit a policy compiles to, behind one interface (plan, witness, build):
+
+* one slot per instrument of the policy's universe (:mod:`zkmargin.circuits.margin`, the default);
+* K private position slots looked up in the venue's instrument table
+  (:mod:`zkmargin.circuits.margin_slots`), when the policy declares ``"slots": K``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Optional
+
+from . import margin as _margin
+from . import margin_slots as _slots
+from .cs import ConstraintSystem
+
+
+def plan_margin(policy, market, threshold: Decimal):
+    """The public plan of the policy's circuit (a :class:`~zkmargin.circuits.margin.MarginPlan`
+    or a :class:`~zkmargin.circuits.margin_slots.SlotPlan`)."""
+    if getattr(policy, "slots", None):
+        return _slots.plan_slots(policy, market, threshold)
+    return _margin.plan_margin(policy, market, threshold)
+
+
+def witness_values(plan, account) -> list[int]:
+    """The committed values, slot by slot (prover only)."""
+    if isinstance(plan, _slots.SlotPlan):
+        return _slots.slot_witness_values(plan, account)
+    return _margin.witness_values(plan, account)
+
+
+def build(plan, values: Optional[list[int]] = None) -> ConstraintSystem:
+    """The prover's circuit when ``values`` are given, else the verifier's."""
+    if isinstance(plan, _slots.SlotPlan):
+        return _slots.build_slots(plan, values)
+    return _margin.build(plan, values)
