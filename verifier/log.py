@@ -527,7 +527,7 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
                         outcomes[i] = VerificationError(f"bundle {i}: {exc.message}")
             for i in ok:
                 pb = parsed[i]
-                outcomes[i] = VerificationResult(valid=True, statement=pb.statement, gates=v.cs.n,
+                outcomes[i] = VerificationResult(valid=True, statement=pb.statement, gates=v.cs.total_gates,
                                                  proof_bytes=len(pb.proof), seconds=0.0, backend=v.be.name,
                                                  extra={"trust": reports[i]})
         if lg is not None:
@@ -549,7 +549,7 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
         err.log_entries = summaries  # type: ignore[attr-defined]
         err.receipt = receipts  # type: ignore[attr-defined]
         raise err
-    res = VerificationResult(valid=True, statement=parsed[0].statement, gates=v.cs.n,
+    res = VerificationResult(valid=True, statement=parsed[0].statement, gates=v.cs.total_gates,
                              proof_bytes=sum(len(p.proof) for p in parsed), seconds=time.perf_counter() - t0,
                              backend=v.be.name, proofs=len(parsed))
     res.extra["trust"] = [reports[i] for i in range(len(parsed))]

@@ -303,7 +303,7 @@ def _verify_prepared(v: _Verifier, bundle, challenge: Optional[bytes], *, subjec
     item, report = _verified(v, b, ch, rule, subject, clock)
     r1cs_verify_batch([item], backend=v.be)
     return VerificationResult(
-        valid=True, statement=b.statement, gates=v.cs.n, proof_bytes=len(b.proof),
+        valid=True, statement=b.statement, gates=v.cs.total_gates, proof_bytes=len(b.proof),
         seconds=time.perf_counter() - t0, backend=v.be.name, extra={"trust": report},
     )
 
