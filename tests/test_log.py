@@ -295,7 +295,7 @@ def test_a_replayed_challenge_is_refused_before_verifying_and_logged(tmp_path, p
     assert res.extra["log"]["result"] == "accepted" and res.extra["receipt"]["entry"]["challenge"] == ch.hex()
     calls = []
     real = L.verify_prepared
-    monkeypatch.setattr(L, "verify_prepared", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(L, "verify_prepared", lambda *a, **k: calls.append(1) or real(*a, **k))
     with pytest.raises(ReplayError, match="accepted already") as info:
         verify_and_log(b, MARKET, POLICY, 0, ch, log=path, log_key=key)
     assert calls == []  # refused by the log's pre-check, before any verification work

@@ -29,6 +29,7 @@ from zkmargin.verifier.log import VerificationLog, verify_and_log, verify_batch_
 
 KEY = A.generate_private_key()
 STRANGER = A.generate_private_key()
+VENUE = A.generate_private_key()  # signs the logs' tree heads
 BASE = {
     "format": "zkmargin.policy/1", "venue": "trust-test-venue", "quote": "USDT",
     "decimals": {"size": 3, "price": 2, "rate": 4, "amount": 2},
@@ -44,6 +45,7 @@ MAX_AGE = 600
 T0 = datetime.now(timezone.utc).replace(microsecond=0)
 CH = b"\x5a" * 32
 CH2 = b"\xa5" * 32
+CH3 = b"\x3c" * 32
 
 
 def iso(t: datetime) -> str:
@@ -298,11 +300,13 @@ def test_verify_batch_and_log_records_the_trust_outcomes(tmp_path):
     plain = zkmargin.prove(ACCOUNT, MARKET, POLICY, 0, CH2)
     path = tmp_path / "batch.log"
     with pytest.raises(AttestationRejectedError, match="bundle 1: self-declared"):
-        verify_batch_and_log([b1, plain], MARKET, POLICY, 0, [CH, CH2], log=path, subject="acct-1", now=T0)
+        verify_batch_and_log([b1, plain], MARKET, POLICY, 0, [CH, CH2], log=path, log_key=VENUE, subject="acct-1",
+                             now=T0)
     with VerificationLog(path) as lg:
         assert [(e.result, e.code) for e in lg.entries()] == [("accepted", None),
                                                                ("rejected", "AttestationRejectedError")]
-    res = verify_batch_and_log([b1], MARKET, POLICY, 0, CH, log=path, subject="acct-1", now=T0)
+    b1b = attested(subject="acct-1", ch=CH3)  # CH was accepted above: a challenge answers one proof
+    res = verify_batch_and_log([b1b], MARKET, POLICY, 0, CH3, log=path, log_key=VENUE, subject="acct-1", now=T0)
     assert res.extra["trust"][0]["custodians"][0]["name"] == "acme-custody"
 
 
@@ -312,12 +316,17 @@ def test_the_service_call_applies_the_policy_rule(tmp_path, good):
     are refused with the policy's default rule, the honest one passes."""
     from zkmargin.service import Service
 
+    from zkmargin.clients import add_client
+
     fresh = market(datetime.now(timezone.utc).replace(microsecond=0))
-    svc = Service(POLICY, fresh, 0, log=tmp_path / "svc.log")
+    clients = tmp_path / "clients.json"
+    keys = {s: add_client(clients, f"desk-{s}", s)[1] for s in ("acct-1", "acct-2")}
+    svc = Service(POLICY, fresh, 0, clients=clients, log=tmp_path / "svc.log", log_key=VENUE)
 
     def post(make, subject="acct-1"):
-        ch, _ttl = svc.challenges.issue()
-        return svc.verify(make(ch).to_json_dict(), ch.hex(), subject=subject)
+        client = svc.authenticate(f"Bearer {keys[subject]}")
+        ch, _ttl = svc.challenges.issue(client.id, 16)
+        return svc.verify(client, make(ch).to_json_dict(), ch.hex())
 
     now = datetime.now(timezone.utc).replace(microsecond=0)
     other = policy(venue="another-venue")
@@ -333,7 +342,7 @@ def test_the_service_call_applies_the_policy_rule(tmp_path, good):
     out = post(lambda ch: attested(mkt=fresh, ch=ch, at=now, att_ch=ch))
     assert out["valid"] and out["trust"]["custodians"][0]["challenge_bound"]
     with pytest.raises(InputError, match="may only tighten"):
-        Service(POLICY, fresh, 0, max_age=10 * MAX_AGE)
+        Service(POLICY, fresh, 0, clients=clients, max_age=10 * MAX_AGE)
 
 
 def test_audit_rechecks_the_trust_rule_of_accepted_entries(tmp_path, good):
@@ -341,13 +350,14 @@ def test_audit_rechecks_the_trust_rule_of_accepted_entries(tmp_path, good):
     policy with custodians, an attestation stale at the logged time, no challenge) is caught by
     the audit; entries accepted under the rule pass it."""
     path = tmp_path / "venue.log"
-    verify_and_log(good, MARKET, POLICY, 0, CH, log=path, subject="acct-1", now=T0)  # honest
-    assert audit(path).clean
+    verify_and_log(good, MARKET, POLICY, 0, CH, log=path, log_key=VENUE, subject="acct-1", now=T0)  # honest
+    assert audit(path, venue_key=A.public_key_hex(VENUE)).clean
     plain = zkmargin.prove(ACCOUNT, MARKET, POLICY, 0, CH2)
     unchallenged = zkmargin.prove(ACCOUNT, MARKET, BASE, 0)
-    with VerificationLog(path) as lg:
+    with VerificationLog(path, signing_key=VENUE) as lg:
         lg.record(plain, POLICY, MARKET, 0, CH2, _verify_bare(plain, MARKET, POLICY, 0, CH2), now=iso(T0))
-        lg.record(good, POLICY, MARKET, 0, CH, _verify_bare(good, MARKET, POLICY, 0, CH),
+        later = attested(ch=CH3)  # a challenge answers one proof: the log refuses CH a second time
+        lg.record(later, POLICY, MARKET, 0, CH3, _verify_bare(later, MARKET, POLICY, 0, CH3),
                   now=iso(T0 + timedelta(days=1)))
         lg.record(unchallenged, BASE, MARKET, 0, None, _verify_bare(unchallenged, MARKET, BASE, 0), now=iso(T0))
     r = audit(path)
