@@ -16,12 +16,12 @@ import secrets
 import statistics
 import time
 
-from zkmargin.backends import get_backend
+from zkmargin.crypto.backends import get_backend
 from zkmargin.circuits import gadgets
 from zkmargin.circuits.cs import ConstraintSystem
-from zkmargin.field import R
-from zkmargin.generators import get_generators
-from zkmargin.proof import R1CSProof
+from zkmargin.crypto.field import R
+from zkmargin.crypto.generators import get_generators
+from zkmargin.crypto.proof import R1CSProof
 from zkmargin.prover.r1cs import prove
 from zkmargin.verifier.r1cs import verify, verify_batch
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from zkmargin.errors import CircuitError, OverflowRiskError
-from zkmargin.field import R
+from zkmargin.crypto.field import R
 
 from .cs import ConstraintSystem, LCLike, LinearCombination, Variable, check_no_wrap
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Optional
 
-from zkmargin.decimals import to_fixed
+from zkmargin.rules.decimals import to_fixed
 from zkmargin.errors import CircuitError, InputError
-from zkmargin.field import R
+from zkmargin.crypto.field import R
 
 from .cs import ConstraintSystem, LinearCombination, Variable
 from .gadgets import abs_value, bits_for, boolean, is_nonzero, range_check
@@ -140,7 +140,7 @@ def _interval_bounds(thresholds_hi: list[Optional[int]], unit: int, max_value: i
 
 def plan_margin(policy, market, threshold: Decimal) -> MarginPlan:
     """Compile the public side: integer constants at declared scales, and the slot layout."""
-    from zkmargin.engine import bracket_pieces, collateral_pieces
+    from zkmargin.rules.engine import bracket_pieces, collateral_pieces
     from zkmargin.models import price_of
 
     d = policy.decimals
@@ -333,7 +333,7 @@ def _round_requirement(cs: ConstraintSystem, x: LinearCombination, plan: MarginP
     q_bits = bits_for(hi // D + 1)
 
     def exact():
-        from zkmargin.decimals import from_fixed, quantize
+        from zkmargin.rules.decimals import from_fixed, quantize
 
         value = from_fixed(cs.eval_signed(x), plan.SR)
         return to_fixed(quantize(value, decimals, mode), decimals)

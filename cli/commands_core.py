@@ -253,7 +253,7 @@ def challenge():
 def inspect(ctx, proof, as_json):
     """Show a proof bundle's public statement and sizes (it holds nothing private). Does not
     verify the proof."""
-    from zkmargin.proof import R1CSProof
+    from zkmargin.crypto.proof import R1CSProof
 
     bundle = zkmargin.ProofBundle.load(proof)
     parsed = R1CSProof.from_bytes(bundle.proof, backend_from(ctx))  # strict decode, no verification

@@ -26,8 +26,8 @@ from typing import Optional
 
 from hypothesis import strategies as st
 
-from zkmargin.decimals import EXACT, canonical
-from zkmargin.engine import apply_rounding, check, position_requirement, unrealized_pnl
+from zkmargin.rules.decimals import EXACT, canonical
+from zkmargin.rules.engine import apply_rounding, check, position_requirement, unrealized_pnl
 from zkmargin.errors import InputError
 from zkmargin.models import load_account, load_market, load_policy
 

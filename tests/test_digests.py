@@ -10,8 +10,8 @@ from importlib import resources
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zkmargin.decimals import loads_json
-from zkmargin.digests import (
+from zkmargin.rules.decimals import loads_json
+from zkmargin.rules.digests import (
     account_digest,
     canonical_bytes,
     digest,

@@ -8,7 +8,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from zkmargin.dynamic import (
+from zkmargin.rules.dynamic import (
     dynamic_policy,
     multipliers,
     realized_vol,

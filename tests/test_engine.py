@@ -6,7 +6,7 @@ from importlib import resources
 
 import pytest
 
-from zkmargin.engine import (
+from zkmargin.rules.engine import (
     HEALTH_DIGITS,
     apply_rounding,
     bracket_for,

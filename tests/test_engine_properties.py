@@ -6,8 +6,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zkmargin.decimals import EXACT, canonical, from_fixed, quantize
-from zkmargin.engine import (
+from zkmargin.rules.decimals import EXACT, canonical, from_fixed, quantize
+from zkmargin.rules.engine import (
     bracket_for,
     bracket_pieces,
     check,

@@ -39,7 +39,7 @@ from zkmargin.errors import (  # noqa: E402
     VerificationError,
     ZkMarginError,
 )
-from zkmargin.field import R  # noqa: E402
+from zkmargin.crypto.field import R  # noqa: E402
 from zkmargin.prover.r1cs import prove  # noqa: E402
 
 # --- boolean ------------------------------------------------------------------------------------------

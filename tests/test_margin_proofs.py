@@ -31,8 +31,8 @@ import margin_strategies as S  # noqa: E402
 
 from zkmargin import check, prove, verify  # noqa: E402
 from zkmargin.circuits.margin import build, plan_margin, witness_values  # noqa: E402
-from zkmargin.decimals import EXACT, canonical, decimals_of  # noqa: E402
-from zkmargin.engine import bracket_for, notional  # noqa: E402
+from zkmargin.rules.decimals import EXACT, canonical, decimals_of  # noqa: E402
+from zkmargin.rules.engine import bracket_for, notional  # noqa: E402
 from zkmargin.errors import (  # noqa: E402
     BelowRequirementError,
     InputError,
@@ -449,7 +449,7 @@ def test_rounding_ties_and_exact_multiples(rounding, rate, size, expected):
 def test_rounding_gadget_refuses_an_understated_requirement(rounding, rate, monkeypatch):
     """A prover that rounds its requirement one unit lower than the policy says is caught by the
     circuit (it may overstate, which only hurts it, but never understate)."""
-    import zkmargin.decimals as D
+    import zkmargin.rules.decimals as D
 
     case = _rounding_case(rounding, 0, rate, "1")
     t = tight_threshold(case)

@@ -84,7 +84,7 @@ def test_design_folders_are_mapped():
         "zkmargin.cli": "cli",
     }.items()
     folders = package_folders(ROOT)
-    for name in ("zkmargin", "zkmargin.backends", "zkmargin.circuits", "zkmargin.prover", "zkmargin.verifier", "zkmargin.cli"):
+    for name in ("zkmargin", "zkmargin.crypto.backends", "zkmargin.circuits", "zkmargin.prover", "zkmargin.verifier", "zkmargin.cli"):
         assert name in folders
 
 
@@ -145,7 +145,7 @@ def test_checker_twin_clean_fake_tree_passes(tmp_path):
     [
         ("prover/extra", "zkmargin.prover.extra"),
         ("zkmargin/models2", "zkmargin.models2"),
-        ("zkmargin/backends/native", "zkmargin.backends.native"),
+        ("zkmargin/crypto/backends/native", "zkmargin.crypto.backends.native"),
         ("cli/commands", "zkmargin.cli.commands"),
     ],
 )

@@ -184,7 +184,7 @@ def check_chain(rows: list[LogEntry], intact_ids: set, head_count: Optional[int]
 
 
 def _load_documents(log: VerificationLog, report: AuditReport) -> tuple[dict, dict]:
-    from zkmargin.digests import market_digest, policy_digest
+    from zkmargin.rules.digests import market_digest, policy_digest
     from zkmargin.models import load_policy, parse_market
 
     policies, markets = {}, {}

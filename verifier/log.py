@@ -127,7 +127,7 @@ def sha256_hex(data: bytes) -> str:
 def software_id() -> str:
     """Which zkmargin wrote an entry (an auditor re-verifies with the same circuit builder)."""
     from zkmargin import __version__
-    from zkmargin.r1cs_transcript import PROTOCOL
+    from zkmargin.crypto.r1cs_transcript import PROTOCOL
 
     return f"zkmargin {__version__} ({PROTOCOL.decode()})"
 
@@ -239,8 +239,8 @@ class VerificationLog:
         ``market`` are the verifier's own (models, paths or dicts); their canonical bodies are
         stored once. Returns the new entry's id and hash."""
         from zkmargin.api import VerificationResult, _market, _policy, _threshold
-        from zkmargin.decimals import canonical
-        from zkmargin.digests import canonical_bytes, market_digest, policy_digest
+        from zkmargin.rules.decimals import canonical
+        from zkmargin.rules.digests import canonical_bytes, market_digest, policy_digest
 
         pol = _policy(policy)
         mkt = _market(market, pol)
@@ -400,7 +400,7 @@ def verify_and_log(bundle, market, policy, threshold=0, challenge: Optional[byte
     are raised without recording: there is no statement to record them under."""
     from zkmargin.api import _bundle, _challenge, _Verifier
     from zkmargin.attest import check_attestations
-    from zkmargin.digests import policy_digest
+    from zkmargin.rules.digests import policy_digest
 
     v = verifier or _Verifier(market, policy, threshold, backend)
     ch = _challenge(challenge)  # the verifier's own input: an error here is not logged

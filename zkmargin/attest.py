@@ -51,8 +51,8 @@ from datetime import datetime, timezone
 from decimal import Decimal, localcontext
 from typing import Iterable, Optional, Sequence
 
-from .atomic import write_atomic
-from .backends import get_backend
+from .files.atomic import write_atomic
+from .crypto.backends import get_backend
 from .bundle import ProofBundle, hex_field
 from .errors import (
     AttestationError,
@@ -62,8 +62,8 @@ from .errors import (
     OpeningRejectedError,
     ZkMarginError,
 )
-from .decimals import EXACT
-from .field import R
+from .rules.decimals import EXACT
+from .crypto.field import R
 
 ATTESTATION_FORMAT = "zkmargin.attestation/1"
 OPENINGS_FORMAT = "zkmargin.openings/1"
@@ -350,7 +350,7 @@ class Openings:
                         [self.blindings[i] for i in ids], self.custodian, self.nonce)
 
     def commitments(self, backend=None) -> list[bytes]:
-        from .generators import get_generators
+        from .crypto.generators import get_generators
         from .prover.r1cs import commit
 
         be = get_backend(backend)
@@ -472,8 +472,8 @@ def attest(account, market, policy, custodian_private_key, *, slots: Optional[Se
     commitments with the custodian's Ed25519 key. Returns (attestation, openings); the openings
     go to the trader only. ``market`` may be None (the slot values do not depend on prices)."""
     from .circuits.margin import witness_values
-    from .digests import policy_digest
-    from .generators import get_generators
+    from .rules.digests import policy_digest
+    from .crypto.generators import get_generators
     from .models import Account, load_account
     from .prover.r1cs import commit
 
@@ -509,7 +509,7 @@ def new_openings(account, policy, *, market=None) -> Openings:
     """Self-made openings (no custodian): fresh blindings for every slot, so a trader who proves
     with them (:func:`prove_with_openings`) can later open chosen commitments to an auditor."""
     from .circuits.margin import witness_values
-    from .digests import policy_digest
+    from .rules.digests import policy_digest
     from .models import Account, load_account
 
     pol, _mkt, plan = _plan(policy, market)
@@ -552,8 +552,8 @@ class Combined:
 def combine(attestations: Sequence, openings: Sequence, policy, *, market=None, backend=None) -> Combined:
     """Check every openings document against its attestation (signature, policy, each V_j opens)
     and sum the shares slot by slot. Raises :class:`AttestationError` (prover side)."""
-    from .digests import policy_digest
-    from .generators import get_generators
+    from .rules.digests import policy_digest
+    from .crypto.generators import get_generators
     from .prover.r1cs import commit
 
     atts = [SignedCommitments.load(a) for a in attestations]
@@ -626,7 +626,7 @@ def prove_with_openings(account, market, policy, threshold=0, challenge: Optiona
     to an auditor later. The openings must match the account."""
     from .api import _market, _policy, prove
     from .circuits.margin import plan_margin, witness_values
-    from .digests import policy_digest
+    from .rules.digests import policy_digest
     from .models import Account, load_account
 
     op = Openings.load(openings)
@@ -726,7 +726,7 @@ def verify_attested(bundle, market, policy, threshold=0, challenge: Optional[byt
     """:func:`zkmargin.api.verify` plus :func:`check_attestations`: the proof verifies and its
     commitments are exactly the ones the required custodians signed."""
     from .api import _bundle, _policy, verify
-    from .digests import policy_digest
+    from .rules.digests import policy_digest
 
     pol = _policy(policy)
     b = _bundle(bundle)
@@ -814,10 +814,10 @@ def check_openings(part, bundle, *, market=None, policy=None, backend=None) -> O
 
 
 def _clear_text(result: OpeningCheck, opened: dict, b: ProofBundle, market, policy, backend) -> OpeningCheck:
-    from . import engine
+    from .rules import engine
     from .api import _market, _policy, verify
-    from .decimals import canonical
-    from .digests import market_digest, policy_digest
+    from .rules.decimals import canonical
+    from .rules.digests import market_digest, policy_digest
     from .models import Account, Position, price_of
 
     pol = _policy(policy)

@@ -237,8 +237,8 @@ class Service:
                  max_age: Optional[float] = None, backend=None):
         from .api import _Verifier
         from .attest import key_id
-        from .decimals import canonical
-        from .digests import market_digest, policy_digest
+        from .rules.decimals import canonical
+        from .rules.digests import market_digest, policy_digest
         from .verifier.log import VerificationLog
 
         self.verifier = _Verifier(market, policy, threshold, backend)
@@ -300,7 +300,7 @@ def create_app(policy, market, threshold=0, *, log=None, custodian_keys: Sequenc
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from . import __version__
-    from .digests import canonical_json
+    from .rules.digests import canonical_json
 
     svc = Service(policy, market, threshold, log=log, custodian_keys=custodian_keys, challenge_ttl=challenge_ttl,
                   max_outstanding=max_outstanding, max_age=max_age, backend=backend)

@@ -1,6 +1,6 @@
 """The clear-text margin engine: the oracle the circuits mirror.
 
-Everything here is exact ``Decimal`` arithmetic under :data:`zkmargin.decimals.EXACT` (400 digits,
+Everything here is exact ``Decimal`` arithmetic under :data:`zkmargin.rules.decimals.EXACT` (400 digits,
 any rounding raises), with three documented exceptions: the rounding the policy asks for
 (:func:`apply_rounding`), the liquidation price (a division, reported rounded half-even at the
 price scale) and the health ratio (a division, reported with :data:`HEALTH_DIGITS` digits, rounded
@@ -33,8 +33,8 @@ from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Mapping, Sequence
 
 from .decimals import EXACT, canonical, parse_decimal, quantize
-from .errors import BelowRequirementError, InputError
-from .models import (
+from ..errors import BelowRequirementError, InputError
+from ..models import (
     Account,
     Bracket,
     Collateral,

@@ -10,12 +10,12 @@ from __future__ import annotations
 import importlib
 import os
 
-from ..errors import BackendError
+from ...errors import BackendError
 from .base import POINT_BYTES, GroupBackend
 
 BACKENDS = {
-    "arkworks": ("zkmargin.backends.arkworks", "ArkworksBackend"),
-    "py_ecc": ("zkmargin.backends.pyecc", "PyEccBackend"),
+    "arkworks": ("zkmargin.crypto.backends.arkworks", "ArkworksBackend"),
+    "py_ecc": ("zkmargin.crypto.backends.pyecc", "PyEccBackend"),
 }
 DEFAULT_BACKEND = "arkworks"
 ENV_VAR = "ZKMARGIN_BACKEND"

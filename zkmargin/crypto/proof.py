@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backends import POINT_BYTES, GroupBackend, get_backend
-from .errors import DecodeError
+from ..errors import DecodeError
 from .field import SCALAR_BYTES, scalar_from_bytes, scalar_to_bytes
 
 MAGIC = b"zkmR"

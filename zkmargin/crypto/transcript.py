@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .errors import DecodeError
+from ..errors import DecodeError
 from .field import R, scalar_to_bytes
 
 DOMAIN, APPEND, CHALLENGE, OUTPUT = 1, 2, 3, 4

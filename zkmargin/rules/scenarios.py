@@ -37,8 +37,8 @@ from typing import Mapping
 import numpy as np
 
 from .decimals import canonical, parse_decimal, quantize
-from .errors import InputError, MissingPriceError
-from .models import Market, Policy, dump_document, load_market, load_policy, parse_timestamp, \
+from ..errors import InputError, MissingPriceError
+from ..models import Market, Policy, dump_document, load_market, load_policy, parse_timestamp, \
     write_document
 
 __all__ = [

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from py_arkworks_bls12381 import G1Point, Scalar
 
-from ..errors import DecodeError
+from ...errors import DecodeError
 from ..field import R
 from .base import POINT_BYTES, GroupBackend
 
@@ -125,7 +125,7 @@ class ArkworksBackend(GroupBackend):
     def hash_to_curve(self, msg: bytes, dst: bytes):
         return G1Point.hash_to_curve(bytes(msg), bytes(dst))
 
-    # Generator cache support (zkmargin.generators) -------------------------------------------
+    # Generator cache support (zkmargin.crypto.generators) -------------------------------------------
 
     @staticmethod
     def dump_affine(points) -> bytes:

@@ -6,7 +6,7 @@ their native form only at the multi-scalar-multiplication boundary.
 
 from __future__ import annotations
 
-from .errors import DecodeError
+from ..errors import DecodeError
 
 #: Order of the prime-order subgroup of BLS12-381 G1 (and of its scalar field).
 R = 0x73EDA753299D7D483339D80809A1D80553BDA402FFFE5BFEFFFFFFFF00000001

@@ -23,8 +23,8 @@ import json
 
 from pydantic import BaseModel
 
-from .errors import InputError
-from .models import ACCOUNT_FORMAT, MARKET_FORMAT, POLICY_FORMAT, Account, Market, Policy, \
+from ..errors import InputError
+from ..models import ACCOUNT_FORMAT, MARKET_FORMAT, POLICY_FORMAT, Account, Market, Policy, \
     dump_document
 
 __all__ = ["DOMAINS", "canonical_json", "canonical_bytes", "digest", "policy_digest",
@@ -52,7 +52,7 @@ def canonical_bytes(model: BaseModel) -> bytes:
 def digest(model: BaseModel) -> str:
     """Domain-separated SHA-256 of :func:`canonical_bytes`, lowercase hex."""
     if isinstance(model, Policy) and model.instruments and not model._by_symbol:
-        from .models import validate_policy
+        from ..models import validate_policy
 
         model = validate_policy(model)  # digest the normalized form only
     for cls, domain in DOMAINS.items():

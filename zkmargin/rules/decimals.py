@@ -41,7 +41,7 @@ from decimal import (
 )
 from typing import Any
 
-from .errors import FormatError, PrecisionError
+from ..errors import FormatError, PrecisionError
 
 __all__ = [
     "KINDS",

@@ -29,7 +29,7 @@ from py_ecc.optimized_bls12_381 import G1 as _PY_G1
 from py_ecc.optimized_bls12_381 import Z1 as _PY_Z1
 from py_ecc.optimized_bls12_381 import field_modulus as P
 
-from ..errors import DecodeError
+from ...errors import DecodeError
 from ..field import R
 from .base import POINT_BYTES, GroupBackend
 
