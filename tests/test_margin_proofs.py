@@ -178,8 +178,8 @@ def test_tightest_threshold_passes_and_one_unit_more_fails(mode, data):
 @given(data=st.data())
 def test_cheating_piece_choice_is_caught(mode, data):
     """A prover that picks another bracket or tier piece than the one holding its |size| or
-    balance (circuits.margin._choose_piece is the honest choice) never satisfies the circuit."""
-    import zkmargin.circuits.margin as M
+    balance (circuits.margin.pieces._choose_piece is the honest choice) never satisfies the circuit."""
+    import zkmargin.circuits.margin.pieces as M
 
     case = data.draw(S.margin_cases(mode, pieces=True))
     p, m, a, t = S.load(case)

@@ -15,7 +15,7 @@ import os as _os
 _root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
 if (
     _os.path.isfile(_os.path.join(_root, "pyproject.toml"))
-    and _os.path.isfile(_os.path.join(_root, "circuits", "margin.py"))
+    and _os.path.isfile(_os.path.join(_root, "circuits", "margin", "__init__.py"))
     and _root not in __path__
 ):
     __path__.append(_root)
