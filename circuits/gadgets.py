@@ -5,6 +5,9 @@ Each gadget is written once; witness values are computed only inside the callabl
 
 Gate counts: ``boolean`` 1, ``range_check`` k (one per bit), ``unsigned`` k, ``signed_range`` k,
 ``abs_value`` k + 2, ``geq`` k, ``product`` 1.
+
+Imports :mod:`.cs`, :mod:`zkmargin.errors` and :mod:`zkmargin.crypto.field`. Used by the margin
+circuits, the benchmarks and the tests.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Scalars are plain Python ints in ``[0, r)`` everywhere above the group backends; backends convert to
 their native form only at the multi-scalar-multiplication boundary.
+
+Imports :mod:`zkmargin.errors` only. Used by everything that touches scalars: the backends, the
+transcript, the proof encoding, the circuits, the prover, the verifier and the API.
 """
 
 from __future__ import annotations

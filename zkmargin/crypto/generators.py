@@ -14,6 +14,9 @@ start. Derived vectors are cached on disk in chunks of power-of-two size (chunk 
 against a digest pinned in this module (``PINNED_CHUNK_DIGESTS``) before it is trusted; a missing,
 corrupt or unpinned chunk is derived again. The reference backend derives and keeps points in
 memory only.
+
+Imports :mod:`zkmargin.crypto.backends` and the pinned digests beside it. Used by the prover, the
+verifier, the custodian workflows and the benchmarks.
 """
 
 from __future__ import annotations

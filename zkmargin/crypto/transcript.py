@@ -17,6 +17,9 @@ A challenge is drawn by absorbing a CHALLENGE record, taking SHA-512 of the stat
 ``int.from_bytes(out, "little") mod r``. A zero result (probability 2^-255) is re-drawn with the
 same procedure. Points are appended in the 48-byte compressed form and the identity is refused;
 scalars as 32-byte big-endian, canonical.
+
+Imports :mod:`zkmargin.errors` and :mod:`zkmargin.crypto.field`. Used by
+:mod:`zkmargin.crypto.r1cs_transcript`, the prover and the verifier.
 """
 
 from __future__ import annotations

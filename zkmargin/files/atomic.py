@@ -4,6 +4,9 @@ A temporary file in the destination's folder is written, flushed and fsynced, gi
 permissions, renamed over the destination, and the folder is fsynced so the rename survives a
 crash. On any failure (including Ctrl-C) the temporary file is removed and the destination is
 untouched.
+
+Imports the standard library only. Used by the bundle, the document models and the custodian
+workflows (openings, keys).
 """
 
 from __future__ import annotations

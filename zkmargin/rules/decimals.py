@@ -20,6 +20,9 @@ Rules (``parse_decimal``):
 Fixed point: a decimal ``d`` at scale ``s`` is the integer ``d * 10**s`` (:func:`to_fixed`), exactly;
 :func:`from_fixed` is the inverse. :func:`canonical` formats a decimal without exponent and without
 trailing zeros (``"0"`` for zero) — the one spelling used in digests and reports.
+
+Imports :mod:`zkmargin.errors` only. Used by everything that reads or writes a number: the models,
+the engine, the circuits' plan, the API, the workflows and the command line.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ List order is kept (the order of instruments fixes the circuit's slots).
 
 A digest is ``SHA-256(domain || canonical_bytes)`` in lowercase hex, with a domain separator per
 document kind, e.g. ``b"zkmargin.policy/1\\0"``, so a policy and a snapshot can never share one.
+
+Imports pydantic, :mod:`zkmargin.errors` and :mod:`zkmargin.models`. Used by the API, the engine's
+report, the workflows, the verification log and audit, and the command line.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ For each instrument with a price history:
 
 The result is a new, validated policy (instruments without a history are unchanged), optionally
 written atomically (temp file + ``os.replace``).
+
+Imports numpy, :mod:`zkmargin.rules.decimals`, :mod:`zkmargin.errors` and :mod:`zkmargin.models`.
+Used by the command line (``dynamic-margin``).
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ to expiry ACT/365 from the snapshot's ``as_of``, shortened by ``horizon_days`` i
 
 Fixed point: each float P&L is converted with ``Decimal(float)`` (exact binary value) and rounded
 half-even to the policy's price decimals — the only rounding, explicit and documented.
+
+Imports numpy, :mod:`zkmargin.rules.decimals`, :mod:`zkmargin.errors` and :mod:`zkmargin.models`.
+Used by the command line (``scenarios``), the benchmarks and ``examples/portfolio/build_policy.py``.
 """
 
 from __future__ import annotations

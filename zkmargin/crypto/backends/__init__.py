@@ -3,6 +3,9 @@
 Choose one with ``get_backend(name)``, a ``backend=`` argument, or ``ZKMARGIN_BACKEND``. A backend
 module is imported only when first used, so the reference backend costs nothing unless asked for
 and the native one is not required to read this module.
+
+Imports :mod:`zkmargin.errors` and :mod:`.base`. Used by the generators, the proof encoding, the
+prover, the verifier, the API, the workflows and the command line (``--backend``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Its multi-scalar multiplication releases the GIL, so large MSMs are split across the machine's
 cores with a small thread pool; scalars cross the boundary as 32-byte little-endian strings
 (``Scalar.from_le_bytes``, ~0.2 µs) rather than through ``Scalar(int)`` (~4.5 µs).
+
+Imports ``py_arkworks_bls12381``, :mod:`zkmargin.errors`, :mod:`zkmargin.crypto.field` and
+:mod:`.base`. Loaded by :func:`zkmargin.crypto.backends.get_backend` on first use.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 A backend provides the BLS12-381 G1 group: points in its own native type, scalars as Python ints
 in ``[0, r)``. Points only cross between backends as bytes (the standard 48-byte compressed form),
 so a proof made with one backend verifies with another and re-encodes byte for byte.
+
+Imports :mod:`zkmargin.crypto.field` only. Implemented by :mod:`.arkworks` and :mod:`.pyecc`; used
+by the generators and the proof encoding.
 """
 
 from __future__ import annotations

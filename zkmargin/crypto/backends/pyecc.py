@@ -16,6 +16,9 @@ than py_ecc's own ``add``/``multiply``; on top of it
 * longer MSMs use Pippenger's bucket method with signed window digits (2^(c-1) buckets per
   window), the window ``c`` chosen by a cost model from n and the longest scalar;
 * the subgroup check on decode is Scott's endomorphism test (see :func:`_in_subgroup`).
+
+Imports ``py_ecc``, :mod:`zkmargin.errors`, :mod:`zkmargin.crypto.field` and :mod:`.base`. Loaded
+by :func:`zkmargin.crypto.backends.get_backend` on first use.
 """
 
 from __future__ import annotations
