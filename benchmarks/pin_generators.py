@@ -5,7 +5,14 @@ The tests re-derive the small chunks on both backends and compare with the table
 """
 
 from zkmargin.crypto.backends import get_backend
-from zkmargin.crypto.generators import DST, MAX_GENERATORS, _chunk_range, _label, chunk_digest, chunks_for
+from zkmargin.crypto.generators import (
+    DST,
+    MAX_GENERATORS,
+    _chunk_range,
+    _label,
+    chunk_digest,
+    chunks_for,
+)
 
 
 def main() -> None:

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zkmargin.crypto.backends import BACKENDS, DEFAULT_BACKEND, ENV_VAR, POINT_BYTES, get_backend
-from zkmargin.errors import BackendError, DecodeError
 from zkmargin.crypto.field import R
+from zkmargin.errors import BackendError, DecodeError
 
 # --- curve constants, stated independently of the backends ---------------------------------------
 
@@ -539,8 +539,9 @@ def test_pyecc_subgroup_check_matches_order_check(x, k):
 
 @pytest.mark.parametrize("n", [1, 2, 5, 9, 17])
 def test_pyecc_msm_paths_agree(pyb, pool_bytes, n, monkeypatch):
-    from zkmargin.crypto.backends import pyecc
     from py_ecc.optimized_bls12_381 import add, multiply
+
+    from zkmargin.crypto.backends import pyecc
 
     rng = random.Random(100 + n)
     points = [pyb.decode(rng.choice(pool_bytes[:6])) for _ in range(n)]

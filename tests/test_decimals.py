@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zkmargin.errors import FormatError, PrecisionError
 from zkmargin.rules.decimals import (
     canonical,
     check_scale,
@@ -17,7 +18,6 @@ from zkmargin.rules.decimals import (
     quantize,
     to_fixed,
 )
-from zkmargin.errors import FormatError, PrecisionError
 
 
 @pytest.mark.parametrize("text,value", [

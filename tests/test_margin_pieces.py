@@ -10,9 +10,9 @@ import itertools
 
 import pytest
 
-from zkmargin.circuits.margin import pieces
 from zkmargin.circuits.cs import ConstraintSystem, LinearCombination
 from zkmargin.circuits.gadgets import range_check
+from zkmargin.circuits.margin import pieces
 from zkmargin.errors import UnsatisfiedError
 
 X_BITS = 6

@@ -128,7 +128,7 @@ def fake_tree(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
     shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
-    for name, folder in package_folders(ROOT).items():
+    for folder in package_folders(ROOT).values():
         target = root / folder.relative_to(ROOT)
         target.mkdir(parents=True, exist_ok=True)
         (target / "__init__.py").write_text("")

@@ -13,8 +13,6 @@ API (``build``) and the tests.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from zkmargin.errors import CircuitError
 
 from ..cs import ConstraintSystem, LinearCombination
@@ -78,7 +76,7 @@ def margin_circuit(cs: ConstraintSystem, plan: MarginPlan) -> None:
     range_check(cs, excess, bits_for(max(1, bound[1])), "equity covers the required margin")
 
 
-def build(plan: MarginPlan, values: Optional[list[int]] = None) -> ConstraintSystem:
+def build(plan: MarginPlan, values: list[int] | None = None) -> ConstraintSystem:
     """The margin circuit for ``plan``: the prover's when ``values`` are given, else the
     verifier's."""
     cs = ConstraintSystem.for_prover(values) if values is not None else ConstraintSystem.for_verifier(len(plan.slots))

@@ -9,7 +9,7 @@ range-checked here to the price and amount widths. May import :mod:`..cs`, :mod:
 from __future__ import annotations
 
 from ..cs import ConstraintSystem, LinearCombination, Variable
-from ..gadgets import bits_for, range_check
+from ..gadgets import bits_for, range_check, upper_bound
 from .plan import InstrumentPlan, MarginPlan, p10
 
 
@@ -19,12 +19,12 @@ def isolated_equity(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentPlan, 
     range_check(cs, entry, plan.price_bits, f"entry price {ip.symbol}")
     range_check(cs, iso, plan.amount_bits, f"isolated margin {ip.symbol}")
     _, _, qe = cs.multiply(q, entry)
-    return iso * p10(Z - da) + (q * ip.mark - qe) * p10(Z - (ds + dp))
+    e_i: LinearCombination = iso * p10(Z - da) + (q * ip.mark - qe) * p10(Z - (ds + dp))
+    return e_i
 
 
 def isolated_meets(cs: ConstraintSystem, plan: MarginPlan, symbol: str, e_i: LinearCombination, mm: LinearCombination) -> None:
     """``e_i − (1 + buffer)·R_i ≥ 0`` (``mm`` = the rounded ``R_i`` at ``SR``)."""
     one_b = p10(plan.dr) + plan.buffer
     gap = e_i - mm * (one_b * p10(plan.Z - plan.SR - plan.dr))
-    bound = cs.bound(gap)
-    range_check(cs, gap, bits_for(max(1, bound[1])), f"isolated position {symbol} meets its requirement")
+    range_check(cs, gap, bits_for(max(1, upper_bound(cs, gap, f"isolated position {symbol}"))), f"isolated position {symbol} meets its requirement")

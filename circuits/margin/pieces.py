@@ -8,6 +8,8 @@ tests replace :func:`_choose_piece` to play a cheating prover.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from zkmargin.errors import CircuitError
 
 from ..cs import ConstraintSystem, LinearCombination, Variable
@@ -20,14 +22,19 @@ def _choose_piece(x: int, intervals: list[tuple[int, int]]) -> int:
     return next((k for k, (lo, hi) in enumerate(intervals) if lo <= x <= hi), 0)
 
 
+def _flag(k: int, chosen: int | None) -> Callable[[], int]:
+    """The prover's value of the one-hot bit of piece ``k``."""
+    return lambda: 1 if k == chosen else 0
+
+
 def select_piece(
     cs: ConstraintSystem,
     x: LinearCombination,
     x_bits: int,
-    x_bit_wires: list,
+    x_bit_wires: list[Variable],
     intervals: list[tuple[int, int]],
     label: str,
-):
+) -> list[Variable]:
     """One-hot bits e_k with ``lo_k ≤ x ≤ hi_k`` for the selected piece k, for an ``x`` already
     decomposed into ``x_bits`` bit wires (``x_bit_wires``, least significant first).
 
@@ -67,7 +74,7 @@ def select_piece(
             range_check(cs, top_hi - v, t, f"{label}: below the last end")
         return [Variable.ONE]  # type: ignore[attr-defined]
     ev = _choose_piece(cs.eval_signed(x), intervals) if cs.is_prover else None
-    es = [boolean(cs, (lambda k=k: 1 if k == ev else 0) if cs.is_prover else None, f"{label} piece {k}") for k in range(K)]
+    es = [boolean(cs, _flag(k, ev) if cs.is_prover else None, f"{label} piece {k}") for k in range(K)]
     cs.constrain(sum((LinearCombination.of(e) for e in es), LinearCombination()) - 1, f"{label}: exactly one piece")
     his = [hi for _, hi in intervals[:-1]] + [top_hi if finite_top else (1 << t) - 1]
     lo_sel = sum((e * lo for e, (lo, _) in zip(es, intervals)), LinearCombination())

@@ -11,19 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Optional
+from typing import TYPE_CHECKING
 
 from zkmargin.errors import CircuitError, InputError
 from zkmargin.rules.decimals import to_fixed
 
 from ..gadgets import bits_for
 
+if TYPE_CHECKING:
+    from zkmargin.models import Market, Policy
+
 
 def p10(k: int) -> int:
     """``10^k`` for a scale difference ``k >= 0`` (lifts a quantity to a larger scale)."""
     if k < 0:
         raise CircuitError("internal: negative scale difference")
-    return 10**k
+    return int(10**k)
 
 
 @dataclass
@@ -46,15 +49,15 @@ class InstrumentPlan:
     rule: str  # flat | linear | brackets | scenario
     rate: int = 0  # at dr (flat, linear)
     per_size: int = 0  # at dr per unit of size (linear)
-    brackets: list = field(default_factory=list)  # [(lo_qabs, hi_qabs, rate_dr, cum_at_da+dr)]
-    pnl: list = field(default_factory=list)  # per scenario, at dp (portfolio)
+    brackets: list[tuple[int, int, int, int]] = field(default_factory=list)  # [(lo_qabs, hi_qabs, rate_dr, cum_at_da+dr)]
+    pnl: list[int] = field(default_factory=list)  # per scenario, at dp (portfolio)
 
 
 @dataclass
 class CollateralPlan:
     asset: str
     price: int  # at dp
-    tiers: list  # [(lo_amount, hi_amount, slope_dr, intercept_at_da+dr)]
+    tiers: list[tuple[int, int, int, int]]  # [(lo_amount, hi_amount, slope_dr, intercept_at_da+dr)]
 
 
 @dataclass
@@ -72,7 +75,7 @@ class MarginPlan:
     amount_bits: int
     buffer: int  # at dr
     threshold: int  # at da
-    rounding: Optional[tuple[str, int]]
+    rounding: tuple[str, int] | None
     instruments: list[InstrumentPlan]
     collateral: list[CollateralPlan]
     factor: int = 0  # portfolio, at dr
@@ -107,10 +110,10 @@ class MarginPlan:
 # --- plan ----------------------------------------------------------------------------------------
 
 
-def _interval_bounds(thresholds_hi: list[Optional[int]], unit: int, max_value: int) -> list[tuple[int, int]]:
+def _interval_bounds(thresholds_hi: list[int | None], unit: int, max_value: int) -> list[tuple[int, int]]:
     """Integer intervals [lo_k, hi_k] of x such that the k-th piece applies, where the pieces are
     ``(t_{k−1}, t_k]`` in units where the quantity is ``x·unit`` (t_0 = −∞ for the first)."""
-    out = []
+    out: list[tuple[int, int]] = []
     lo = 0
     for t in thresholds_hi:
         if unit == 0:
@@ -124,10 +127,10 @@ def _interval_bounds(thresholds_hi: list[Optional[int]], unit: int, max_value: i
     return out
 
 
-def plan_margin(policy, market, threshold: Decimal) -> MarginPlan:
+def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPlan:
     """Compile the public side: integer constants at declared scales, and the slot layout."""
-    from zkmargin.rules.engine import bracket_pieces, collateral_pieces
     from zkmargin.models import price_of
+    from zkmargin.rules.engine import bracket_pieces, collateral_pieces
 
     d = policy.decimals
     ds, dp, dr, da = d.size, d.price, d.rate, d.amount
@@ -136,23 +139,30 @@ def plan_margin(policy, market, threshold: Decimal) -> MarginPlan:
     size_max = (1 << bits.size) - 1
     amount_max = (1 << bits.amount) - 1
     instruments: list[InstrumentPlan] = []
+    # validated policies: portfolio mode has a scenario table, a flat or size-scaled rule its
+    # rate(s), a bracket rule its brackets
+    scenarios = policy.scenarios
     for ins in policy.instruments:
         mark = to_fixed(market.prices[ins.symbol], dp, field=f"prices.{ins.symbol}", kind="price")
         if mark < 0:
             raise InputError(f"negative mark price for {ins.symbol}", field=f"prices.{ins.symbol}")
         if mode == "portfolio":
-            pnl = [to_fixed(v, dp, field=f"scenarios.pnl.{ins.symbol}", kind="price") for v in policy.scenarios.pnl[ins.symbol]]
+            assert scenarios is not None
+            pnl = [to_fixed(v, dp, field=f"scenarios.pnl.{ins.symbol}", kind="price") for v in scenarios.pnl[ins.symbol]]
             instruments.append(InstrumentPlan(ins.symbol, ins.kind, mark, "scenario", pnl=pnl))
             continue
         rule = ins.rule(policy.requirement)
         kind = rule.kind
         if kind == "flat":
+            assert rule.rate is not None
             instruments.append(InstrumentPlan(ins.symbol, ins.kind, mark, "flat", rate=to_fixed(rule.rate, dr)))
         elif kind == "linear":
+            assert rule.rate is not None and rule.per_size is not None
             instruments.append(
                 InstrumentPlan(ins.symbol, ins.kind, mark, "linear", rate=to_fixed(rule.rate, dr), per_size=to_fixed(rule.per_size, dr))
             )
         else:
+            assert rule.brackets is not None
             S = max(ds + dp, da)
             unit = mark * p10(S - ds - dp)
             caps = [None if b.cap is None else to_fixed(b.cap, S) for b in rule.brackets]
@@ -167,7 +177,7 @@ def plan_margin(policy, market, threshold: Decimal) -> MarginPlan:
         price = to_fixed(price_of(market, policy, c.asset), dp, field=f"prices.{c.asset}", kind="price")
         pieces = collateral_pieces(c)
         if c.tiers is None:
-            ups: list[Optional[int]] = [None]
+            ups: list[int | None] = [None]
         else:
             ups = [None if t.up_to is None else to_fixed(t.up_to, da) * p10(dp) for t in c.tiers]
         intervals = _interval_bounds(ups[: len(pieces)], price, amount_max)
@@ -190,7 +200,8 @@ def plan_margin(policy, market, threshold: Decimal) -> MarginPlan:
     )
     if mode == "portfolio":
         plan.factor = to_fixed(policy.factor, dr, field="scenarios.factor", kind="rate")
-        plan.n_scenarios = len(policy.scenarios.names)
+        assert scenarios is not None
+        plan.n_scenarios = len(scenarios.names)
     slots: list[Slot] = []
     for ip in instruments:
         slots.append(Slot("size", ip.symbol, plan.size_bits, signed=True))

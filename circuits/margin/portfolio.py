@@ -9,7 +9,7 @@ the prover), and the requirement ``round(factor·M)`` at ``SR``. May import :mod
 from __future__ import annotations
 
 from ..cs import ConstraintSystem, LinearCombination, Variable
-from ..gadgets import bits_for, range_check
+from ..gadgets import bits_for, range_check, upper_bound
 from .plan import MarginPlan, p10
 from .rounding import round_requirement
 
@@ -24,15 +24,15 @@ def portfolio_requirement(cs: ConstraintSystem, plan: MarginPlan, var: dict[str,
         for ip in plan.instruments:
             loss = loss - var[f"size:{ip.symbol}"] * ip.pnl[s]
         losses.append(loss)
-    worst_hi = max([0] + [cs.bound(l)[1] for l in losses])
+    worst_hi = max([0] + [upper_bound(cs, loss, "portfolio: a scenario loss") for loss in losses])
     m_bits = bits_for(worst_hi)
 
-    def worst():
-        return max([0] + [cs.eval_signed(l) for l in losses])
+    def worst() -> int:
+        return max([0] + [cs.eval_signed(loss) for loss in losses])
 
     M = cs.allocate(worst if cs.is_prover else None)
     range_check(cs, M, m_bits, "portfolio: worst scenario loss")
     for s, loss in enumerate(losses):
         gap = LinearCombination.of(M) - loss
-        range_check(cs, gap, bits_for(cs.bound(gap)[1]), f"portfolio: scenario {s} loss covered")
+        range_check(cs, gap, bits_for(upper_bound(cs, gap, f"portfolio: scenario {s}")), f"portfolio: scenario {s} loss covered")
     return round_requirement(cs, LinearCombination.of(M) * (plan.factor * p10(SR - (ds + dp + dr))), plan, "portfolio requirement")

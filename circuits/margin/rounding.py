@@ -11,7 +11,7 @@ from zkmargin.crypto.field import R
 from zkmargin.rules.decimals import to_fixed
 
 from ..cs import ConstraintSystem, LinearCombination
-from ..gadgets import bits_for, boolean, range_check
+from ..gadgets import bits_for, boolean, range_check, upper_bound
 from .plan import MarginPlan, p10
 
 
@@ -25,10 +25,10 @@ def round_requirement(cs: ConstraintSystem, x: LinearCombination, plan: MarginPl
     if k <= 0:
         return x
     D = p10(k)
-    hi = cs.bound(x)[1]
+    hi = upper_bound(cs, x, label)
     q_bits = bits_for(hi // D + 1)
 
-    def exact():
+    def exact() -> int:
         from zkmargin.rules.decimals import from_fixed, quantize
 
         value = from_fixed(cs.eval_signed(x), plan.SR)
@@ -36,7 +36,7 @@ def round_requirement(cs: ConstraintSystem, x: LinearCombination, plan: MarginPl
 
     q = cs.allocate(exact if cs.is_prover else None)
     range_check(cs, q, q_bits, f"{label}: rounded requirement")
-    qD = q * D
+    qD: LinearCombination = q * D
     if mode == "up":
         range_check(cs, qD - x, bits_for(D - 1), f"{label}: rounded up")
     elif mode == "down":

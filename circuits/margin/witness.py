@@ -7,13 +7,17 @@ custodian workflows (commitments to the same values); never by a verifier.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from zkmargin.rules.decimals import to_fixed
 
 from .plan import MarginPlan
 
+if TYPE_CHECKING:
+    from zkmargin.models import Account
 
-def witness_values(plan: MarginPlan, account) -> list[int]:
+
+def witness_values(plan: MarginPlan, account: Account) -> list[int]:
     """The committed values, slot by slot, from a validated account (prover only)."""
     held = {p.symbol: p for p in account.positions}
     sizes = {}

@@ -25,10 +25,11 @@ import hashlib
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from .backends import get_backend
-from .backends.base import HASH_TO_CURVE_SUITE, GroupBackend
+from .backends.base import HASH_TO_CURVE_SUITE, GroupBackend, Point
 
 GENERATORS_VERSION = 1
 DST = b"ZKMARGIN-V1-GENERATORS-" + HASH_TO_CURVE_SUITE.encode()
@@ -60,7 +61,7 @@ from ._generator_digests import PINNED as _PINNED  # noqa: E402
 PINNED_CHUNK_DIGESTS.update(_PINNED)
 
 
-def chunk_digest(backend: GroupBackend, points) -> str:
+def chunk_digest(backend: GroupBackend, points: Sequence[Point]) -> str:
     h = hashlib.sha256()
     for p in points:
         h.update(backend.encode(p))
@@ -84,8 +85,8 @@ class Generators:
         self.backend = backend
         self.B = backend.hash_to_curve(b"B", DST)
         self.B_blinding = backend.hash_to_curve(b"B~", DST)
-        self._G: list = []
-        self._H: list = []
+        self._G: list[Point] = []
+        self._H: list[Point] = []
         self._lock = threading.Lock()
         self._identity: dict[int, bytes] = {}
 
@@ -118,11 +119,11 @@ class Generators:
 
     # --- vectors ----------------------------------------------------------------------------
 
-    def G(self, n: int) -> list:
+    def G(self, n: int) -> list[Point]:
         self.ensure(n)
         return self._G[:n]
 
-    def H(self, n: int) -> list:
+    def H(self, n: int) -> list[Point]:
         self.ensure(n)
         return self._H[:n]
 
@@ -140,17 +141,17 @@ class Generators:
                 self._G.extend(self._load_or_derive("G", c))
                 self._H.extend(self._load_or_derive("H", c))
 
-    def _derive(self, vector: str, c: int) -> list:
+    def _derive(self, vector: str, c: int) -> list[Point]:
         return [self.backend.hash_to_curve(_label(vector, i), DST) for i in _chunk_range(c)]
 
-    def _load_or_derive(self, vector: str, c: int) -> list:
+    def _load_or_derive(self, vector: str, c: int) -> list[Point]:
         loader = getattr(self.backend, "load_affine_unchecked", None)
         directory = cache_dir()
         pinned = PINNED_CHUNK_DIGESTS.get(vector, {}).get(c)
         path = directory / f"generators-v{GENERATORS_VERSION}-{vector}-{c}.bin" if directory else None
         if loader is not None and path is not None and pinned is not None and path.is_file():
             try:
-                pts = loader(path.read_bytes(), len(_chunk_range(c)))
+                pts: list[Point] = loader(path.read_bytes(), len(_chunk_range(c)))
                 if chunk_digest(self.backend, pts) == pinned:
                     return pts
             except Exception:  # a corrupt cache file is derived again below
@@ -175,7 +176,7 @@ _by_backend: dict[str, Generators] = {}
 _by_backend_lock = threading.Lock()
 
 
-def get_generators(backend=None) -> Generators:
+def get_generators(backend: str | GroupBackend | None = None) -> Generators:
     be = get_backend(backend)
     with _by_backend_lock:
         if be.name not in _by_backend:

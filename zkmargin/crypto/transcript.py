@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 
 from ..errors import DecodeError
+from .backends.base import GroupBackend, Point
 from .field import R, scalar_to_bytes
 
 DOMAIN, APPEND, CHALLENGE, OUTPUT = 1, 2, 3, 4
@@ -51,7 +52,7 @@ class Transcript:
     def append_scalar(self, label: bytes, value: int) -> None:
         self.append_message(label, scalar_to_bytes(value % R))
 
-    def append_point(self, label: bytes, point, backend) -> None:
+    def append_point(self, label: bytes, point: Point, backend: GroupBackend) -> None:
         """Append a point's compressed encoding; the identity is refused (it would let a
         malicious prover cancel terms)."""
         if backend.is_identity(point):

@@ -14,10 +14,9 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 
-def write_atomic(path, data: bytes, *, mode: Optional[int] = None) -> None:
+def write_atomic(path, data: bytes, *, mode: int | None = None) -> None:
     """Write ``data`` to ``path`` atomically. ``mode`` (e.g. ``0o600`` for private files) sets the
     permissions; by default they follow the umask like a normal new file."""
     path = Path(path)

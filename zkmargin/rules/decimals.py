@@ -154,6 +154,7 @@ def decimals_of(d: Decimal) -> int:
     with localcontext(EXACT):
         n = d.normalize()
     exp = n.as_tuple().exponent
+    assert isinstance(exp, int)  # a finite number's exponent
     return max(0, -exp)
 
 

@@ -27,8 +27,15 @@ import json
 from pydantic import BaseModel
 
 from ..errors import InputError
-from ..models import ACCOUNT_FORMAT, MARKET_FORMAT, POLICY_FORMAT, Account, Market, Policy, \
-    dump_document
+from ..models import (
+    ACCOUNT_FORMAT,
+    MARKET_FORMAT,
+    POLICY_FORMAT,
+    Account,
+    Market,
+    Policy,
+    dump_document,
+)
 
 __all__ = ["DOMAINS", "canonical_json", "canonical_bytes", "digest", "policy_digest",
            "market_digest", "account_digest"]

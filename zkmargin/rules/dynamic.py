@@ -24,14 +24,14 @@ Used by the command line (``dynamic-margin``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_CEILING, Context, Decimal, localcontext
-from typing import Mapping, Sequence
 
 import numpy as np
 
-from .decimals import EXACT, canonical, parse_decimal, quantize
 from ..errors import InputError, PolicyError, UnknownSymbolError
 from ..models import Bracket, Policy, Rule, dump_document, load_policy, write_document
+from .decimals import EXACT, canonical, parse_decimal, quantize
 
 __all__ = ["realized_vol", "vol_multiplier", "scale_rate", "scale_rule", "multipliers",
            "dynamic_policy", "write_dynamic_policy"]
@@ -78,13 +78,17 @@ def scale_rate(rate: Decimal, mult: Decimal, rate_scale: int) -> Decimal:
 
 def scale_rule(rule: Rule, mult: Decimal, rate_scale: int) -> Rule:
     """A rule with every rate scaled (brackets: amounts dropped, the loader recomputes them)."""
+    # a validated rule has the fields of its kind
     if rule.kind == "brackets":
+        assert rule.brackets is not None
         return Rule(brackets=[Bracket(floor=b.floor, cap=b.cap,
                                       rate=scale_rate(b.rate, mult, rate_scale))
                               for b in rule.brackets])
     if rule.kind == "linear":
+        assert rule.rate is not None and rule.per_size is not None
         return Rule(rate=scale_rate(rule.rate, mult, rate_scale),
                     per_size=scale_rate(rule.per_size, mult, rate_scale))
+    assert rule.rate is not None
     return Rule(rate=scale_rate(rule.rate, mult, rate_scale))
 
 

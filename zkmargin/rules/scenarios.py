@@ -32,17 +32,24 @@ Used by the command line (``scenarios``), the benchmarks and ``examples/portfoli
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Mapping
 
 import numpy as np
 
-from .decimals import canonical, parse_decimal, quantize
 from ..errors import InputError, MissingPriceError
-from ..models import Market, Policy, dump_document, load_market, load_policy, parse_timestamp, \
-    write_document
+from ..models import (
+    Market,
+    Policy,
+    dump_document,
+    load_market,
+    load_policy,
+    parse_timestamp,
+    write_document,
+)
+from .decimals import canonical, parse_decimal, quantize
 
 __all__ = [
     "Grid",
@@ -186,6 +193,8 @@ def scenario_pnl(policy: Policy, market: Market, grid: Grid, *, spot_shocks=0.15
     out: dict[str, np.ndarray] = {}
     for ins in policy.instruments:
         under = ins.symbol if ins.kind != "option" else ins.underlying
+        # a validated option has its underlying, expiry, strike and right
+        assert under is not None
         scan = _param(spot_shocks, under, "spot_shocks", "spot shock")
         if ins.kind != "option":
             s0 = _market_float(market, policy, ins.symbol)
@@ -198,6 +207,7 @@ def scenario_pnl(policy: Policy, market: Market, grid: Grid, *, spot_shocks=0.15
                              field="vols")
         key = ins.symbol if isinstance(vols, Mapping) and ins.symbol in vols else under
         sigma = _param(vols, key, "vols", "implied volatility")
+        assert ins.expiry is not None and ins.right is not None
         t0 = year_fraction(market.as_of, ins.expiry)
         t1 = max(t0 - horizon_days / 365.0, 0.0)
         strike = float(np.asarray(str(ins.strike), dtype=float))

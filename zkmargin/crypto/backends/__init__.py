@@ -36,7 +36,7 @@ def backend_name(name: str | None = None) -> str:
     return chosen
 
 
-def get_backend(backend: "str | GroupBackend | None" = None) -> GroupBackend:
+def get_backend(backend: str | GroupBackend | None = None) -> GroupBackend:
     """The backend named by ``backend``, else by ``$ZKMARGIN_BACKEND``, else arkworks."""
     if isinstance(backend, GroupBackend):
         return backend

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
 
 from py_arkworks_bls12381 import G1Point, Scalar
 
 from ...errors import DecodeError
 from ..field import R
-from .base import POINT_BYTES, GroupBackend
+from .base import POINT_BYTES, GroupBackend, Point
 
 #: Below this many points an MSM runs on the calling thread (splitting costs more than it saves).
 PARALLEL_MSM_MIN = 1024
@@ -47,28 +47,28 @@ class ArkworksBackend(GroupBackend):
         #: wall-clock seconds spent inside native MSM calls (for the benchmark's "MSM share")
         self.msm_seconds = 0.0
 
-    def identity(self):
+    def identity(self) -> Point:
         return self._identity
 
-    def generator(self):
+    def generator(self) -> Point:
         return self._generator
 
-    def add(self, p, q):
+    def add(self, p: Point, q: Point) -> Point:
         return p + q
 
-    def neg(self, p):
+    def neg(self, p: Point) -> Point:
         return -p
 
-    def sub(self, p, q):
+    def sub(self, p: Point, q: Point) -> Point:
         return p - q
 
-    def mul(self, p, k: int):
+    def mul(self, p: Point, k: int) -> Point:
         return p * _scalar(k)
 
-    def native_scalars(self, scalars: Sequence[int]) -> list:
+    def native_scalars(self, scalars: Sequence[int]) -> list[Scalar]:
         return [Scalar.from_le_bytes((k % R).to_bytes(32, "little")) for k in scalars]
 
-    def msm(self, points, scalars):
+    def msm(self, points: Sequence[Point], scalars: Sequence[int]) -> Point:
         n = len(points)
         if n != len(scalars):
             raise ValueError("msm: points and scalars differ in length")
@@ -88,7 +88,7 @@ class ArkworksBackend(GroupBackend):
         self.msm_seconds += time.perf_counter() - t0
         return total
 
-    def msm_many(self, jobs: Sequence[tuple[Sequence, Sequence[int]]]) -> list:
+    def msm_many(self, jobs: Sequence[tuple[Sequence[Point], Sequence[int]]]) -> list[Point]:
         """Several independent MSMs, run concurrently (the GIL is released inside each)."""
         prepared = [(list(p), self.native_scalars(s)) for p, s in jobs]
         t0 = time.perf_counter()
@@ -96,16 +96,16 @@ class ArkworksBackend(GroupBackend):
         self.msm_seconds += time.perf_counter() - t0
         return out
 
-    def eq(self, p, q) -> bool:
-        return p == q
+    def eq(self, p: Point, q: Point) -> bool:
+        return bool(p == q)
 
-    def is_identity(self, p) -> bool:
-        return p == self._identity
+    def is_identity(self, p: Point) -> bool:
+        return bool(p == self._identity)
 
-    def encode(self, p) -> bytes:
+    def encode(self, p: Point) -> bytes:
         return bytes(p.to_compressed_bytes())
 
-    def decode(self, data: bytes, *, allow_identity: bool = False):
+    def decode(self, data: bytes, *, allow_identity: bool = False) -> Point:
         if not isinstance(data, (bytes, bytearray)) or len(data) != POINT_BYTES:
             size = len(data) if isinstance(data, (bytes, bytearray)) else type(data).__name__
             raise DecodeError(f"point: expected {POINT_BYTES} bytes, got {size}")
@@ -125,18 +125,18 @@ class ArkworksBackend(GroupBackend):
             raise DecodeError("point: the identity is not allowed here")
         return point
 
-    def hash_to_curve(self, msg: bytes, dst: bytes):
+    def hash_to_curve(self, msg: bytes, dst: bytes) -> Point:
         return G1Point.hash_to_curve(bytes(msg), bytes(dst))
 
     # Generator cache support (zkmargin.crypto.generators) -------------------------------------------
 
     @staticmethod
-    def dump_affine(points) -> bytes:
+    def dump_affine(points: Sequence[Point]) -> bytes:
         """Concatenated 96-byte little-endian affine (x || y) encodings."""
         return b"".join(bytes(p.to_xy_bytes_le()) for p in points)
 
     @staticmethod
-    def load_affine_unchecked(data: bytes, count: int) -> list:
+    def load_affine_unchecked(data: bytes, count: int) -> list[Point]:
         """Inverse of :meth:`dump_affine`. Checks each point is on the curve, not the subgroup:
         callers must compare the result against a pinned digest before trusting it."""
         if len(data) != 96 * count:

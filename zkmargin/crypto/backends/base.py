@@ -11,7 +11,8 @@ by the generators and the proof encoding.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..field import R
 

@@ -24,7 +24,7 @@ by :func:`zkmargin.crypto.backends.get_backend` on first use.
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 from py_ecc.bls.hash_to_curve import hash_to_G1
 from py_ecc.fields import optimized_bls12_381_FQ as FQ
@@ -34,7 +34,7 @@ from py_ecc.optimized_bls12_381 import field_modulus as P
 
 from ...errors import DecodeError
 from ..field import R
-from .base import POINT_BYTES, GroupBackend
+from .base import POINT_BYTES, GroupBackend, Point
 
 #: Curve: y² = x³ + 4 over F_p.
 B = 4
@@ -58,14 +58,18 @@ _IDENTITY_BYTES = bytes([_FLAG_COMPRESSED | _FLAG_INFINITY]) + bytes(POINT_BYTES
 _SQRT_EXP = (P + 1) // 4  # p ≡ 3 (mod 4)
 _OVERSIZE_DST_PREFIX = b"H2C-OVERSIZE-DST-"
 
-_INF = (1, 1, 0)  # Jacobian identity (ints)
+#: Jacobian coordinates (X, Y, Z) and affine coordinates (x, y), as ints mod p.
+Jac = tuple[int, int, int]
+Aff = tuple[int, int]
+
+_INF: Jac = (1, 1, 0)  # Jacobian identity (ints)
 
 
 # --- Jacobian arithmetic on ints ---------------------------------------------------------------
 # (X, Y, Z) with x = X/Z², y = Y/Z³; Z == 0 is the identity. Affine points are (x, y) pairs.
 
 
-def _dbl(X, Y, Z):
+def _dbl(X: int, Y: int, Z: int) -> Jac:
     if Z == 0 or Y == 0:
         return _INF
     A = X * X % P
@@ -77,7 +81,7 @@ def _dbl(X, Y, Z):
     return X3, (E * (D - X3) - 8 * C) % P, 2 * Y * Z % P
 
 
-def _madd(X1, Y1, Z1, x2, y2):
+def _madd(X1: int, Y1: int, Z1: int, x2: int, y2: int) -> Jac:
     """Jacobian + affine."""
     if Z1 == 0:
         return x2, y2, 1
@@ -93,7 +97,7 @@ def _madd(X1, Y1, Z1, x2, y2):
     return X3, (Rr * (V - X3) - Y1 * HHH) % P, Z1 * H % P
 
 
-def _jadd(X1, Y1, Z1, X2, Y2, Z2):
+def _jadd(X1: int, Y1: int, Z1: int, X2: int, Y2: int, Z2: int) -> Jac:
     """Jacobian + Jacobian."""
     if Z1 == 0:
         return X2, Y2, Z2
@@ -116,7 +120,7 @@ def _jadd(X1, Y1, Z1, X2, Y2, Z2):
     return X3, (Rr * (V - X3) - S1 * HHH) % P, Z1 * Z2 * H % P
 
 
-def _batch_to_affine(jacs):
+def _batch_to_affine(jacs: Sequence[Jac]) -> list[Aff | None]:
     """Jacobian points (none the identity) to affine, with one field inversion."""
     prefix = []
     acc = 1
@@ -124,7 +128,7 @@ def _batch_to_affine(jacs):
         prefix.append(acc)
         acc = acc * j[2] % P
     inv = pow(acc, -1, P)
-    out = [None] * len(jacs)
+    out: list[Aff | None] = [None] * len(jacs)
     for i in range(len(jacs) - 1, -1, -1):
         X, Y, Z = jacs[i]
         zi = inv * prefix[i] % P
@@ -134,7 +138,7 @@ def _batch_to_affine(jacs):
     return out
 
 
-def _to_affine(j):
+def _to_affine(j: Jac) -> Aff | None:
     X, Y, Z = j
     if Z == 0:
         return None
@@ -148,7 +152,7 @@ def _to_affine(j):
 # --- conversions between py_ecc points and ints -------------------------------------------------
 
 
-def _jac_of(p):
+def _jac_of(p: Point) -> Jac:
     """py_ecc homogeneous (X/Z, Y/Z) -> Jacobian ints."""
     X, Y, Z = p[0].n, p[1].n, p[2].n
     if Z == 0:
@@ -158,7 +162,7 @@ def _jac_of(p):
     return X * Z % P, Y * Z * Z % P, Z
 
 
-def _pt_of_jac(j):
+def _pt_of_jac(j: Jac) -> Point:
     """Jacobian ints -> py_ecc point (homogeneous), without an inversion."""
     X, Y, Z = j
     if Z == 0:
@@ -168,17 +172,17 @@ def _pt_of_jac(j):
     return FQ(X * Z % P), FQ(Y), FQ(Z * Z * Z % P)
 
 
-def _pt_of_affine(a):
+def _pt_of_affine(a: Aff | None) -> Point:
     if a is None:
         return _PY_Z1
     return FQ(a[0]), FQ(a[1]), FQ(1)
 
 
-def _affine_of_pts(points):
+def _affine_of_pts(points: Sequence[Point]) -> list[Aff | None]:
     """py_ecc points -> list of affine int pairs (None for the identity), one inversion."""
-    out = [None] * len(points)
+    out: list[Aff | None] = [None] * len(points)
     todo_idx = []
-    todo = []
+    todo: list[Jac] = []
     for i, p in enumerate(points):
         X, Y, Z = p[0].n, p[1].n, p[2].n
         if Z == 0:
@@ -216,14 +220,14 @@ def _wnaf(k: int, w: int) -> list[int]:
     return digits
 
 
-def _straus(affs, scalars, w: int = WNAF_WIDTH):
+def _straus(affs: Sequence[Aff], scalars: Sequence[int], w: int = WNAF_WIDTH) -> Jac:
     """Σ k_i·A_i for affine A_i and 0 < k_i, interleaved wNAF. Returns Jacobian ints."""
     size = 1 << (w - 2)  # odd multiples 1, 3, ..., 2^(w-1) - 1
-    tables_j = []
+    tables_j: list[list[Jac]] = []
     nafs = []
     for (x, y), k in zip(affs, scalars):
         nafs.append(_wnaf(k, w))
-        row = [(x, y, 1)]
+        row: list[Jac] = [(x, y, 1)]
         if size > 1:
             two = _dbl(x, y, 1)
             for _ in range(size - 1):
@@ -270,7 +274,7 @@ def pippenger_window(n: int, bits: int) -> int:
     return best_c
 
 
-def _pippenger(affs, scalars):
+def _pippenger(affs: Sequence[Aff], scalars: Sequence[int]) -> Jac:
     """Σ k_i·A_i for affine A_i and 0 < k_i < r (bucket method, signed digits). Jacobian ints."""
     n = len(affs)
     bits = max(k.bit_length() for k in scalars)
@@ -297,7 +301,7 @@ def _pippenger(affs, scalars):
             for _ in range(c):
                 acc = _dbl(*acc)
         row = rows[w]
-        buckets = [None] * (half + 1)
+        buckets: list[Jac | None] = [None] * (half + 1)
         for i in range(n):
             d = row[i]
             if not d:
@@ -322,9 +326,10 @@ def _pippenger(affs, scalars):
     return acc
 
 
-def _msm_affine(affs, scalars):
+def _msm_affine(affs: Sequence[Aff | None], scalars: Sequence[int]) -> Jac:
     """MSM over affine int points with scalars already reduced; skips zeros and identities."""
-    pa, ps = [], []
+    pa: list[Aff] = []
+    ps: list[int] = []
     for a, k in zip(affs, scalars):
         if k and a is not None:
             pa.append(a)
@@ -363,7 +368,7 @@ def _in_subgroup_by_order(x: int, y: int) -> bool:
     return _straus([(x, y)], [R])[2] == 0
 
 
-def _encode_affine(a) -> bytes:
+def _encode_affine(a: Aff | None) -> bytes:
     if a is None:
         return _IDENTITY_BYTES
     x, y = a
@@ -376,30 +381,30 @@ def _encode_affine(a) -> bytes:
 class PyEccBackend(GroupBackend):
     name = "py_ecc"
 
-    def identity(self):
+    def identity(self) -> Point:
         return _PY_Z1
 
-    def generator(self):
+    def generator(self) -> Point:
         return _PY_G1
 
-    def add(self, p, q):
+    def add(self, p: Point, q: Point) -> Point:
         return _pt_of_jac(_jadd(*_jac_of(p), *_jac_of(q)))
 
-    def neg(self, p):
+    def neg(self, p: Point) -> Point:
         return p[0], -p[1], p[2]
 
-    def sub(self, p, q):
+    def sub(self, p: Point, q: Point) -> Point:
         X, Y, Z = _jac_of(q)
         return _pt_of_jac(_jadd(*_jac_of(p), X, (P - Y) % P, Z))
 
-    def mul(self, p, k: int):
+    def mul(self, p: Point, k: int) -> Point:
         k %= R
         a = _affine_of_pts([p])[0]
         if k == 0 or a is None:
             return _PY_Z1
         return _pt_of_affine(_to_affine(_straus([a], [k])))
 
-    def msm(self, points: Sequence, scalars: Sequence[int]):
+    def msm(self, points: Sequence[Point], scalars: Sequence[int]) -> Point:
         if len(points) != len(scalars):
             raise ValueError("msm: points and scalars differ in length")
         if not points:
@@ -408,20 +413,24 @@ class PyEccBackend(GroupBackend):
         affs = _affine_of_pts([p for p, k in zip(points, reduced) if k])
         return _pt_of_affine(_to_affine(_msm_affine(affs, [k for k in reduced if k])))
 
-    def eq(self, p, q) -> bool:
-        X1, Y1, Z1 = p[0].n, p[1].n, p[2].n
-        X2, Y2, Z2 = q[0].n, q[1].n, q[2].n
+    def eq(self, p: Point, q: Point) -> bool:
+        X1: int = p[0].n
+        Y1: int = p[1].n
+        Z1: int = p[2].n
+        X2: int = q[0].n
+        Y2: int = q[1].n
+        Z2: int = q[2].n
         if Z1 == 0 or Z2 == 0:
             return Z1 == Z2
         return X1 * Z2 % P == X2 * Z1 % P and Y1 * Z2 % P == Y2 * Z1 % P
 
-    def is_identity(self, p) -> bool:
-        return p[2].n == 0
+    def is_identity(self, p: Point) -> bool:
+        return bool(p[2].n == 0)
 
-    def encode(self, p) -> bytes:
+    def encode(self, p: Point) -> bytes:
         return _encode_affine(_affine_of_pts([p])[0])
 
-    def decode(self, data: bytes, *, allow_identity: bool = False):
+    def decode(self, data: bytes, *, allow_identity: bool = False) -> Point:
         if not isinstance(data, (bytes, bytearray)) or len(data) != POINT_BYTES:
             size = len(data) if isinstance(data, (bytes, bytearray)) else type(data).__name__
             raise DecodeError(f"point: expected {POINT_BYTES} bytes, got {size}")
@@ -447,9 +456,10 @@ class PyEccBackend(GroupBackend):
             raise DecodeError("point: not in the prime-order subgroup")
         return FQ(x), FQ(y), FQ(1)
 
-    def hash_to_curve(self, msg: bytes, dst: bytes):
+    def hash_to_curve(self, msg: bytes, dst: bytes) -> Point:
         dst = bytes(dst)
         if len(dst) > 255:  # RFC 9380 §5.3.3 (py_ecc refuses long tags; arkworks hashes them)
             dst = hashlib.sha256(_OVERSIZE_DST_PREFIX + dst).digest()
-        point = hash_to_G1(bytes(msg), dst, hashlib.sha256)
+        # py_ecc annotates the hash argument as a hash object; it takes (and calls) the constructor
+        point = hash_to_G1(bytes(msg), dst, hashlib.sha256)  # type: ignore[arg-type]
         return _pt_of_affine(_affine_of_pts([point])[0])

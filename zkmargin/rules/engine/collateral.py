@@ -24,6 +24,7 @@ def collateral_value(entry: Collateral, amount, price) -> Decimal:
         v = amount * price
         if entry.haircut is not None:
             return (_ONE - entry.haircut) * v
+        assert entry.tiers is not None  # a validated entry has a haircut or tiers
         total = _ZERO
         lo = _ZERO
         for t in entry.tiers:
@@ -43,6 +44,7 @@ def collateral_pieces(entry: Collateral) -> list[tuple[Decimal, Decimal]]:
     quote value ``V >= 0`` — the concave form a circuit proves (``value <= every piece``)."""
     if entry.haircut is not None:
         return [(_ONE - entry.haircut, _ZERO)]
+    assert entry.tiers is not None  # a validated entry has a haircut or tiers
     out = []
     with localcontext(EXACT):
         lo = _ZERO

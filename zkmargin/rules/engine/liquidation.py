@@ -17,11 +17,15 @@ from .positions import _amounts
 def _mm_brackets(rule: Rule, abs_size: Decimal) -> list[tuple[Decimal, Decimal | None, Decimal,
                                                              Decimal]]:
     """``[(floor, cap, mmr, cum)]`` of a maintenance rule (flat and size-scaled: one bracket)."""
+    # a validated rule has the fields of its kind
     if rule.kind == "flat":
+        assert rule.rate is not None
         return [(_ZERO, None, rule.rate, _ZERO)]
     if rule.kind == "linear":
+        assert rule.rate is not None and rule.per_size is not None
         with localcontext(EXACT):
             return [(_ZERO, None, rule.rate + rule.per_size * abs_size, _ZERO)]
+    assert rule.brackets is not None
     cums = _amounts(rule.brackets)
     return [(b.floor, b.cap, b.rate, c) for b, c in zip(rule.brackets, cums)]
 

@@ -7,8 +7,8 @@ Used by :mod:`.report`, :mod:`.liquidation` and the circuits' plan (``bracket_pi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal, localcontext
-from typing import Sequence
 
 from ...errors import InputError
 from ...models import Bracket, Rule, bracket_amounts
@@ -29,8 +29,9 @@ def unrealized_pnl(size, mark, entry) -> Decimal:
 
 
 def _amounts(brackets: Sequence[Bracket]) -> list[Decimal]:
-    if all(b.amount is not None for b in brackets):
-        return [b.amount for b in brackets]
+    given = [b.amount for b in brackets if b.amount is not None]
+    if len(given) == len(brackets):
+        return given
     return bracket_amounts(list(brackets))
 
 
@@ -66,9 +67,13 @@ def position_requirement(rule: Rule, size, mark) -> Decimal:
     with localcontext(EXACT):
         n = abs(size) * mark
         kind = rule.kind
+        # a validated rule has the fields of its kind
         if kind == "flat":
+            assert rule.rate is not None
             return n * rule.rate
         if kind == "linear":
+            assert rule.rate is not None and rule.per_size is not None
             return n * (rule.rate + rule.per_size * abs(size))
+        assert rule.brackets is not None
         k = bracket_for(n, rule.brackets)
         return n * rule.brackets[k].rate - _amounts(rule.brackets)[k]

@@ -109,7 +109,7 @@ class MarginReport:
             out["failing_positions"] = list(self.failing_positions)
         return out
 
-    def raise_if_below(self) -> "MarginReport":
+    def raise_if_below(self) -> MarginReport:
         """:class:`BelowRequirementError` when the account does not meet the requirement."""
         if not self.meets:
             raise BelowRequirementError("the account does not meet the requirement (with buffer "
@@ -181,7 +181,7 @@ def check(account, market, policy, threshold=0) -> MarginReport:
                 equity = coll + sum((u for *_, u, _r in rows), _ZERO)
             else:
                 equity = coll
-                for pos, ins, mark, n, u, r in rows:
+                for pos, _ins, _mark, _n, u, r in rows:
                     e_i = account.isolated_margin.get(pos.symbol, _ZERO) + u
                     equity += e_i
                     if e_i < one_b * r:
@@ -199,7 +199,7 @@ def check(account, market, policy, threshold=0) -> MarginReport:
         mms = []
         beyond_cap = False
         if mode == "cross":
-            for pos, ins, mark, n, u, r in rows:
+            for pos, ins, mark, _n, _u, _r in rows:
                 try:
                     mms.append(position_requirement(ins.rule("maintenance"), pos.size, mark))
                 except InputError:
@@ -207,7 +207,7 @@ def check(account, market, policy, threshold=0) -> MarginReport:
                     mms.append(_ZERO)
             total_mm = sum(mms, _ZERO)
             total_u = sum((u for *_, u, _r in rows), _ZERO)
-        for idx, (pos, ins, mark, n, u, r) in enumerate(rows):
+        for idx, (pos, ins, _mark, n, u, r) in enumerate(rows):
             lp = None
             iso_eq = None
             ok = None

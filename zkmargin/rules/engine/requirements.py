@@ -6,8 +6,8 @@ the tests.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, localcontext
-from typing import Mapping
 
 from ...models import Policy, Rounding, Scenarios
 from ..decimals import EXACT, quantize
@@ -43,6 +43,7 @@ def scenario_losses(scenarios: Scenarios, sizes: Mapping[str, Decimal]) -> list[
 def portfolio_requirement(policy: Policy, sizes: Mapping[str, Decimal]) -> Decimal:
     """``round(factor * max(0, max_s loss_s))`` with the factor for the policy's requirement
     (``initial_factor`` for initial margin)."""
+    assert policy.scenarios is not None  # a validated portfolio policy has its table
     losses = scenario_losses(policy.scenarios, sizes)
     with localcontext(EXACT):
         worst = max([_ZERO, *losses])
@@ -51,6 +52,7 @@ def portfolio_requirement(policy: Policy, sizes: Mapping[str, Decimal]) -> Decim
 
 def standalone_scenario_requirement(policy: Policy, symbol: str, size) -> Decimal:
     """The portfolio rule applied to one position alone (unrounded; informative only)."""
+    assert policy.scenarios is not None  # a validated portfolio policy has its table
     with localcontext(EXACT):
         worst = max([_ZERO, *scenario_losses(policy.scenarios, {symbol: _d(size)})])
         return policy.factor * worst
