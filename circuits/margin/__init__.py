@@ -39,9 +39,32 @@ verifier or the API. Used by the API, the workflows and the tests, through the n
 
 from __future__ import annotations
 
-from .circuit import build, margin_circuit
+from typing import TYPE_CHECKING
+
 from .plan import CollateralPlan, InstrumentPlan, MarginPlan, Slot, plan_margin
 from .witness import witness_values
+
+if TYPE_CHECKING:
+    from ..cs import ConstraintSystem
+
+
+# The circuit and its rule families load on first use, not with ``import zkmargin`` (which only
+# needs the plan): that keeps the split package as quick to import as the single module was.
+
+
+def build(plan: MarginPlan, values: list[int] | None = None) -> ConstraintSystem:
+    """The margin circuit for ``plan`` (:func:`.circuit.build`): the prover's when ``values`` are
+    given, else the verifier's."""
+    from .circuit import build as build_circuit
+
+    return build_circuit(plan, values)
+
+
+def margin_circuit(cs: ConstraintSystem, plan: MarginPlan) -> None:
+    """The margin statement added to ``cs`` (:func:`.circuit.margin_circuit`)."""
+    from .circuit import margin_circuit as add_margin_circuit
+
+    add_margin_circuit(cs, plan)
 
 __all__ = [
     "CollateralPlan",
