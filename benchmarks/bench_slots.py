@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import zkmargin  # noqa: E402
 from zkmargin.api import ProveTimings, _Verifier  # noqa: E402
-from zkmargin.backends import get_backend  # noqa: E402
+from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.circuits.layouts import build, plan_margin, witness_values  # noqa: E402
 from zkmargin.errors import CircuitError  # noqa: E402
 from zkmargin.models import load_account, load_market, load_policy  # noqa: E402

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Union
 
 from zkmargin.errors import CircuitError, OverflowRiskError, UnsatisfiedError
-from zkmargin.field import R, signed
+from zkmargin.crypto.field import R, signed
 
 # Variable kinds
 ONE_KIND, V_KIND, L_KIND, R_KIND, O_KIND = 0, 1, 2, 3, 4

@@ -5,34 +5,37 @@ Each gadget is written once; witness values are computed only inside the callabl
 
 Gate counts: ``boolean`` 1, ``range_check`` k (one per bit), ``unsigned`` k, ``signed_range`` k,
 ``abs_value`` k + 2, ``geq`` k, ``product`` 1.
+
+Imports :mod:`.cs`, :mod:`zkmargin.errors` and :mod:`zkmargin.crypto.field`. Used by the margin
+circuits, the benchmarks and the tests.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
+from zkmargin.crypto.field import R
 from zkmargin.errors import CircuitError, OverflowRiskError
-from zkmargin.field import R
 
 from .cs import ConstraintSystem, LCLike, LinearCombination, Variable, check_no_wrap
 
 MAX_RANGE_BITS = 250
 
 
-def boolean(cs: ConstraintSystem, assign: Optional[Callable[[], int]], label: str = "bit") -> Variable:
+def boolean(cs: ConstraintSystem, assign: Callable[[], int] | None, label: str = "bit") -> Variable:
     """A wire constrained to {0, 1}: ``b·(1 − b) = 0`` on one gate (a_L = b, a_R = 1 − b)."""
 
-    def both():
+    def both() -> tuple[int, int]:
         b = int(assign()) if assign is not None else 0
         return b, 1 - b
 
-    l, r, o = cs.allocate_multiplier(both if cs.is_prover else None)
-    cs.constrain(o, f"{label}: b·(1−b) = 0")
-    cs.constrain(l + r - 1, f"{label}: a_R = 1 − a_L")
-    cs.set_bound(l, 0, 1)
-    cs.set_bound(r, 0, 1)
-    cs.set_bound(o, 0, 0)
-    return l
+    a_l, a_r, a_o = cs.allocate_multiplier(both if cs.is_prover else None)
+    cs.constrain(a_o, f"{label}: b·(1−b) = 0")
+    cs.constrain(a_l + a_r - 1, f"{label}: a_R = 1 − a_L")
+    cs.set_bound(a_l, 0, 1)
+    cs.set_bound(a_r, 0, 1)
+    cs.set_bound(a_o, 0, 0)
+    return a_l
 
 
 def range_check(cs: ConstraintSystem, lc: LCLike, bits: int, label: str) -> list[Variable]:
@@ -47,6 +50,7 @@ def range_check(cs: ConstraintSystem, lc: LCLike, bits: int, label: str) -> list
     lc = LinearCombination.of(lc)
     interval = cs.bound(lc)
     free = None
+    rest_bound = None
     if interval is None:
         unbounded = [(v, c) for v, c in lc.terms.items() if v not in cs.bounds]
         if len(unbounded) != 1 or unbounded[0][1] not in _UNITS:
@@ -62,14 +66,14 @@ def range_check(cs: ConstraintSystem, lc: LCLike, bits: int, label: str) -> list
     else:
         check_no_wrap(interval[0], interval[1], bits, label)
 
-    def bit_values():
+    def bit_values() -> list[int]:
         value = cs.eval(lc)
         return [(value >> i) & 1 for i in range(bits)]
 
-    cache: list = []
+    cache: list[list[int]] = []
 
-    def bit(i: int):
-        def assign():
+    def bit(i: int) -> Callable[[], int]:
+        def assign() -> int:
             if not cache:
                 cache.append(bit_values())
             return cache[0][i]
@@ -85,6 +89,7 @@ def range_check(cs: ConstraintSystem, lc: LCLike, bits: int, label: str) -> list
     cs.constrain(lc - total, f"{label}: value within {bits} bits")
 
     if free is not None:
+        assert rest_bound is not None  # set with free above
         var, coef = free
         lo_r, hi_r = rest_bound
         s_lo, s_hi = 0, (1 << bits) - 1
@@ -100,7 +105,7 @@ def range_check(cs: ConstraintSystem, lc: LCLike, bits: int, label: str) -> list
 _UNITS = (1, R - 1)
 
 
-def unsigned(cs: ConstraintSystem, assign: Optional[Callable[[], int]], bits: int, label: str) -> Variable:
+def unsigned(cs: ConstraintSystem, assign: Callable[[], int] | None, bits: int, label: str) -> Variable:
     """A fresh wire with value in ``[0, 2^bits)``."""
     x = cs.allocate(assign if cs.is_prover else None)
     range_check(cs, x, bits, label)
@@ -115,7 +120,7 @@ def signed_range(cs: ConstraintSystem, lc: LCLike, bits: int, label: str) -> Non
 
 
 def abs_value(
-    cs: ConstraintSystem, x: LCLike, bits: int, label: str, bits_out: Optional[list] = None
+    cs: ConstraintSystem, x: LCLike, bits: int, label: str, bits_out: list[Variable] | None = None
 ) -> tuple[Variable, Variable]:
     """``(|x|, s)`` with sign bit s (1 when x < 0) and ``|x| = x·(1 − 2s) ∈ [0, 2^bits)``;
     ``bits_out``, when given, receives the bit wires of ``|x|`` (least significant first).
@@ -172,6 +177,16 @@ def geq(cs: ConstraintSystem, a: LCLike, b: LCLike, bits: int, label: str) -> No
 def product(cs: ConstraintSystem, a: LCLike, b: LCLike) -> Variable:
     """The wire ``a·b`` (one gate)."""
     return cs.multiply(a, b)[2]
+
+
+def upper_bound(cs: ConstraintSystem, lc: LCLike, what: str) -> int:
+    """The largest integer value ``lc`` can take (from the bounds the builder tracks); a
+    :class:`CircuitError` when ``lc`` has no bound (an internal error: every quantity a circuit
+    compares is bounded by the range checks before it)."""
+    bound = cs.bound(lc)
+    if bound is None:
+        raise CircuitError(f"internal: {what} has no bound")
+    return bound[1]
 
 
 def bits_for(upper: int) -> int:

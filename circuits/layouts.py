@@ -2,7 +2,7 @@
 
 * one slot per instrument of the policy's universe (:mod:`zkmargin.circuits.margin`, the default);
 * K private position slots looked up in the venue's instrument table
-  (:mod:`zkmargin.circuits.margin_slots`), when the policy declares ``"slots": K``.
+  (:mod:`zkmargin.circuits.margin.slots`), when the policy declares ``"slots": K``.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from decimal import Decimal
 from typing import Optional
 
 from . import margin as _margin
-from . import margin_slots as _slots
+from .margin import slots as _slots
 from .cs import ConstraintSystem
 
 
 def plan_margin(policy, market, threshold: Decimal):
     """The public plan of the policy's circuit (a :class:`~zkmargin.circuits.margin.MarginPlan`
-    or a :class:`~zkmargin.circuits.margin_slots.SlotPlan`)."""
+    or a :class:`~zkmargin.circuits.margin.slots.SlotPlan`)."""
     if getattr(policy, "slots", None):
         return _slots.plan_slots(policy, market, threshold)
     return _margin.plan_margin(policy, market, threshold)

@@ -32,7 +32,7 @@ import hashlib
 from typing import Callable, Optional, Sequence
 
 from zkmargin.errors import CircuitError, OverflowRiskError, UnsatisfiedError
-from zkmargin.field import R, batch_inv, inv
+from zkmargin.crypto.field import R, batch_inv, inv
 
 from .cs import (
     ChallengeCollisionError,

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from zkmargin.backends import BACKENDS
+from zkmargin.crypto.backends import BACKENDS
 
 from . import errors
 

@@ -165,7 +165,7 @@ def _write_receipt(path, receipt) -> None:
     """``--receipt-out``: the receipt the log returned, written atomically."""
     import json
 
-    from zkmargin.atomic import write_atomic
+    from zkmargin.files.atomic import write_atomic
 
     write_atomic(path, (json.dumps(receipt, indent=2) + "\n").encode())
     say(f"receipt of log entry {receipt['entry']['seq']} written to {path}")
@@ -258,7 +258,7 @@ def challenge():
 def inspect(ctx, proof, as_json):
     """Show a proof bundle's public statement and sizes (it holds nothing private). Does not
     verify the proof."""
-    from zkmargin.proof import R1CSProof
+    from zkmargin.crypto.proof import R1CSProof
 
     bundle = zkmargin.ProofBundle.load(proof)
     parsed = R1CSProof.from_bytes(bundle.proof, backend_from(ctx))  # strict decode, no verification

@@ -1,14 +1,14 @@
 """The venue's policy-building commands: scenarios, dynamic-margin.
 
 ``scenarios`` writes a copy of a policy with a portfolio scenario table
-(:func:`zkmargin.scenarios.write_policy_with_scenarios`); ``dynamic-margin`` writes a copy whose
-rule rates are scaled by realized volatility (:func:`zkmargin.dynamic.write_dynamic_policy`).
+(:func:`zkmargin.rules.scenarios.write_policy_with_scenarios`); ``dynamic-margin`` writes a copy whose
+rule rates are scaled by realized volatility (:func:`zkmargin.rules.dynamic.write_dynamic_policy`).
 Each is one library call plus reading its small parameter files and formatting; errors become
 exit codes in the group (:mod:`zkmargin.cli.app`): 0 written, 2 usage or input error (nothing
 written).
 
 Parameter files are read with the project's exact JSON loader
-(:func:`zkmargin.decimals.load_json_file`): numbers are JSON numbers or decimal strings without an
+(:func:`zkmargin.rules.decimals.load_json_file`): numbers are JSON numbers or decimal strings without an
 exponent; NaN, infinities and duplicate keys are refused. Shocks and volatilities are model
 parameters and become floats after that check; multipliers, factors and rates stay decimals.
 
@@ -31,7 +31,7 @@ from typing import Optional
 
 import click
 
-from zkmargin.decimals import canonical, load_json_file, parse_decimal
+from zkmargin.rules.decimals import canonical, load_json_file, parse_decimal
 from zkmargin.errors import FormatError, InputError, UnknownSymbolError
 from zkmargin.models import check_format_tag
 
@@ -138,7 +138,7 @@ def _either(flag_value, file_value, default):
 
 
 def _digest(policy) -> str:
-    from zkmargin.digests import policy_digest
+    from zkmargin.rules.digests import policy_digest
 
     return policy_digest(policy)
 
@@ -198,7 +198,7 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
     policy's price scale. Shocks are keyed by underlying (a perpetual or future is its own
     underlying); options are repriced with Black-Scholes."""
     from zkmargin.models import load_policy
-    from zkmargin.scenarios import write_policy_with_scenarios
+    from zkmargin.rules.scenarios import write_policy_with_scenarios
 
     if levels is not None and grid != "deribit":
         raise click.BadParameter("only the deribit grid has levels", param_hint="'--levels'")
@@ -293,7 +293,7 @@ def dynamic_margin(policy, history, reference_vol, out, min_mult, max_mult, peri
     """Write a copy of the rule-based POLICY whose maintenance and initial rates of every
     instrument in the history are multiplied by clip(realized vol / reference vol, min, max),
     rounded up (bracket amounts recomputed). Instruments without a history keep their rates."""
-    from zkmargin.dynamic import multipliers, realized_vol, write_dynamic_policy
+    from zkmargin.rules.dynamic import multipliers, realized_vol, write_dynamic_policy
     from zkmargin.models import load_policy
 
     if min_mult > max_mult:

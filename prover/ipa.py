@@ -20,7 +20,7 @@ MSM over the base points it stands for (run concurrently; the native MSM release
 
 from __future__ import annotations
 
-from zkmargin.field import R, inv
+from zkmargin.crypto.field import R, inv
 
 #: Materialise the folded generators once each stands for this many base points.
 FOLD_SPAN = 16

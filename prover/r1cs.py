@@ -14,13 +14,13 @@ from __future__ import annotations
 import secrets
 from typing import Sequence
 
-from zkmargin.backends import get_backend
+from zkmargin.crypto.backends import get_backend
 from zkmargin.circuits.cs import ChallengeCollisionError, ConstraintSystem
 from zkmargin.errors import CircuitError
-from zkmargin.field import R, batch_inv, powers
-from zkmargin.generators import get_generators
-from zkmargin.proof import MAX_LG_N, R1CSProof
-from zkmargin.r1cs_transcript import PHASE1_LABELS, PHASE2_LABELS, PHI_LABEL, T_LABELS, start_transcript
+from zkmargin.crypto.field import R, batch_inv, powers
+from zkmargin.crypto.generators import get_generators
+from zkmargin.crypto.proof import MAX_LG_N, R1CSProof
+from zkmargin.crypto.r1cs_transcript import PHASE1_LABELS, PHASE2_LABELS, PHI_LABEL, T_LABELS, start_transcript
 
 from .ipa import inner, prove_inner_product
 

@@ -22,14 +22,13 @@ under a second. The draws lean on the places where engine and circuit could disa
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
-from typing import Optional
 
 from hypothesis import strategies as st
 
-from zkmargin.decimals import EXACT, canonical
-from zkmargin.engine import apply_rounding, check, position_requirement, unrealized_pnl
 from zkmargin.errors import InputError
 from zkmargin.models import load_account, load_market, load_policy
+from zkmargin.rules.decimals import EXACT, canonical
+from zkmargin.rules.engine import apply_rounding, check, position_requirement, unrealized_pnl
 
 MODES = ("cross", "isolated", "portfolio")
 RULES = ("flat", "linear", "brackets")
@@ -101,7 +100,7 @@ def _grid_hints(values, grid: Decimal) -> list[int]:
     return sorted(out)
 
 
-def bracket_rule(draw, *, dr: int, da: int, notionals: list[Decimal], capped: Optional[bool] = None,
+def bracket_rule(draw, *, dr: int, da: int, notionals: list[Decimal], capped: bool | None = None,
                  min_brackets: int = 1) -> dict:
     """A notional-bracket table whose recursion amounts fit the amount scale: floors and caps are
     multiples of 10^(dr−da), so floor·Δrate has at most ``da`` decimals."""
@@ -188,7 +187,7 @@ def collateral_dict(draw, asset: str, *, dr: int, da: int, values: list[Decimal]
 
 
 @st.composite
-def margin_cases(draw, mode: str, rule: Optional[str] = None, *, tight: bool = True, pieces: bool = False,
+def margin_cases(draw, mode: str, rule: str | None = None, *, tight: bool = True, pieces: bool = False,
                  other_rule_any: bool = False) -> dict:
     """``{"policy", "market", "account", "threshold"}`` for ``mode``; ``rule`` forces every
     instrument's rule for the checked requirement (cross and isolated), else each is drawn.

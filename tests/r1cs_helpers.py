@@ -19,11 +19,11 @@ from typing import Callable, Sequence
 
 import pytest
 
-from zkmargin.backends import get_backend
+from zkmargin.crypto.backends import get_backend
 from zkmargin.circuits.cs import ConstraintSystem
 from zkmargin.errors import UnsatisfiedError, VerificationError
-from zkmargin.field import R
-from zkmargin.proof import POINT_NAMES, SCALAR_NAMES, R1CSProof
+from zkmargin.crypto.field import R
+from zkmargin.crypto.proof import POINT_NAMES, SCALAR_NAMES, R1CSProof
 from zkmargin.prover.r1cs import prove
 from zkmargin.verifier.r1cs import verify
 
@@ -35,9 +35,9 @@ HEADER = 7  # magic, version, lg_n, phases
 def pyecc_missing() -> str | None:
     """None when the py_ecc reference backend imports, else why not."""
     try:
-        import zkmargin.backends.pyecc  # noqa: F401
+        import zkmargin.crypto.backends.pyecc  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the concurrent helper
-        return f"zkmargin.backends.pyecc cannot be imported yet: {exc}"
+        return f"zkmargin.crypto.backends.pyecc cannot be imported yet: {exc}"
     return None
 
 

@@ -1,4 +1,4 @@
-"""One suite over every group backend (``zkmargin.backends.BACKENDS``).
+"""One suite over every group backend (``zkmargin.crypto.backends.BACKENDS``).
 
 Each test taking the ``backend`` fixture runs once per backend; cross-backend tests compare the
 two on the same input bytes; a short section at the end checks internals of the pure-Python
@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zkmargin.backends import BACKENDS, DEFAULT_BACKEND, ENV_VAR, POINT_BYTES, get_backend
+from zkmargin.crypto.backends import BACKENDS, DEFAULT_BACKEND, ENV_VAR, POINT_BYTES, get_backend
+from zkmargin.crypto.field import R
 from zkmargin.errors import BackendError, DecodeError
-from zkmargin.field import R
 
 # --- curve constants, stated independently of the backends ---------------------------------------
 
@@ -491,12 +491,12 @@ def test_unknown_backend():
 @pytest.mark.slow
 def test_backends_imported_only_when_used():
     code = (
-        "import sys, zkmargin, zkmargin.backends as b\n"
-        "mods = lambda: {m for m in ('py_arkworks_bls12381', 'zkmargin.backends.arkworks',"
-        " 'zkmargin.backends.pyecc', 'py_ecc') if m in sys.modules}\n"
+        "import sys, zkmargin, zkmargin.crypto.backends as b\n"
+        "mods = lambda: {m for m in ('py_arkworks_bls12381', 'zkmargin.crypto.backends.arkworks',"
+        " 'zkmargin.crypto.backends.pyecc', 'py_ecc') if m in sys.modules}\n"
         "assert mods() == set(), mods()\n"
         "b.get_backend('py_ecc')\n"
-        "assert mods() == {'zkmargin.backends.pyecc', 'py_ecc'}, mods()\n"
+        "assert mods() == {'zkmargin.crypto.backends.pyecc', 'py_ecc'}, mods()\n"
         "b.get_backend('arkworks')\n"
         "assert 'py_arkworks_bls12381' in mods(), mods()\n"
         "print('ok')\n"
@@ -509,7 +509,7 @@ def test_backends_imported_only_when_used():
 
 
 def test_pyecc_endomorphism_constant():
-    from zkmargin.backends import pyecc
+    from zkmargin.crypto.backends import pyecc
 
     assert pyecc.BETA != 1 and pow(pyecc.BETA, 3, P) == 1
     assert (pyecc.BLS_X_ABS**4 - pyecc.BLS_X_ABS**2 + 1) == R  # r = x⁴ - x² + 1
@@ -525,7 +525,7 @@ def test_pyecc_endomorphism_constant():
 @FAST
 @given(x=st.integers(min_value=0, max_value=P - 1), k=nonzero)
 def test_pyecc_subgroup_check_matches_order_check(x, k):
-    from zkmargin.backends import pyecc
+    from zkmargin.crypto.backends import pyecc
 
     x, y = curve_point_from(x)
     assert pyecc._in_subgroup(x, y) == pyecc._in_subgroup_by_order(x, y) is False
@@ -539,8 +539,9 @@ def test_pyecc_subgroup_check_matches_order_check(x, k):
 
 @pytest.mark.parametrize("n", [1, 2, 5, 9, 17])
 def test_pyecc_msm_paths_agree(pyb, pool_bytes, n, monkeypatch):
-    from zkmargin.backends import pyecc
     from py_ecc.optimized_bls12_381 import add, multiply
+
+    from zkmargin.crypto.backends import pyecc, pyecc_ints
 
     rng = random.Random(100 + n)
     points = [pyb.decode(rng.choice(pool_bytes[:6])) for _ in range(n)]
@@ -553,4 +554,4 @@ def test_pyecc_msm_paths_agree(pyb, pool_bytes, n, monkeypatch):
     pippenger = pyb.msm(points, ks)
     assert pyb.eq(straus, expected) and pyb.eq(pippenger, expected)
     for bits in (1, 8, 64, 255):
-        assert 1 <= pyecc.pippenger_window(n, bits) <= 16
+        assert 1 <= pyecc_ints.pippenger_window(n, bits) <= 16

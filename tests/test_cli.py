@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import zkmargin
-import zkmargin.atomic
+import zkmargin.files.atomic
 from zkmargin.bench import BenchReport, BenchRow
 from zkmargin.cli import commands_core, output
 from zkmargin.cli.main import cli
@@ -298,10 +298,10 @@ def test_prove_interrupted_while_writing_leaves_no_partial_file(monkeypatch, tmp
     def interrupted_fsync(fd):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(zkmargin.atomic.os, "fsync", interrupted_fsync)
+    monkeypatch.setattr(zkmargin.files.atomic.os, "fsync", interrupted_fsync)
     out = tmp_path / "proof.json"
     r = run(["prove", ACCOUNT, *VENUE, "-o", str(out)])
-    monkeypatch.setattr(zkmargin.atomic.os, "fsync", real_fsync)
+    monkeypatch.setattr(zkmargin.files.atomic.os, "fsync", real_fsync)
     one_line_error(r, 130, "interrupted")
     assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
 

@@ -32,15 +32,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import margin_strategies as S  # noqa: E402
 
-from zkmargin import check, verify  # noqa: E402
+from zkmargin import verify  # noqa: E402
 from zkmargin.api import public_inputs, statement_for  # noqa: E402
-from zkmargin.backends import get_backend  # noqa: E402
 from zkmargin.bundle import ProofBundle  # noqa: E402
 from zkmargin.circuits.margin import build, plan_margin, witness_values  # noqa: E402
-from zkmargin.decimals import EXACT  # noqa: E402
+from zkmargin.crypto.backends import get_backend  # noqa: E402
+from zkmargin.crypto.field import R  # noqa: E402
 from zkmargin.errors import UnsatisfiedError, VerificationError  # noqa: E402
-from zkmargin.field import R  # noqa: E402
 from zkmargin.prover.r1cs import prove as r1cs_prove  # noqa: E402
+from zkmargin.rules.decimals import EXACT  # noqa: E402
 
 _HC = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 FORGED = settings(max_examples=100, deadline=None, derandomize=True, database=None, suppress_health_check=_HC)

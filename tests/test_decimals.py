@@ -1,4 +1,4 @@
-"""Exact decimal parsing, fixed-point helpers and canonical spelling (zkmargin.decimals)."""
+"""Exact decimal parsing, fixed-point helpers and canonical spelling (zkmargin.rules.decimals)."""
 
 from decimal import Decimal
 
@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zkmargin.decimals import (
+from zkmargin.errors import FormatError, PrecisionError
+from zkmargin.rules.decimals import (
     canonical,
     check_scale,
     decimals_of,
@@ -17,7 +18,6 @@ from zkmargin.decimals import (
     quantize,
     to_fixed,
 )
-from zkmargin.errors import FormatError, PrecisionError
 
 
 @pytest.mark.parametrize("text,value", [

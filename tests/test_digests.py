@@ -10,15 +10,15 @@ from importlib import resources
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zkmargin.decimals import loads_json
-from zkmargin.digests import (
+from zkmargin.models import load_account, load_market, load_policy, parse_account
+from zkmargin.rules.decimals import loads_json
+from zkmargin.rules.digests import (
     account_digest,
     canonical_bytes,
     digest,
     market_digest,
     policy_digest,
 )
-from zkmargin.models import load_account, load_market, load_policy, parse_account
 
 DATA = resources.files("zkmargin.data")
 

@@ -8,7 +8,9 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from zkmargin.dynamic import (
+from zkmargin.errors import InputError, PolicyError, UnknownSymbolError
+from zkmargin.models import Bracket, Rule, bracket_amounts, load_policy
+from zkmargin.rules.dynamic import (
     dynamic_policy,
     multipliers,
     realized_vol,
@@ -17,8 +19,6 @@ from zkmargin.dynamic import (
     vol_multiplier,
     write_dynamic_policy,
 )
-from zkmargin.errors import InputError, PolicyError, UnknownSymbolError
-from zkmargin.models import Bracket, Rule, bracket_amounts, load_policy
 
 D = Decimal
 DATA = resources.files("zkmargin.data")

@@ -1,12 +1,14 @@
 """The margin engine: venues' published worked examples reproduced to the published digits, and
 the engine's own semantics (cross, isolated, portfolio, rounding, threshold, report)."""
 
-from decimal import Context, Decimal, ROUND_FLOOR
+from decimal import ROUND_FLOOR, Context, Decimal
 from importlib import resources
 
 import pytest
 
-from zkmargin.engine import (
+from zkmargin.errors import BelowRequirementError, InputError, PrecisionError
+from zkmargin.models import Bracket, Collateral, Rounding, Rule, Tier, load_policy
+from zkmargin.rules.engine import (
     HEALTH_DIGITS,
     apply_rounding,
     bracket_for,
@@ -20,8 +22,6 @@ from zkmargin.engine import (
     scenario_losses,
     unrealized_pnl,
 )
-from zkmargin.errors import BelowRequirementError, InputError, PrecisionError
-from zkmargin.models import Bracket, Collateral, Rounding, Rule, Tier, load_policy
 
 D = Decimal
 DATA = resources.files("zkmargin.data")

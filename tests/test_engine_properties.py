@@ -6,8 +6,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zkmargin.decimals import EXACT, canonical, from_fixed, quantize
-from zkmargin.engine import (
+from zkmargin.models import Bracket, Collateral, Rounding, Rule, Tier, bracket_amounts
+from zkmargin.rules.decimals import EXACT, canonical, from_fixed, quantize
+from zkmargin.rules.engine import (
     bracket_for,
     bracket_pieces,
     check,
@@ -17,7 +18,6 @@ from zkmargin.engine import (
     position_requirement,
     unrealized_pnl,
 )
-from zkmargin.models import Bracket, Collateral, Rounding, Rule, Tier, bracket_amounts
 
 D = Decimal
 FAST = settings(max_examples=60, deadline=None)

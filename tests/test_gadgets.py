@@ -32,6 +32,7 @@ from zkmargin.circuits.gadgets import (  # noqa: E402
     signed_range,
     unsigned,
 )
+from zkmargin.crypto.field import R  # noqa: E402
 from zkmargin.errors import (  # noqa: E402
     CircuitError,
     OverflowRiskError,
@@ -39,7 +40,6 @@ from zkmargin.errors import (  # noqa: E402
     VerificationError,
     ZkMarginError,
 )
-from zkmargin.field import R  # noqa: E402
 from zkmargin.prover.r1cs import prove  # noqa: E402
 
 # --- boolean ------------------------------------------------------------------------------------------

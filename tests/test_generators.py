@@ -1,4 +1,4 @@
-"""Pedersen generators (zkmargin/generators.py): fixed vectors, the pinned chunk digests re-derived
+"""Pedersen generators (zkmargin/crypto/generators.py): fixed vectors, the pinned chunk digests re-derived
 from the RFC 9380 spec on both backends, the identity digest the transcript binds, and the on-disk
 cache (round trip, corruption detected and repaired, an intact cache used without re-deriving)."""
 
@@ -13,9 +13,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import r1cs_helpers as H  # noqa: E402
 
-from zkmargin._generator_digests import PINNED  # noqa: E402
-from zkmargin.backends import get_backend  # noqa: E402
-from zkmargin.generators import (  # noqa: E402
+from zkmargin.crypto._generator_digests import PINNED  # noqa: E402
+from zkmargin.crypto.backends import get_backend  # noqa: E402
+from zkmargin.crypto.generators import (  # noqa: E402
     CACHE_ENV,
     DST,
     MAX_GENERATORS,

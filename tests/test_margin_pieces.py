@@ -1,6 +1,6 @@
 """Exhaustive soundness of the piece selection behind brackets and collateral tiers.
 
-``_select_piece`` pins a private x inside one of several public intervals with one-hot bits and
+``select_piece`` pins a private x inside one of several public intervals with one-hot bits and
 range checks on x's low bits. A cheating prover's only freedom is which piece to claim (every
 other wire is determined by the values), so forcing every possible claim for every x in a small
 domain shows the constraints accept exactly the true piece.
@@ -10,9 +10,9 @@ import itertools
 
 import pytest
 
-from zkmargin.circuits import margin
 from zkmargin.circuits.cs import ConstraintSystem, LinearCombination
 from zkmargin.circuits.gadgets import range_check
+from zkmargin.circuits.margin import pieces
 from zkmargin.errors import UnsatisfiedError
 
 X_BITS = 6
@@ -35,10 +35,10 @@ def true_piece(x, intervals):
 
 def build(x, intervals, monkeypatch, claim=None):
     if claim is not None:
-        monkeypatch.setattr(margin, "_choose_piece", lambda _x, _iv: claim)
+        monkeypatch.setattr(pieces, "_choose_piece", lambda _x, _iv: claim)
     cs = ConstraintSystem.for_prover([x])
     bits = range_check(cs, cs.inputs[0], X_BITS, "x")
-    es = margin._select_piece(cs, LinearCombination.of(cs.inputs[0]), X_BITS, bits, intervals, "pieces")
+    es = pieces.select_piece(cs, LinearCombination.of(cs.inputs[0]), X_BITS, bits, intervals, "pieces")
     return cs, es
 
 
@@ -76,7 +76,7 @@ def test_low_part_comparison_is_cheaper_than_full_width(monkeypatch):
     cs = ConstraintSystem.for_prover([12345])
     bits = range_check(cs, cs.inputs[0], wide, "x")
     before = cs.n
-    margin._select_piece(cs, LinearCombination.of(cs.inputs[0]), wide, bits, intervals, "pieces")
+    pieces.select_piece(cs, LinearCombination.of(cs.inputs[0]), wide, bits, intervals, "pieces")
     cs.check_witness()
     t = (1001).bit_length()
     assert cs.n - before <= len(intervals) + 2 * t + 6 < 2 * wide

@@ -31,8 +31,8 @@ import margin_strategies as S  # noqa: E402
 
 from zkmargin import check, prove, verify  # noqa: E402
 from zkmargin.circuits.margin import build, plan_margin, witness_values  # noqa: E402
-from zkmargin.decimals import EXACT, canonical, decimals_of  # noqa: E402
-from zkmargin.engine import bracket_for, notional  # noqa: E402
+from zkmargin.rules.decimals import EXACT, canonical, decimals_of  # noqa: E402
+from zkmargin.rules.engine import bracket_for, notional  # noqa: E402
 from zkmargin.errors import (  # noqa: E402
     BelowRequirementError,
     InputError,
@@ -178,8 +178,8 @@ def test_tightest_threshold_passes_and_one_unit_more_fails(mode, data):
 @given(data=st.data())
 def test_cheating_piece_choice_is_caught(mode, data):
     """A prover that picks another bracket or tier piece than the one holding its |size| or
-    balance (circuits.margin._choose_piece is the honest choice) never satisfies the circuit."""
-    import zkmargin.circuits.margin as M
+    balance (circuits.margin.pieces._choose_piece is the honest choice) never satisfies the circuit."""
+    import zkmargin.circuits.margin.pieces as M
 
     case = data.draw(S.margin_cases(mode, pieces=True))
     p, m, a, t = S.load(case)
@@ -449,7 +449,7 @@ def test_rounding_ties_and_exact_multiples(rounding, rate, size, expected):
 def test_rounding_gadget_refuses_an_understated_requirement(rounding, rate, monkeypatch):
     """A prover that rounds its requirement one unit lower than the policy says is caught by the
     circuit (it may overstate, which only hurts it, but never understate)."""
-    import zkmargin.decimals as D
+    import zkmargin.rules.decimals as D
 
     case = _rounding_case(rounding, 0, rate, "1")
     t = tight_threshold(case)

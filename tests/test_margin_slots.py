@@ -1,4 +1,4 @@
-"""The K-slot margin circuit (circuits/margin_slots.py): positions in K private slots, each a row
+"""The K-slot margin circuit (circuits/margin/slots.py): positions in K private slots, each a row
 of the venue's instrument table proved by a lookup.
 
 1. Central property (hypothesis, small universes, K ≤ 4, cross and portfolio): the circuit's
@@ -30,12 +30,12 @@ import r1cs_helpers as H  # noqa: E402
 
 import zkmargin  # noqa: E402
 from zkmargin.api import public_inputs, statement_for  # noqa: E402
-from zkmargin.backends import get_backend  # noqa: E402
+from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.circuits.layouts import build, plan_margin, witness_values  # noqa: E402
 from zkmargin.circuits.lookup import Table  # noqa: E402
 from zkmargin.circuits.margin import MarginPlan  # noqa: E402
-from zkmargin.circuits.margin_slots import SlotPlan, build_slots, honest_rows, pack, unpack  # noqa: E402
-from zkmargin.engine import position_requirement  # noqa: E402
+from zkmargin.circuits.margin.slots import SlotPlan, build_slots, honest_rows, pack, unpack  # noqa: E402
+from zkmargin.rules.engine import position_requirement  # noqa: E402
 from zkmargin.errors import (  # noqa: E402
     BelowRequirementError,
     InputError,
@@ -44,7 +44,7 @@ from zkmargin.errors import (  # noqa: E402
     UnsatisfiedError,
     VerificationError,
 )
-from zkmargin.field import R  # noqa: E402
+from zkmargin.crypto.field import R  # noqa: E402
 from zkmargin.models import load_policy  # noqa: E402
 from zkmargin.prover.r1cs import prove as r1cs_prove  # noqa: E402
 from zkmargin.verifier.r1cs import verify as r1cs_verify  # noqa: E402

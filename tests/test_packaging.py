@@ -84,7 +84,7 @@ def test_design_folders_are_mapped():
         "zkmargin.cli": "cli",
     }.items()
     folders = package_folders(ROOT)
-    for name in ("zkmargin", "zkmargin.backends", "zkmargin.circuits", "zkmargin.prover", "zkmargin.verifier", "zkmargin.cli"):
+    for name in ("zkmargin", "zkmargin.crypto.backends", "zkmargin.circuits", "zkmargin.prover", "zkmargin.verifier", "zkmargin.cli"):
         assert name in folders
 
 
@@ -128,7 +128,7 @@ def fake_tree(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     root.mkdir()
     shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
-    for name, folder in package_folders(ROOT).items():
+    for folder in package_folders(ROOT).values():
         target = root / folder.relative_to(ROOT)
         target.mkdir(parents=True, exist_ok=True)
         (target / "__init__.py").write_text("")
@@ -145,7 +145,7 @@ def test_checker_twin_clean_fake_tree_passes(tmp_path):
     [
         ("prover/extra", "zkmargin.prover.extra"),
         ("zkmargin/models2", "zkmargin.models2"),
-        ("zkmargin/backends/native", "zkmargin.backends.native"),
+        ("zkmargin/crypto/backends/native", "zkmargin.crypto.backends.native"),
         ("cli/commands", "zkmargin.cli.commands"),
     ],
 )

@@ -1,4 +1,4 @@
-"""Strict decoding of the binary proof (zkmargin/proof.py), on both backends.
+"""Strict decoding of the binary proof (zkmargin/crypto/proof.py), on both backends.
 
 Every malformed input — wrong length, bad header, a point off the curve, outside the prime-order
 subgroup, the identity or non-canonical in any point slot, a scalar ≥ r in any scalar slot — is a
@@ -18,11 +18,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import r1cs_helpers as H  # noqa: E402
 
-from zkmargin.backends import get_backend  # noqa: E402
+from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.circuits.gadgets import range_check  # noqa: E402
 from zkmargin.errors import DecodeError, VerificationError  # noqa: E402
-from zkmargin.field import R  # noqa: E402
-from zkmargin.proof import MAGIC, MAX_LG_N, PROOF_VERSION, R1CSProof, proof_size  # noqa: E402
+from zkmargin.crypto.field import R  # noqa: E402
+from zkmargin.crypto.proof import MAGIC, MAX_LG_N, PROOF_VERSION, R1CSProof, proof_size  # noqa: E402
 
 P = 0x1A0111EA397FE69A4B1BA7B6434BACD764774B84F38512BF6730D2A0F6B0F6241EABFFFEB153FFFFB9FEFFFFFFFFAAAB
 GENERATOR = (

@@ -19,15 +19,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import r1cs_helpers as H  # noqa: E402
 
-from zkmargin.backends import get_backend  # noqa: E402
+from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.circuits.cs import ConstraintSystem, LinearCombination, RandomizedCS  # noqa: E402
 from zkmargin.circuits.gadgets import range_check  # noqa: E402
 from zkmargin.errors import CircuitError, DecodeError, UnsatisfiedError, VerificationError  # noqa: E402
-from zkmargin.field import R, inv  # noqa: E402
-from zkmargin.proof import OLD_VERSION_MESSAGE, R1CSProof, proof_size  # noqa: E402
+from zkmargin.crypto.field import R, inv  # noqa: E402
+from zkmargin.crypto.proof import OLD_VERSION_MESSAGE, R1CSProof, proof_size  # noqa: E402
 from zkmargin.prover import r1cs as prover_mod  # noqa: E402
 from zkmargin.prover.r1cs import prove  # noqa: E402
-from zkmargin.transcript import Transcript  # noqa: E402
+from zkmargin.crypto.transcript import Transcript  # noqa: E402
 from zkmargin.verifier.r1cs import replay, verify, verify_batch  # noqa: E402
 
 ARK = get_backend("arkworks")
@@ -282,8 +282,8 @@ def test_a_challenge_drawn_before_the_phase_one_commitments_lets_a_cheater_win_o
     blindings = H.blind(K)
     with late_phase_one(monkeypatch):
         # the cheater predicts z: the opening is all the broken transcript has absorbed by then
-        from zkmargin.generators import get_generators
-        from zkmargin.r1cs_transcript import start_transcript
+        from zkmargin.crypto.generators import get_generators
+        from zkmargin.crypto.r1cs_transcript import start_transcript
 
         gens = get_generators(ARK)
         V = [prover_mod.commit(ARK, gens, v, g) for v, g in zip(X, blindings)]

@@ -92,7 +92,7 @@ def _tracked_and_new_files() -> list[str]:
                              capture_output=True, check=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError):
         return []
-    return [f for f in out.decode().split("\0") if f and (ROOT / f).is_file()]
+    return [f for f in out.decode().split("\0") if f and ((ROOT / f).is_file() or (ROOT / f).is_symlink())]
 
 
 def _fresh_copy(dest: Path) -> Path:
@@ -101,7 +101,10 @@ def _fresh_copy(dest: Path) -> Path:
         for f in files:
             target = dest / f
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, target)
+            if (ROOT / f).is_symlink():  # .typecheck/ is a tree of relative links: keep them links
+                os.symlink(os.readlink(ROOT / f), target)
+            else:
+                shutil.copy2(ROOT / f, target)
     else:  # not a git checkout: copy the tree without caches and build output
         shutil.copytree(ROOT, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
             ".git", "__pycache__", "*.egg-info", "build", "dist", ".pytest_cache",

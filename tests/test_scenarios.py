@@ -8,10 +8,10 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from zkmargin.decimals import loads_json
 from zkmargin.errors import InputError, MissingPriceError
 from zkmargin.models import load_market, load_policy
-from zkmargin.scenarios import (
+from zkmargin.rules.decimals import loads_json
+from zkmargin.rules.scenarios import (
     SPAN_EXTREME_COVER,
     black_scholes,
     build_scenarios,

@@ -1,4 +1,4 @@
-"""The Fiat–Shamir transcript (zkmargin/transcript.py).
+"""The Fiat–Shamir transcript (zkmargin/crypto/transcript.py).
 
 Frozen vectors pin the byte-exact behaviour; one of them is re-derived here with hashlib from the
 specification in the module docstring, so the spec and the code cannot drift apart. The rest shows
@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zkmargin.backends import get_backend
+from zkmargin.crypto.backends import get_backend
 from zkmargin.errors import DecodeError
-from zkmargin.field import R
-from zkmargin.transcript import Transcript
+from zkmargin.crypto.field import R
+from zkmargin.crypto.transcript import Transcript
 
 PROTOCOL = b"zkmargin.test/v1"
 # The standard BLS12-381 G1 generator, compressed (ZCash encoding).
@@ -274,13 +274,13 @@ def test_every_challenge_depends_on_everything_before_it(ops, where, what, extra
     assert run(ops) == (pre_a, after_a)  # twin: unchanged input, unchanged challenges
 
 
-# --- the R1CS opening (zkmargin/r1cs_transcript.py) ----------------------------------------------------
+# --- the R1CS opening (zkmargin/crypto/r1cs_transcript.py) ----------------------------------------------------
 
 
 def _r1cs_opening_inputs():
     from zkmargin.circuits.cs import ConstraintSystem
     from zkmargin.circuits.gadgets import range_check
-    from zkmargin.generators import get_generators
+    from zkmargin.crypto.generators import get_generators
 
     cs = ConstraintSystem.for_verifier(2)
     range_check(cs, cs.inputs[0], 3, "a")
@@ -292,8 +292,8 @@ def _r1cs_opening_inputs():
 
 
 def test_r1cs_opening_follows_its_docstring_order():
-    from zkmargin.r1cs_transcript import PROTOCOL as R1CS_PROTOCOL
-    from zkmargin.r1cs_transcript import start_transcript
+    from zkmargin.crypto.r1cs_transcript import PROTOCOL as R1CS_PROTOCOL
+    from zkmargin.crypto.r1cs_transcript import start_transcript
 
     cs, gens, V, public = _r1cs_opening_inputs()
     n = cs.padded_n()
@@ -312,7 +312,7 @@ def test_r1cs_opening_follows_its_docstring_order():
 
 
 def test_r1cs_opening_twin_each_input_moves_the_first_challenge():
-    from zkmargin.r1cs_transcript import start_transcript
+    from zkmargin.crypto.r1cs_transcript import start_transcript
 
     cs, gens, V, public = _r1cs_opening_inputs()
     n = cs.padded_n()
@@ -354,8 +354,8 @@ V2_FROZEN = {
 def _v2_case():
     from zkmargin.circuits.cs import ConstraintSystem
     from zkmargin.circuits.gadgets import range_check
-    from zkmargin.generators import get_generators
-    from zkmargin.proof import R1CSProof
+    from zkmargin.crypto.generators import get_generators
+    from zkmargin.crypto.proof import R1CSProof
 
     cs = ConstraintSystem.for_verifier(2)
     range_check(cs, cs.inputs[0], 3, "a")
@@ -401,7 +401,7 @@ def test_v2_transcript_frozen():
 
 def test_v2_transcript_rederived_from_the_spec():
     """docs/notes/transcript.md's table, implemented from scratch with hashlib."""
-    from zkmargin.r1cs_transcript import PROTOCOL as R1CS_PROTOCOL
+    from zkmargin.crypto.r1cs_transcript import PROTOCOL as R1CS_PROTOCOL
 
     cs, gens, proof, V, public = _v2_case()
     n = cs.padded_n()

@@ -305,7 +305,7 @@ def _evidence(ev: Evidence, sth: SignedTreeHead, key_hex: str, tree: MerkleTree,
 
 
 def _load_documents(log: VerificationLog, report: AuditReport) -> tuple[dict, dict]:
-    from zkmargin.digests import market_digest, policy_digest
+    from zkmargin.rules.digests import market_digest, policy_digest
     from zkmargin.models import load_policy, parse_market
 
     policies, markets = {}, {}

@@ -81,7 +81,7 @@ def sha256_hex(data: bytes) -> str:
 def software_id() -> str:
     """Which zkmargin wrote an entry (an auditor re-verifies with the same circuit builder)."""
     from zkmargin import __version__
-    from zkmargin.r1cs_transcript import PROTOCOL
+    from zkmargin.crypto.r1cs_transcript import PROTOCOL
 
     return f"zkmargin {__version__} ({PROTOCOL.decode()})"
 
@@ -221,8 +221,8 @@ class VerificationLog:
         trader by (or None). Returns the entry and its receipt; when the challenge had been
         accepted before, the entry is recorded as a rejected replay (``Appended.replay``)."""
         from zkmargin.api import VerificationResult, _market, _policy, _threshold
-        from zkmargin.decimals import canonical
-        from zkmargin.digests import canonical_bytes, market_digest, policy_digest
+        from zkmargin.rules.decimals import canonical
+        from zkmargin.rules.digests import canonical_bytes, market_digest, policy_digest
 
         self.require_signing_key()
         pol = _policy(policy)

@@ -21,13 +21,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Sequence
 
-from zkmargin.backends import get_backend
+from zkmargin.crypto.backends import get_backend
 from zkmargin.circuits.cs import ChallengeCollisionError, ConstraintSystem
 from zkmargin.errors import CircuitError, VerificationError
-from zkmargin.field import R, batch_inv, inv, powers
-from zkmargin.generators import get_generators
-from zkmargin.proof import R1CSProof
-from zkmargin.r1cs_transcript import PHASE1_LABELS, PHASE2_LABELS, PHI_LABEL, T_LABELS, start_transcript
+from zkmargin.crypto.field import R, batch_inv, inv, powers
+from zkmargin.crypto.generators import get_generators
+from zkmargin.crypto.proof import R1CSProof
+from zkmargin.crypto.r1cs_transcript import PHASE1_LABELS, PHASE2_LABELS, PHI_LABEL, T_LABELS, start_transcript
 
 
 @dataclass

@@ -91,7 +91,7 @@ class Receipt:
         return json.dumps(self.to_json_dict(), indent=2) + "\n"
 
     def save(self, path) -> None:
-        from zkmargin.atomic import write_atomic
+        from zkmargin.files.atomic import write_atomic
 
         write_atomic(path, self.to_json().encode())
 

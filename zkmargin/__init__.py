@@ -15,7 +15,7 @@ import os as _os
 _root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
 if (
     _os.path.isfile(_os.path.join(_root, "pyproject.toml"))
-    and _os.path.isfile(_os.path.join(_root, "circuits", "margin.py"))
+    and _os.path.isfile(_os.path.join(_root, "circuits", "margin", "__init__.py"))
     and _root not in __path__
 ):
     __path__.append(_root)
@@ -30,11 +30,11 @@ from .api import (  # noqa: E402
     verify_batch,
 )
 from .bundle import BUNDLE_FORMAT, ProofBundle
-from .digests import account_digest, market_digest, policy_digest
-from .engine import MarginReport
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all  # noqa: F401
 from .models import Account, Market, Policy, load_account, load_market, load_policy
+from .rules.digests import account_digest, market_digest, policy_digest
+from .rules.engine import MarginReport
 
 __version__ = "0.1.0"
 

@@ -20,13 +20,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .backends import get_backend
+from .crypto.backends import get_backend
 from .bundle import ProofBundle, canonical_statement_bytes
 from .circuits.layouts import build, plan_margin, witness_values  # per-instrument or K-slot layout
 from .circuits.margin import MarginPlan
-from .decimals import canonical, parse_decimal
-from .digests import market_digest, policy_digest
-from .engine import MarginReport, check as _engine_check
+from .rules.decimals import canonical, parse_decimal
+from .rules.digests import market_digest, policy_digest
+from .rules.engine import MarginReport, check as _engine_check
 from .errors import (
     BelowRequirementError,
     DecodeError,
@@ -35,10 +35,10 @@ from .errors import (
     StatementMismatchError,
     VerificationError,
 )
-from .field import R
+from .crypto.field import R
 from .models import Account, Market, Policy, load_account, load_market, load_policy
-from .proof import R1CSProof
-from .r1cs_transcript import OLD_PROTOCOLS, PROTOCOL
+from .crypto.proof import R1CSProof
+from .crypto.r1cs_transcript import OLD_PROTOCOLS, PROTOCOL
 
 MIN_CHALLENGE_BYTES = 16
 MAX_CHALLENGE_BYTES = 64

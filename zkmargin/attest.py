@@ -55,8 +55,8 @@ from datetime import datetime, timezone
 from decimal import Decimal, localcontext
 from typing import Iterable, Optional, Sequence
 
-from .atomic import write_atomic
-from .backends import get_backend
+from .files.atomic import write_atomic
+from .crypto.backends import get_backend
 from .bundle import ProofBundle, hex_field
 from .errors import (
     AttestationError,
@@ -65,8 +65,8 @@ from .errors import (
     OpeningRejectedError,
     ZkMarginError,
 )
-from .decimals import EXACT
-from .field import R
+from .rules.decimals import EXACT
+from .crypto.field import R
 from .models import SLOT_KINDS
 
 ATTESTATION_FORMAT = "zkmargin.attestation/2"
@@ -440,7 +440,7 @@ class Openings:
                         [self.blindings[i] for i in ids], self.custodian, self.nonce)
 
     def commitments(self, backend=None) -> list[bytes]:
-        from .generators import get_generators
+        from .crypto.generators import get_generators
         from .prover.r1cs import commit
 
         be = get_backend(backend)
@@ -509,7 +509,7 @@ def _plan(policy, market=None):
 def slot_scales(plan) -> dict[str, int]:
     """Digits after the point of each slot's committed integer."""
     scale = {"size": plan.ds, "cost": plan.ds + plan.dp, "entry": plan.dp, "isolated": plan.da, "balance": plan.da,
-             "position": plan.ds}  # K-slot layout: the size packed in v = id + 2^A·q (see circuits/margin_slots.py)
+             "position": plan.ds}  # K-slot layout: the size packed in v = id + 2^A·q (see circuits/margin/slots.py)
     return {s.name: scale[s.kind] for s in plan.slots}
 
 
@@ -576,8 +576,8 @@ def attest(account, market, policy, custodian_private_key, *, subject: str, chal
     to come. Returns (attestation, openings); the openings go to the trader only. ``market`` may
     be None (the slot values do not depend on prices)."""
     from .circuits.layouts import witness_values
-    from .digests import policy_digest
-    from .generators import get_generators
+    from .rules.digests import policy_digest
+    from .crypto.generators import get_generators
     from .models import Account, load_account
     from .prover.r1cs import commit
 
@@ -622,7 +622,7 @@ def new_openings(account, policy, *, market=None) -> Openings:
     """Self-made openings (no custodian): fresh blindings for every slot, so a trader who proves
     with them (:func:`prove_with_openings`) can later open chosen commitments to an auditor."""
     from .circuits.layouts import witness_values
-    from .digests import policy_digest
+    from .rules.digests import policy_digest
     from .models import Account, load_account
 
     pol, _mkt, plan = _plan(policy, market)
@@ -667,8 +667,8 @@ def combine(attestations: Sequence, openings: Sequence, policy, *, market=None, 
     and sum the shares slot by slot. Every slot of a kind the policy's trust section requires
     attested (all kinds by default) must be covered; a slot no attestation covers gets value 0,
     blinding 0 and commitment None. Raises :class:`AttestationError` (prover side)."""
-    from .digests import policy_digest
-    from .generators import get_generators
+    from .rules.digests import policy_digest
+    from .crypto.generators import get_generators
     from .prover.r1cs import commit
 
     atts = [SignedCommitments.load(a) for a in attestations]
@@ -758,7 +758,7 @@ def prove_with_openings(account, market, policy, threshold=0, challenge: Optiona
     to an auditor later. The openings must match the account."""
     from .api import _market, _policy, prove
     from .circuits.layouts import plan_margin, witness_values
-    from .digests import policy_digest
+    from .rules.digests import policy_digest
     from .models import Account, load_account
 
     op = Openings.load(openings)
@@ -853,8 +853,8 @@ def check_openings(part, bundle, *, market=None, policy=None, backend=None) -> O
 def _clear_text(result: OpeningCheck, opened: dict, b: ProofBundle, market, policy, backend) -> OpeningCheck:
     from . import engine
     from .api import _market, _policy, _verify_bare
-    from .decimals import canonical
-    from .digests import market_digest, policy_digest
+    from .rules.decimals import canonical
+    from .rules.digests import market_digest, policy_digest
     from .models import Account, Position, price_of
 
     pol = _policy(policy)
@@ -871,7 +871,7 @@ def _clear_text(result: OpeningCheck, opened: dict, b: ProofBundle, market, poli
     clear = {}
     for s, v in opened.items():
         if s.startswith("position:"):  # K-slot layout: the packed (instrument, size); empty slots add nothing
-            from .circuits.margin_slots import open_position
+            from .circuits.margin.slots import open_position
 
             symbol, size = open_position(plan, v)
             if symbol is not None:

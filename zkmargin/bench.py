@@ -3,7 +3,7 @@
 * **W1** — cross margin, 20 perpetuals with flat maintenance rates, 3 collateral assets (quote,
   BTC and ETH with flat haircuts), 64-bit sizes.
 * **W2** — portfolio margin, 20 instruments (4 perpetuals and 16 options on them) × the 16 CME SPAN
-  scenarios, the scenario table built with :mod:`zkmargin.scenarios`.
+  scenarios, the scenario table built with :mod:`zkmargin.rules.scenarios`.
 * **sweep** — W1's cross policy with a universe of 4, 8, 16, 32, 64, 128 and 256 perpetuals
   (``quick``: 4 to 32).
 
@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Callable, Optional
 
 from .api import ProveTimings, prove, verify, verify_batch
-from .backends import get_backend
+from .crypto.backends import get_backend
 from .models import load_account, load_market, load_policy
 
 __all__ = [
@@ -101,9 +101,9 @@ _UNDERLYINGS = (("BTCUSDT", "67250.40", 0.55), ("ETHUSDT", "3480.15", 0.62),
 
 def portfolio_workload() -> tuple[dict, dict, dict]:
     """(policy, market, account): portfolio margin over 4 perpetuals and 16 options (a call and a
-    put at 90 % and 110 % of spot on each), 16 SPAN scenarios from :mod:`zkmargin.scenarios`
+    put at 90 % and 110 % of spot on each), 16 SPAN scenarios from :mod:`zkmargin.rules.scenarios`
     (15 % price scan range, 25 vol points, Black–Scholes repricing)."""
-    from .scenarios import black_scholes, build_scenarios, year_fraction
+    from .rules.scenarios import black_scholes, build_scenarios, year_fraction
 
     expiry = "2024-12-27T08:00:00Z"
     t = year_fraction(AS_OF, expiry)
@@ -212,7 +212,7 @@ def msm_reference_seconds(backend=None, repeats: int = 5) -> float:
     import secrets
     import statistics
 
-    from .generators import get_generators
+    from .crypto.generators import get_generators
 
     be = get_backend(backend)
     points = get_generators(be).G(MSM_REFERENCE_POINTS)

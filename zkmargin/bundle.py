@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from .atomic import write_atomic  # noqa: F401  (re-exported: zkmargin.bundle.write_atomic)
+from .files.atomic import write_atomic  # noqa: F401  (re-exported: zkmargin.bundle.write_atomic)
 from .errors import FormatError
 
 BUNDLE_FORMAT = "zkmargin.proof/2"

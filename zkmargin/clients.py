@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterator, Optional
 
-from .atomic import write_atomic
+from .files.atomic import write_atomic
 from .errors import FormatError, InputError
 
 __all__ = [

@@ -29,7 +29,7 @@ from importlib.resources import files
 from typing import Callable, Optional
 
 from .api import ProveTimings, check, prove, verify
-from .backends import get_backend
+from .crypto.backends import get_backend
 from .bundle import ProofBundle
 from .errors import BelowRequirementError, Rejected
 from .models import Account, Market, Policy, dump_document, load_account, load_market, load_policy

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, PlainValidator, PrivateAttr, ValidationError, \
     model_validator
 
-from .decimals import EXACT, canonical as _c, check_scale, decimals_of, load_json_file, \
+from .rules.decimals import EXACT, canonical as _c, check_scale, decimals_of, load_json_file, \
     parse_decimal, to_fixed
 from .errors import (
     FormatError,
@@ -418,7 +418,7 @@ def _read(src, expected_format: str, source: str | None) -> tuple[dict, str | No
         source = source or os.fspath(src)
         data = load_json_file(src)
     elif isinstance(src, bytes):
-        from .decimals import loads_json
+        from .rules.decimals import loads_json
 
         data = loads_json(src, source=source)
     elif isinstance(src, dict):
@@ -952,7 +952,7 @@ def load_account(src, policy: Policy, *, source: str | None = None) -> Account:
 
 def dump_document(model: BaseModel) -> dict:
     """A model as a JSON-ready dict: decimals as canonical strings, no null fields."""
-    from .decimals import canonical
+    from .rules.decimals import canonical
 
     def walk(x):
         if isinstance(x, Decimal):
@@ -972,8 +972,8 @@ def write_document(doc, path) -> None:
     written as canonical strings; a reader never sees a half-written file."""
     import json
 
-    from .atomic import write_atomic
-    from .decimals import canonical
+    from .files.atomic import write_atomic
+    from .rules.decimals import canonical
 
     if isinstance(doc, BaseModel):
         doc = dump_document(doc)

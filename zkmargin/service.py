@@ -583,8 +583,8 @@ class Service:
                  challenge_ttl: float = DEFAULT_CHALLENGE_TTL, limits: Optional[ServiceLimits] = None,
                  rate_storage=None, max_age: Optional[float] = None, backend=None):
         from .api import _Verifier
-        from .decimals import canonical
-        from .digests import market_digest, policy_digest
+        from .rules.decimals import canonical
+        from .rules.digests import market_digest, policy_digest
         from .verifier.log import VerificationLog
 
         self.verifier = _Verifier(market, policy, threshold, backend)
@@ -694,7 +694,7 @@ def create_app(policy, market, threshold=0, *, clients, log=None, log_key=None,
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from . import __version__
-    from .digests import canonical_json
+    from .rules.digests import canonical_json
 
     svc = Service(policy, market, threshold, clients=clients, log=log, log_key=log_key,
                   challenge_ttl=challenge_ttl, limits=limits, rate_storage=rate_storage, max_age=max_age,

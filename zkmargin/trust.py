@@ -67,7 +67,7 @@ class TrustRule:
     @classmethod
     def of(cls, policy, *, max_age=None, digest: Optional[str] = None) -> "TrustRule":
         """The rule of a loaded policy (``digest``: its digest, when the caller has it already)."""
-        from .digests import policy_digest
+        from .rules.digests import policy_digest
 
         t = policy.trust_rule
         listed = {c.key: c.name for c in t.custodians}
@@ -186,7 +186,7 @@ def enforce(rule: TrustRule, bundle, market, challenge: Optional[bytes], *, subj
     :class:`AttestationRejectedError`. ``subject_from_attestations`` (audits of logs that did not
     record the subject) accepts the one subject every attestation names."""
     from .attest import _parse_as_of
-    from .backends import get_backend
+    from .crypto.backends import get_backend
     from .models import parse_timestamp
 
     require_challenge(rule, challenge, where)

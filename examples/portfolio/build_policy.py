@@ -3,7 +3,7 @@
 The venue lists perpetuals, a dated future and options on BTC and ETH, prices the options with
 Black-Scholes at the implied volatilities below (the market snapshot), and publishes the CME SPAN
 16-scenario risk array (price scan range 15 % for BTC, 18 % for ETH, volatility scan range 25
-points, one-day look-ahead, extremes at 3x with 35 % cover) computed with zkmargin.scenarios and
+points, one-day look-ahead, extremes at 3x with 35 % cover) computed with zkmargin.rules.scenarios and
 frozen as decimals at the policy's price scale. Prover, verifier and auditor all use these exact
 numbers; floats never reach the proof.
 
@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from zkmargin.models import write_document
-from zkmargin.scenarios import black_scholes, build_scenarios, year_fraction
+from zkmargin.rules.scenarios import black_scholes, build_scenarios, year_fraction
 
 HERE = Path(__file__).resolve().parent
 AS_OF = "2024-06-03T08:00:00Z"

@@ -1,0 +1,1 @@
+../../zkmargin/__init__.py

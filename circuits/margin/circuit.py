@@ -1,0 +1,84 @@
+"""The margin circuit: the one definition of the margin statement, for prover and verifier alike,
+composed from the rule families beside this module.
+
+    E·10^(Z−s_E) ≥ (10^dr + buffer)·REQ·10^(Z−s_R−dr) + T·10^(Z−da)
+
+with ``E`` = collateral value (:mod:`.collateral`) + PnL (:mod:`.positions`, or each position's own
+equity in isolated mode, :mod:`.isolated`) and ``REQ`` = Σ rounded position requirements
+(:mod:`.positions`, :mod:`.rounding`) or the portfolio requirement (:mod:`.portfolio`). The order in
+which the families add their gates is part of the circuit's digest: change it only with the
+protocol version. May import :mod:`..cs`, :mod:`..gadgets` and this package's modules. Used by the
+API (``build``) and the tests.
+"""
+
+from __future__ import annotations
+
+from zkmargin.errors import CircuitError
+
+from ..cs import ConstraintSystem, LinearCombination
+from ..gadgets import bits_for, range_check
+from .collateral import collateral_value
+from .isolated import isolated_equity, isolated_meets
+from .plan import MarginPlan, p10
+from .portfolio import portfolio_requirement
+from .positions import cost_basis_equity, position_requirement, short_part, signed_size
+from .rounding import round_requirement
+
+
+def margin_circuit(cs: ConstraintSystem, plan: MarginPlan) -> None:
+    """The one definition of the margin statement, for prover and verifier alike."""
+    if cs.m != len(plan.slots):
+        raise CircuitError(f"the plan has {len(plan.slots)} slots, the constraint system {cs.m} inputs")
+    var = {slot.name: cs.inputs[k] for k, slot in enumerate(plan.slots)}
+    SR, Z = plan.SR, plan.Z
+    dp, dr, da = plan.dp, plan.dr, plan.da
+    one_b = p10(dr) + plan.buffer
+
+    # Collateral: balances range-checked; value_j at da+dp+dr
+    equity = collateral_value(cs, plan, var) * p10(Z - (da + dp + dr))
+
+    requirement = LinearCombination()  # at SR
+    upnl = LinearCombination()  # at ds+dp
+    shorts = LinearCombination()  # Σ min(q_i, 0), for the cost-basis bounds
+    upnl_sizes = LinearCombination()  # Σ q_i
+    isolated_checks = []
+    for ip in plan.instruments:
+        q = var[f"size:{ip.symbol}"]
+        qabs, sign, q_bits = signed_size(cs, plan, ip, q)
+        upnl = upnl + q * ip.mark
+        if plan.mode != "isolated":
+            shorts = shorts + short_part(cs, q, sign)
+            upnl_sizes = upnl_sizes + q
+        if ip.rule == "scenario":
+            continue
+        mm = position_requirement(cs, plan, ip, qabs, q_bits)
+        mm = round_requirement(cs, mm, plan, f"requirement {ip.symbol}")
+        requirement = requirement + mm
+        if plan.mode == "isolated":
+            e_i = isolated_equity(cs, plan, ip, q, var[f"entry:{ip.symbol}"], var[f"isolated:{ip.symbol}"])
+            isolated_checks.append((ip.symbol, e_i, mm))
+            equity = equity + e_i
+
+    if plan.mode == "portfolio":
+        requirement = portfolio_requirement(cs, plan, var)
+
+    if plan.mode != "isolated":
+        equity = equity + cost_basis_equity(cs, plan, var["cost"], upnl, shorts, upnl_sizes)
+
+    for symbol, e_i, mm in isolated_checks:
+        isolated_meets(cs, plan, symbol, e_i, mm)
+
+    required = requirement * (one_b * p10(Z - SR - dr)) + plan.threshold * p10(Z - da)
+    excess = equity - required
+    bound = cs.bound(excess)
+    if bound is None:
+        raise CircuitError("internal: the excess has no bound")
+    range_check(cs, excess, bits_for(max(1, bound[1])), "equity covers the required margin")
+
+
+def build(plan: MarginPlan, values: list[int] | None = None) -> ConstraintSystem:
+    """The margin circuit for ``plan``: the prover's when ``values`` are given, else the
+    verifier's."""
+    cs = ConstraintSystem.for_prover(values) if values is not None else ConstraintSystem.for_verifier(len(plan.slots))
+    margin_circuit(cs, plan)
+    return cs

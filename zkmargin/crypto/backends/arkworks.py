@@ -1,0 +1,145 @@
+"""Native backend: ``py_arkworks_bls12381`` (Rust arkworks). The default.
+
+Its multi-scalar multiplication releases the GIL, so large MSMs are split across the machine's
+cores with a small thread pool; scalars cross the boundary as 32-byte little-endian strings
+(``Scalar.from_le_bytes``, ~0.2 µs) rather than through ``Scalar(int)`` (~4.5 µs).
+
+Imports ``py_arkworks_bls12381``, :mod:`zkmargin.errors`, :mod:`zkmargin.crypto.field` and
+:mod:`.base`. Loaded by :func:`zkmargin.crypto.backends.get_backend` on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from py_arkworks_bls12381 import G1Point, Scalar
+
+from ...errors import DecodeError
+from ..field import R
+from .base import POINT_BYTES, GroupBackend, Point
+
+#: Below this many points an MSM runs on the calling thread (splitting costs more than it saves).
+PARALLEL_MSM_MIN = 1024
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="zkmargin-msm")
+    return _pool
+
+
+def _scalar(k: int) -> Scalar:
+    return Scalar.from_le_bytes((k % R).to_bytes(32, "little"))
+
+
+class ArkworksBackend(GroupBackend):
+    name = "arkworks"
+
+    def __init__(self) -> None:
+        self._identity = G1Point.identity()
+        self._generator = G1Point()
+        #: wall-clock seconds spent inside native MSM calls (for the benchmark's "MSM share")
+        self.msm_seconds = 0.0
+
+    def identity(self) -> Point:
+        return self._identity
+
+    def generator(self) -> Point:
+        return self._generator
+
+    def add(self, p: Point, q: Point) -> Point:
+        return p + q
+
+    def neg(self, p: Point) -> Point:
+        return -p
+
+    def sub(self, p: Point, q: Point) -> Point:
+        return p - q
+
+    def mul(self, p: Point, k: int) -> Point:
+        return p * _scalar(k)
+
+    def native_scalars(self, scalars: Sequence[int]) -> list[Scalar]:
+        return [Scalar.from_le_bytes((k % R).to_bytes(32, "little")) for k in scalars]
+
+    def msm(self, points: Sequence[Point], scalars: Sequence[int]) -> Point:
+        n = len(points)
+        if n != len(scalars):
+            raise ValueError("msm: points and scalars differ in length")
+        if n == 0:
+            return self._identity
+        native = self.native_scalars(scalars)
+        t0 = time.perf_counter()
+        if n < PARALLEL_MSM_MIN or _WORKERS == 1:
+            total = G1Point.multiexp_unchecked(list(points), native)
+        else:
+            step = -(-n // _WORKERS)
+            chunks = [(list(points[i : i + step]), native[i : i + step]) for i in range(0, n, step)]
+            parts = list(_executor().map(lambda c: G1Point.multiexp_unchecked(c[0], c[1]), chunks))
+            total = parts[0]
+            for part in parts[1:]:
+                total = total + part
+        self.msm_seconds += time.perf_counter() - t0
+        return total
+
+    def msm_many(self, jobs: Sequence[tuple[Sequence[Point], Sequence[int]]]) -> list[Point]:
+        """Several independent MSMs, run concurrently (the GIL is released inside each)."""
+        prepared = [(list(p), self.native_scalars(s)) for p, s in jobs]
+        t0 = time.perf_counter()
+        out = list(_executor().map(lambda c: G1Point.multiexp_unchecked(c[0], c[1]) if c[0] else self._identity, prepared))
+        self.msm_seconds += time.perf_counter() - t0
+        return out
+
+    def eq(self, p: Point, q: Point) -> bool:
+        return bool(p == q)
+
+    def is_identity(self, p: Point) -> bool:
+        return bool(p == self._identity)
+
+    def encode(self, p: Point) -> bytes:
+        return bytes(p.to_compressed_bytes())
+
+    def decode(self, data: bytes, *, allow_identity: bool = False) -> Point:
+        if not isinstance(data, (bytes, bytearray)) or len(data) != POINT_BYTES:
+            size = len(data) if isinstance(data, (bytes, bytearray)) else type(data).__name__
+            raise DecodeError(f"point: expected {POINT_BYTES} bytes, got {size}")
+        data = bytes(data)
+        try:
+            # the checked loader verifies the curve equation and subgroup membership itself
+            # (tests/test_backends.py::test_decode_wrong_subgroup pins that for this binding)
+            point = G1Point.from_compressed_bytes(data)
+        except (ValueError, OverflowError):
+            raise DecodeError("point: not a valid compressed G1 point (off the curve, not in the subgroup, or bad flags)") from None
+        # Load-bearing: the binding accepts some malformed identity encodings (sort flag set on
+        # the identity, infinity flag with x != 0, all-ones) and returns the identity for them.
+        # Re-encoding and comparing makes the accepted set exactly the canonical encodings.
+        if bytes(point.to_compressed_bytes()) != data:
+            raise DecodeError("point: non-canonical encoding")
+        if not allow_identity and point == self._identity:
+            raise DecodeError("point: the identity is not allowed here")
+        return point
+
+    def hash_to_curve(self, msg: bytes, dst: bytes) -> Point:
+        return G1Point.hash_to_curve(bytes(msg), bytes(dst))
+
+    # Generator cache support (zkmargin.crypto.generators) -------------------------------------------
+
+    @staticmethod
+    def dump_affine(points: Sequence[Point]) -> bytes:
+        """Concatenated 96-byte little-endian affine (x || y) encodings."""
+        return b"".join(bytes(p.to_xy_bytes_le()) for p in points)
+
+    @staticmethod
+    def load_affine_unchecked(data: bytes, count: int) -> list[Point]:
+        """Inverse of :meth:`dump_affine`. Checks each point is on the curve, not the subgroup:
+        callers must compare the result against a pinned digest before trusting it."""
+        if len(data) != 96 * count:
+            raise ValueError("affine point table has the wrong length")
+        return [G1Point.from_xy_bytes_unchecked_le(data[i : i + 96]) for i in range(0, len(data), 96)]
+

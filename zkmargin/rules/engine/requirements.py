@@ -1,0 +1,58 @@
+"""Account-level requirements: the policy's rounding, scenario losses and the portfolio requirement.
+
+May import :mod:`zkmargin.rules.decimals` and :mod:`zkmargin.models`. Used by :mod:`.report` and
+the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, localcontext
+
+from ...models import Policy, Rounding, Scenarios
+from ..decimals import EXACT, quantize
+from .exact import _ZERO, _d
+
+
+def apply_rounding(value, rounding: Rounding | None) -> Decimal:
+    """Round ``value`` per the policy's ``rounding`` (``None``: unchanged).
+
+    ``up`` rounds toward +infinity, ``down`` toward -infinity, ``half_even`` to nearest with ties
+    to even, at ``rounding.decimals`` digits after the point."""
+    value = _d(value)
+    if rounding is None:
+        return value
+    return quantize(value, rounding.decimals, rounding.mode)
+
+
+def scenario_losses(scenarios: Scenarios, sizes: Mapping[str, Decimal]) -> list[Decimal]:
+    """``loss_s = -sum_i q_i * pnl_{i,s}`` for every scenario ``s`` (exact; symbols not in
+    ``sizes`` hold zero)."""
+    with localcontext(EXACT):
+        out = []
+        for s in range(len(scenarios.names)):
+            total = _ZERO
+            for sym, q in sizes.items():
+                q = _d(q)
+                if q != 0:
+                    total += q * scenarios.pnl[sym][s]
+            out.append(-total)
+        return out
+
+
+def portfolio_requirement(policy: Policy, sizes: Mapping[str, Decimal]) -> Decimal:
+    """``round(factor * max(0, max_s loss_s))`` with the factor for the policy's requirement
+    (``initial_factor`` for initial margin)."""
+    assert policy.scenarios is not None  # a validated portfolio policy has its table
+    losses = scenario_losses(policy.scenarios, sizes)
+    with localcontext(EXACT):
+        worst = max([_ZERO, *losses])
+        return apply_rounding(policy.factor * worst, policy.rounding)
+
+
+def standalone_scenario_requirement(policy: Policy, symbol: str, size) -> Decimal:
+    """The portfolio rule applied to one position alone (unrounded; informative only)."""
+    assert policy.scenarios is not None  # a validated portfolio policy has its table
+    with localcontext(EXACT):
+        worst = max([_ZERO, *scenario_losses(policy.scenarios, {symbol: _d(size)})])
+        return policy.factor * worst
