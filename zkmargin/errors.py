@@ -25,6 +25,7 @@ __all__ = [
     "LogError",
     "AttestationError",
     "MissingExtraError",
+    "ExchangeDataError",
     "RequestTooLargeError",
     "ServiceBusyError",
     "Rejected",
@@ -37,6 +38,7 @@ __all__ = [
     "ReplayError",
     "OpeningRejectedError",
     "LogTamperedError",
+    "RoundTripMismatchError",
 ]
 
 
@@ -119,6 +121,12 @@ class MissingExtraError(InputError):
     """An optional feature needs an extra that is not installed (e.g. ``zkmargin[serve]``)."""
 
 
+class ExchangeDataError(InputError):
+    """Data from an exchange (ccxt structures saved as JSON, or fetched live) is missing a field,
+    carries a binary float where the exchange sends a decimal string, or would need a guess (a
+    tier table with a gap, a maintenance amount off the recursion, an unknown contract size)."""
+
+
 class RequestTooLargeError(InputError):
     """A request to the verification service is over its size limit (HTTP 413)."""
 
@@ -171,3 +179,8 @@ class OpeningRejectedError(Rejected):
 
 class LogTamperedError(Rejected):
     """The verification log's hash chain is broken: an entry was edited, removed or reordered."""
+
+
+class RoundTripMismatchError(Rejected):
+    """An imported account's maintenance margin differs from the exchange's own figure by more than
+    the exchange's rounding, for at least one position."""
