@@ -72,9 +72,10 @@ def cli(ctx: click.Context, backend):
     requirement; verify such proofs; re-check them.
 
     \b
-    trader:   check, prove, open
+    trader:   check, prove, open, import-account, reconcile
     custodian: custodian-keygen, attest, commit
-    venue:    challenge, verify, verify-batch, serve, scenarios, dynamic-margin
+    venue:    challenge, verify, verify-batch, serve, scenarios, dynamic-margin, import-venue,
+              import-market
     auditor:  audit, open --check, verify-batch, inspect
     anyone:   demo, bench
 

@@ -10,6 +10,7 @@ from .app import cli
 from . import commands_core  # noqa: F401,E402  demo check prove verify verify-batch challenge inspect bench
 from . import commands_workflows  # noqa: F401,E402  custodian-keygen attest commit open audit serve
 from . import commands_venue  # noqa: F401,E402  scenarios dynamic-margin
+from . import commands_import  # noqa: F401,E402  import-venue import-market import-account reconcile
 
 __all__ = ["cli", "main"]
 

@@ -48,14 +48,14 @@ def credentials(profile: Profile, environ=None) -> tuple[str, str]:
 
 def connect(profile: Profile, *, private: bool, environ=None):
     """A ccxt client for ``profile``'s exchange (credentials from the environment if ``private``)."""
+    config: dict[str, Any] = {"enableRateLimit": True}
+    if private:
+        config["apiKey"], config["secret"] = credentials(profile, environ)
     try:
         import ccxt  # noqa: PLC0415 - optional extra
     except ImportError:
         raise MissingExtraError("live exchange data needs ccxt: pip install 'zkmargin[ccxt]'",
                                 field="live") from None
-    config: dict[str, Any] = {"enableRateLimit": True}
-    if private:
-        config["apiKey"], config["secret"] = credentials(profile, environ)
     if profile.id == "bybit":
         config["options"] = {"defaultType": "swap", "defaultSubType": "linear"}
     return getattr(ccxt, profile.id)(config)
