@@ -305,7 +305,7 @@ def test_a_missing_mark_names_symbol_and_field_and_writes_nothing(tmp_path):
 
 
 def test_bybit_tickers_carry_no_time_so_as_of_is_required(tmp_path):
-    with pytest.raises(MissingPriceError, match="--as-of"):
+    with pytest.raises(ExchangeDataError, match="--as-of"):
         venue(tmp_path, "bybit", FIX / "bybit", symbols=["BTCUSDT"])
     nothing_written(tmp_path)
 

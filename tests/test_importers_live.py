@@ -159,3 +159,22 @@ def test_live_and_recording_are_exclusive():
         imp.open_data("bybit", data=FIX / "bybit", live=True)
     with pytest.raises(InputError, match="no exchange data"):
         imp.open_data("bybit")
+
+
+def test_live_fetches_the_index_of_a_collateral_outside_the_universe():
+    prof = imp.profile("bybit")
+    fake = RecordedExchange("bybit", prof.marks_file)
+    res = imp.import_venue(LiveData(prof, exchange=fake), symbols=["ETHUSDT"], collateral=["BTC"])
+    assert res.market.prices["BTC"] == json.loads(
+        (FIX / "bybit" / "tickers.json").read_text())["BTC/USDT:USDT"]["info"]["indexPrice"]
+
+    # twin: without a BTC perpetual in the markets there is no index to value BTC at
+    class NoBtc(RecordedExchange):
+        def load_markets(self):
+            m = super().load_markets()
+            del m["BTC/USDT:USDT"]
+            return m
+
+    with pytest.raises(InputError, match="no BTC/USDT perpetual"):
+        imp.import_venue(LiveData(prof, exchange=NoBtc("bybit", prof.marks_file)),
+                         symbols=["ETHUSDT"], collateral=["BTC"])

@@ -19,13 +19,13 @@ Error messages name the symbol and field, never a value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Optional
+
+from decimal import localcontext
 
 from zkmargin.decimals import EXACT
 from zkmargin.errors import ExchangeDataError, UnknownSymbolError
 from zkmargin.models import Account, Policy, parse_account, validate_account
-from decimal import localcontext
 
 from .exchanges import PositionRow
 from .fields import Where

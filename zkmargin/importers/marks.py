@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Iterable, Optional
 
-from zkmargin.errors import MissingPriceError
+from zkmargin.errors import ExchangeDataError, MissingPriceError
 from zkmargin.models import MARKET_FORMAT, Market, Policy, load_market
 
 from .fields import Where, decimal_string, integer, mapping
@@ -50,15 +50,8 @@ def snapshot_prices(data: ExchangeData, contracts: Contracts, instruments: Itera
                     as_of: Optional[str] = None) -> tuple[dict[str, Decimal], Optional[str]]:
     """``(prices, as_of)`` for the instruments' marks and the collateral assets' index prices."""
     src = data.name("marks")
-    tickers = data.marks([c.symbol for c in instruments])
-    prices: dict[str, Decimal] = {}
-    times: list[tuple[int, str]] = []
-    for c in instruments:
-        t, w = _ticker(tickers, c, src)
-        info = mapping(t, "info", w)
-        prices[c.id] = decimal_string(info, "markPrice", w.at("info"))
-        ts = integer(t, "timestamp", w, optional=True)
-        times.append((ts, c.id))
+    instruments = list(instruments)
+    indexes: list[tuple[str, Contract]] = []
     for asset in collateral:
         if asset == quote:
             continue
@@ -67,6 +60,17 @@ def snapshot_prices(data: ExchangeData, contracts: Contracts, instruments: Itera
             raise MissingPriceError(f"no {asset}/{quote} perpetual in the markets whose index "
                                     f"could price collateral {asset}", source=src,
                                     field=f"prices.{asset}")
+        indexes.append((asset, perp))
+    wanted = list(dict.fromkeys([c.symbol for c in instruments] + [p.symbol for _, p in indexes]))
+    tickers = data.marks(wanted)
+    prices: dict[str, Decimal] = {}
+    times: list[tuple[Optional[int], str]] = []
+    for c in instruments:
+        t, w = _ticker(tickers, c, src)
+        info = mapping(t, "info", w)
+        prices[c.id] = decimal_string(info, "markPrice", w.at("info"))
+        times.append((integer(t, "timestamp", w, optional=True), c.id))
+    for asset, perp in indexes:
         t, w = _ticker(tickers, perp, src)
         info = mapping(t, "info", w)
         prices[asset] = decimal_string(info, "indexPrice", w.at("info"))
@@ -74,12 +78,11 @@ def snapshot_prices(data: ExchangeData, contracts: Contracts, instruments: Itera
     if as_of is None:
         missing = [sym for ts, sym in times if ts is None]
         if missing:
-            raise MissingPriceError(
+            raise ExchangeDataError(
                 f"the ticker of {missing[0]} has no time (Bybit's tickers carry none); give the "
                 "time the prices were taken (--as-of, ISO 8601 with a time zone)", source=src,
                 field=f"marks[{missing[0]}].timestamp")
-        if times:
-            as_of = iso_from_ms(min(ts for ts, _ in times))
+        as_of = iso_from_ms(min(ts for ts, _ in times))
     return prices, as_of
 
 

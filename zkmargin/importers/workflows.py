@@ -16,8 +16,8 @@ from typing import Iterable, Optional
 
 from zkmargin.atomic import write_atomic
 from zkmargin.errors import InputError
-from zkmargin.models import Account, Market, Policy, dump_document, load_account, load_policy, \
-    write_document
+from zkmargin.models import MARKET_FORMAT, Account, Market, Policy, dump_document, load_account, \
+    load_market, load_policy, write_document
 
 from .account import ImportedAccount, account_from_exchange
 from .exchanges import profile as get_profile
@@ -128,8 +128,6 @@ def import_venue(source, *, policy_out=None, market_out=None,
         source, symbols=[c.id for c in universe], mode=mode, requirement=requirement,
         buffer=buffer, collateral=collateral, venue=venue, price_decimals=price_decimals,
         amount_decimals=amount_decimals, prices=prices)
-    from zkmargin.models import MARKET_FORMAT, load_market
-
     market = load_market({"format": MARKET_FORMAT, "as_of": when, "prices": prices},
                          imported.policy, source=source.name("marks"))
     check_provable(imported.policy, market)
