@@ -165,7 +165,7 @@ def test_live_fetches_the_index_of_a_collateral_outside_the_universe():
     prof = imp.profile("bybit")
     fake = RecordedExchange("bybit", prof.marks_file)
     res = imp.import_venue(LiveData(prof, exchange=fake), symbols=["ETHUSDT"], collateral=["BTC"])
-    assert res.market.prices["BTC"] == json.loads(
+    assert str(res.market.prices["BTC"]) == json.loads(
         (FIX / "bybit" / "tickers.json").read_text())["BTC/USDT:USDT"]["info"]["indexPrice"]
 
     # twin: without a BTC perpetual in the markets there is no index to value BTC at
