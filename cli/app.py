@@ -72,10 +72,10 @@ def cli(ctx: click.Context, backend):
     requirement; verify such proofs; re-check them.
 
     \b
-    trader:   check, prove, open, receipt
+    trader:   check, prove, open, receipt, import-account, reconcile
     custodian: custodian-keygen, attest, commit
     venue:    venue-keygen, challenge, verify, verify-batch, serve, client-add, client-remove,
-              log-head, scenarios, dynamic-margin
+              log-head, scenarios, dynamic-margin, import-venue, import-market
     auditor:  audit, log-head, open --check, verify-batch, inspect
     anyone:   demo, bench
 

@@ -11,6 +11,7 @@ from . import commands_core  # noqa: F401,E402  demo check prove verify verify-b
 from . import commands_workflows  # noqa: F401,E402  custodian-keygen venue-keygen attest commit open audit receipt log-head serve
 from . import commands_venue  # noqa: F401,E402  scenarios dynamic-margin
 from . import commands_clients  # noqa: F401,E402  client-add client-remove
+from . import commands_import  # noqa: F401,E402  import-venue import-market import-account reconcile
 
 __all__ = ["cli", "main"]
 

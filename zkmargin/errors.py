@@ -25,6 +25,7 @@ __all__ = [
     "LogError",
     "AttestationError",
     "MissingExtraError",
+    "ExchangeDataError",
     "RequestTooLargeError",
     "ServiceBusyError",
     "RateLimitedError",
@@ -42,6 +43,7 @@ __all__ = [
     "OpeningRejectedError",
     "LogTamperedError",
     "ReceiptRejectedError",
+    "RoundTripMismatchError",
 ]
 
 
@@ -122,6 +124,12 @@ class AttestationError(InputError):
 
 class MissingExtraError(InputError):
     """An optional feature needs an extra that is not installed (e.g. ``zkmargin[serve]``)."""
+
+
+class ExchangeDataError(InputError):
+    """Data from an exchange (ccxt structures saved as JSON, or fetched live) is missing a field,
+    carries a binary float where the exchange sends a decimal string, or would need a guess (a
+    tier table with a gap, a maintenance amount off the recursion, an unknown contract size)."""
 
 
 class RequestTooLargeError(InputError):
@@ -211,3 +219,8 @@ class LogTamperedError(Rejected):
 class ReceiptRejectedError(Rejected):
     """A log receipt does not check out: another log's key, a bad signature, an entry that does not
     hash to its leaf, an inclusion proof that does not lead to the signed root, or another bundle."""
+
+
+class RoundTripMismatchError(Rejected):
+    """An imported account's maintenance margin differs from the exchange's own figure by more than
+    the exchange's rounding, for at least one position."""

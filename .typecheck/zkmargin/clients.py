@@ -1,0 +1,1 @@
+../../zkmargin/clients.py

@@ -1,0 +1,1 @@
+../../zkmargin/trust.py
