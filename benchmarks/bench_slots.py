@@ -37,7 +37,7 @@ from zkmargin.api import ProveTimings, _Verifier  # noqa: E402
 from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.circuits.layouts import build, plan_margin, witness_values  # noqa: E402
 from zkmargin.errors import CircuitError  # noqa: E402
-from zkmargin.models import load_account, load_market, load_policy  # noqa: E402
+from zkmargin.rules.models import load_account, load_market, load_policy  # noqa: E402
 from zkmargin.verifier.r1cs import verify_batch  # noqa: E402
 
 AS_OF = "2024-06-03T08:00:00Z"

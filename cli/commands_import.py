@@ -152,7 +152,7 @@ def import_market(exchange, data, live, policy, as_of, out, as_json, **files):
 def import_account(exchange, data, live, policy, symbols, out, show, as_json, **files):
     """Write the trader's ACCOUNT (balances, positions, isolated margins) from EXCHANGE's
     balances and positions. Values are printed only with --show."""
-    from zkmargin.models import dump_document
+    from zkmargin.rules.models import dump_document
 
     result = imp.import_account(_spec(exchange, data, live, files), out=out, policy=policy,
                                 symbols=_symbols(symbols))

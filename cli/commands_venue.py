@@ -33,7 +33,7 @@ import click
 
 from zkmargin.rules.decimals import canonical, load_json_file, parse_decimal
 from zkmargin.errors import FormatError, InputError, UnknownSymbolError
-from zkmargin.models import check_format_tag
+from zkmargin.rules.models import check_format_tag
 
 from . import output
 from .app import cli
@@ -197,7 +197,7 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
     per-unit P&L table of the chosen scenario grid, priced at MARKET and frozen as decimals at the
     policy's price scale. Shocks are keyed by underlying (a perpetual or future is its own
     underlying); options are repriced with Black-Scholes."""
-    from zkmargin.models import load_policy
+    from zkmargin.rules.models import load_policy
     from zkmargin.rules.scenarios import write_policy_with_scenarios
 
     if levels is not None and grid != "deribit":
@@ -294,7 +294,7 @@ def dynamic_margin(policy, history, reference_vol, out, min_mult, max_mult, peri
     instrument in the history are multiplied by clip(realized vol / reference vol, min, max),
     rounded up (bracket amounts recomputed). Instruments without a history keep their rates."""
     from zkmargin.rules.dynamic import multipliers, realized_vol, write_dynamic_policy
-    from zkmargin.models import load_policy
+    from zkmargin.rules.models import load_policy
 
     if min_mult > max_mult:
         raise click.BadParameter(f"{canonical(max_mult)} is below --min-mult "

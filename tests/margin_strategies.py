@@ -26,7 +26,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from hypothesis import strategies as st
 
 from zkmargin.errors import InputError
-from zkmargin.models import load_account, load_market, load_policy
+from zkmargin.rules.models import load_account, load_market, load_policy
 from zkmargin.rules.decimals import EXACT, canonical
 from zkmargin.rules.engine import apply_rounding, check, position_requirement, unrealized_pnl
 

@@ -21,7 +21,7 @@ from zkmargin.bench import BenchReport, BenchRow
 from zkmargin.cli import commands_core, output
 from zkmargin.cli.main import cli
 from zkmargin.demo import example, shrink_balances
-from zkmargin.models import dump_document
+from zkmargin.rules.models import dump_document
 
 DATA = files("zkmargin.data")
 POLICY = str(DATA / "example_policy_cross.json")

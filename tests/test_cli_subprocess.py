@@ -84,7 +84,7 @@ def proof(cwd) -> Path:
 @pytest.fixture(scope="module")
 def thin(cwd) -> Path:
     from zkmargin.demo import example, shrink_balances
-    from zkmargin.models import write_document
+    from zkmargin.rules.models import write_document
 
     pol, _mkt, acct = example("cross")
     path = cwd / "thin.json"

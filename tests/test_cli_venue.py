@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 import zkmargin
 from zkmargin.cli.main import cli
-from zkmargin.models import load_policy
+from zkmargin.rules.models import load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTFOLIO = ROOT / "examples" / "portfolio"

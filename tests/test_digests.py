@@ -10,7 +10,7 @@ from importlib import resources
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zkmargin.models import load_account, load_market, load_policy, parse_account
+from zkmargin.rules.models import load_account, load_market, load_policy, parse_account
 from zkmargin.rules.decimals import loads_json
 from zkmargin.rules.digests import (
     account_digest,
@@ -228,7 +228,7 @@ def test_changes_to_non_numbers_change_the_digest():
 
 
 def test_digest_of_unvalidated_policy_is_the_normalized_one():
-    from zkmargin.models import parse_policy
+    from zkmargin.rules.models import parse_policy
 
     d = raw("example_policy_cross.json")
     assert digest(parse_policy(d)) == policy_digest(load_policy(d))

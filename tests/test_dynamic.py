@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from zkmargin.errors import InputError, PolicyError, UnknownSymbolError
-from zkmargin.models import Bracket, Rule, bracket_amounts, load_policy
+from zkmargin.rules.models import Bracket, Rule, bracket_amounts, load_policy
 from zkmargin.rules.dynamic import (
     dynamic_policy,
     multipliers,

@@ -7,7 +7,7 @@ from importlib import resources
 import pytest
 
 from zkmargin.errors import BelowRequirementError, InputError, PrecisionError
-from zkmargin.models import Bracket, Collateral, Rounding, Rule, Tier, load_policy
+from zkmargin.rules.models import Bracket, Collateral, Rounding, Rule, Tier, load_policy
 from zkmargin.rules.engine import (
     HEALTH_DIGITS,
     apply_rounding,

@@ -6,7 +6,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zkmargin.models import Bracket, Collateral, Rounding, Rule, Tier, bracket_amounts
+from zkmargin.rules.models import Bracket, Collateral, Rounding, Rule, Tier, bracket_amounts
 from zkmargin.rules.decimals import EXACT, canonical, from_fixed, quantize
 from zkmargin.rules.engine import (
     bracket_for,

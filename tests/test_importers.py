@@ -28,7 +28,7 @@ from zkmargin.errors import (
     StatementMismatchError,
     UnknownSymbolError,
 )
-from zkmargin.models import load_policy
+from zkmargin.rules.models import load_policy
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "ccxt"
 BYBIT_AS_OF = "2024-06-03T08:00:05.421Z"

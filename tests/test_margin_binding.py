@@ -42,7 +42,7 @@ from zkmargin.errors import (  # noqa: E402
     StatementMismatchError,
     VerificationError,
 )
-from zkmargin.models import load_market, load_policy  # noqa: E402
+from zkmargin.rules.models import load_market, load_policy  # noqa: E402
 from zkmargin.crypto.proof import POINT_NAMES, SCALAR_NAMES, R1CSProof  # noqa: E402
 
 CHALLENGE = bytes(range(32))

@@ -39,7 +39,7 @@ from zkmargin.errors import (  # noqa: E402
     UnsatisfiedError,
     VerificationError,
 )
-from zkmargin.models import load_account  # noqa: E402
+from zkmargin.rules.models import load_account  # noqa: E402
 
 _HC = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 #: The cheap circuit-vs-oracle agreement (no proofs): many examples.

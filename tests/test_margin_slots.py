@@ -45,7 +45,7 @@ from zkmargin.errors import (  # noqa: E402
     VerificationError,
 )
 from zkmargin.crypto.field import R  # noqa: E402
-from zkmargin.models import load_policy  # noqa: E402
+from zkmargin.rules.models import load_policy  # noqa: E402
 from zkmargin.prover.r1cs import prove as r1cs_prove  # noqa: E402
 from zkmargin.verifier.r1cs import verify as r1cs_verify  # noqa: E402
 

@@ -17,7 +17,7 @@ from zkmargin.errors import (
     UnknownSymbolError,
     ZkMarginError,
 )
-from zkmargin.models import (
+from zkmargin.rules.models import (
     Account,
     Policy,
     dump_document,

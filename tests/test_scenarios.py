@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from zkmargin.errors import InputError, MissingPriceError
-from zkmargin.models import load_market, load_policy
+from zkmargin.rules.models import load_market, load_policy
 from zkmargin.rules.decimals import loads_json
 from zkmargin.rules.scenarios import (
     SPAN_EXTREME_COVER,

@@ -306,7 +306,7 @@ def _evidence(ev: Evidence, sth: SignedTreeHead, key_hex: str, tree: MerkleTree,
 
 def _load_documents(log: VerificationLog, report: AuditReport) -> tuple[dict, dict]:
     from zkmargin.rules.digests import market_digest, policy_digest
-    from zkmargin.models import load_policy, parse_market
+    from zkmargin.rules.models import load_policy, parse_market
 
     policies, markets = {}, {}
     for d, body in log.documents("policies"):

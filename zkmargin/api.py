@@ -36,7 +36,7 @@ from .errors import (
     VerificationError,
 )
 from .crypto.field import R
-from .models import Account, Market, Policy, load_account, load_market, load_policy
+from .rules.models import Account, Market, Policy, load_account, load_market, load_policy
 from .crypto.proof import R1CSProof
 from .crypto.r1cs_transcript import OLD_PROTOCOLS, PROTOCOL
 

@@ -67,7 +67,7 @@ from .errors import (
 )
 from .rules.decimals import EXACT
 from .crypto.field import R
-from .models import SLOT_KINDS
+from .rules.models import SLOT_KINDS
 
 ATTESTATION_FORMAT = "zkmargin.attestation/2"
 OLD_ATTESTATION_FORMATS = ("zkmargin.attestation/1",)
@@ -490,7 +490,7 @@ def write_private(path, data: bytes) -> None:
 def _synthetic_market(policy):
     """A market with every price 1: the slot layout and the committed values do not depend on
     prices, so a custodian needs no market snapshot to attest."""
-    from .models import Market
+    from .rules.models import Market
 
     prices = {i.symbol: Decimal(1) for i in policy.instruments}
     prices.update({c.asset: Decimal(1) for c in policy.collateral})
@@ -578,7 +578,7 @@ def attest(account, market, policy, custodian_private_key, *, subject: str, chal
     from .circuits.layouts import witness_values
     from .rules.digests import policy_digest
     from .crypto.generators import get_generators
-    from .models import Account, load_account
+    from .rules.models import Account, load_account
     from .prover.r1cs import commit
 
     key = load_private_key(custodian_private_key)
@@ -623,7 +623,7 @@ def new_openings(account, policy, *, market=None) -> Openings:
     with them (:func:`prove_with_openings`) can later open chosen commitments to an auditor."""
     from .circuits.layouts import witness_values
     from .rules.digests import policy_digest
-    from .models import Account, load_account
+    from .rules.models import Account, load_account
 
     pol, _mkt, plan = _plan(policy, market)
     acct = account if isinstance(account, Account) else load_account(account, pol)
@@ -726,7 +726,7 @@ def prove_attested(account, market, policy, threshold=0, challenge: Optional[byt
     otherwise; nothing private appears in a message."""
     from .api import _market, _policy, prove
     from .circuits.layouts import plan_margin, witness_values
-    from .models import Account, load_account
+    from .rules.models import Account, load_account
 
     pol = _policy(policy)
     mkt = _market(market, pol)
@@ -759,7 +759,7 @@ def prove_with_openings(account, market, policy, threshold=0, challenge: Optiona
     from .api import _market, _policy, prove
     from .circuits.layouts import plan_margin, witness_values
     from .rules.digests import policy_digest
-    from .models import Account, load_account
+    from .rules.models import Account, load_account
 
     op = Openings.load(openings)
     pol = _policy(policy)
@@ -855,7 +855,7 @@ def _clear_text(result: OpeningCheck, opened: dict, b: ProofBundle, market, poli
     from .api import _market, _policy, _verify_bare
     from .rules.decimals import canonical
     from .rules.digests import market_digest, policy_digest
-    from .models import Account, Position, price_of
+    from .rules.models import Account, Position, price_of
 
     pol = _policy(policy)
     mkt = _market(market, pol)

@@ -29,7 +29,7 @@ from typing import Callable, Optional
 
 from .api import ProveTimings, prove, verify, verify_batch
 from .crypto.backends import get_backend
-from .models import load_account, load_market, load_policy
+from .rules.models import load_account, load_market, load_policy
 
 __all__ = [
     "SWEEP",

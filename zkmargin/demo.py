@@ -32,7 +32,7 @@ from .api import ProveTimings, check, prove, verify
 from .crypto.backends import get_backend
 from .bundle import ProofBundle
 from .errors import BelowRequirementError, Rejected
-from .models import Account, Market, Policy, dump_document, load_account, load_market, load_policy
+from .rules.models import Account, Market, Policy, dump_document, load_account, load_market, load_policy
 
 __all__ = ["DemoStep", "DemoResult", "example", "custodian_example", "run_demo", "DEMO_THRESHOLD"]
 

@@ -1,7 +1,7 @@
 """The venue's trust rule: who may vouch for a proof's committed values, for whom, and how fresh.
 
 A proof shows that its *committed* values meet the policy. The policy's ``trust`` section
-(:class:`zkmargin.models.Trust`, ``docs/notes/trust.md``) says what else a venue needs before it
+(:class:`zkmargin.rules.models.Trust`, ``docs/notes/trust.md``) says what else a venue needs before it
 believes those values are the trader's real, current book:
 
 * ``custodians``: the Ed25519 keys whose attestations (``zkmargin.attestation/2``, carried in the
@@ -187,7 +187,7 @@ def enforce(rule: TrustRule, bundle, market, challenge: Optional[bytes], *, subj
     record the subject) accepts the one subject every attestation names."""
     from .attest import _parse_as_of
     from .crypto.backends import get_backend
-    from .models import parse_timestamp
+    from .rules.models import parse_timestamp
 
     require_challenge(rule, challenge, where)
     atts = list(bundle.attestations or [])

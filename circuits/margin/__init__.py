@@ -33,7 +33,7 @@ The package holds the plan, then one module per rule family, then the circuit th
 
 A new rule is a new module beside its siblings, composed in ``circuit.py``. Modules here may import
 :mod:`zkmargin.circuits.cs`, :mod:`zkmargin.circuits.gadgets`, :mod:`zkmargin.crypto.field`,
-:mod:`zkmargin.rules`, :mod:`zkmargin.models` and :mod:`zkmargin.errors`; never the prover, the
+:mod:`zkmargin.rules`, :mod:`zkmargin.rules.models` and :mod:`zkmargin.errors`; never the prover, the
 verifier or the API. Used by the API, the workflows and the tests, through the names below.
 """
 

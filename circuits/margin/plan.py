@@ -3,7 +3,7 @@ at the policy's declared scales, and the layout of the committed slots.
 
 Built identically by the prover and the verifier; the circuit (:mod:`.circuit`) is a function of the
 plan alone. May import :mod:`zkmargin.rules` (exact decimals, the engine's bracket and tier pieces),
-:mod:`zkmargin.models`, :mod:`zkmargin.errors` and :mod:`..gadgets`. Used by every module of this
+:mod:`zkmargin.rules.models`, :mod:`zkmargin.errors` and :mod:`..gadgets`. Used by every module of this
 package, the API and the workflows.
 """
 
@@ -19,7 +19,7 @@ from zkmargin.rules.decimals import to_fixed
 from ..gadgets import bits_for
 
 if TYPE_CHECKING:
-    from zkmargin.models import Market, Policy
+    from zkmargin.rules.models import Market, Policy
 
 
 def p10(k: int) -> int:
@@ -129,7 +129,7 @@ def _interval_bounds(thresholds_hi: list[int | None], unit: int, max_value: int)
 
 def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPlan:
     """Compile the public side: integer constants at declared scales, and the slot layout."""
-    from zkmargin.models import price_of
+    from zkmargin.rules.models import price_of
     from zkmargin.rules.engine import bracket_pieces, collateral_pieces
 
     d = policy.decimals

@@ -14,7 +14,7 @@ from zkmargin.rules.decimals import to_fixed
 from .plan import MarginPlan
 
 if TYPE_CHECKING:
-    from zkmargin.models import Account
+    from zkmargin.rules.models import Account
 
 
 def witness_values(plan: MarginPlan, account: Account) -> list[int]:

@@ -19,7 +19,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from zkmargin.models import write_document
+from zkmargin.rules.models import write_document
 from zkmargin.rules.scenarios import black_scholes, build_scenarios, year_fraction
 
 HERE = Path(__file__).resolve().parent

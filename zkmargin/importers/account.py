@@ -25,7 +25,7 @@ from decimal import localcontext
 
 from zkmargin.rules.decimals import EXACT
 from zkmargin.errors import ExchangeDataError, UnknownSymbolError
-from zkmargin.models import Account, Policy, parse_account, validate_account
+from zkmargin.rules.models import Account, Policy, parse_account, validate_account
 
 from .exchanges import PositionRow
 from .fields import Where

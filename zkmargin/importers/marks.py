@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Iterable, Optional
 
 from zkmargin.errors import ExchangeDataError, MissingPriceError
-from zkmargin.models import MARKET_FORMAT, Market, Policy, load_market
+from zkmargin.rules.models import MARKET_FORMAT, Market, Policy, load_market
 
 from .fields import Where, decimal_string, integer, mapping
 from .markets import Contract, Contracts

@@ -31,7 +31,7 @@ from typing import Iterable, Optional
 
 from zkmargin.rules.decimals import EXACT, bits_needed, canonical, decimals_of, parse_decimal, to_fixed
 from zkmargin.errors import CircuitError, ExchangeDataError, PolicyError
-from zkmargin.models import DEFAULT_BITS, POLICY_FORMAT, Market, Policy, load_policy
+from zkmargin.rules.models import DEFAULT_BITS, POLICY_FORMAT, Market, Policy, load_policy
 
 from .exchanges import TierRow
 from .fields import Where

@@ -23,7 +23,7 @@ from typing import Optional
 from zkmargin.rules.decimals import EXACT, canonical, parse_decimal
 from zkmargin.rules.engine import apply_rounding, position_requirement
 from zkmargin.errors import ExchangeDataError, InputError, RoundTripMismatchError
-from zkmargin.models import Account, Policy
+from zkmargin.rules.models import Account, Policy
 
 from .account import position_rows
 from .markets import Contracts

@@ -16,7 +16,7 @@ from typing import Iterable, Optional
 
 from zkmargin.files.atomic import write_atomic
 from zkmargin.errors import InputError
-from zkmargin.models import MARKET_FORMAT, Account, Market, Policy, dump_document, load_account, \
+from zkmargin.rules.models import MARKET_FORMAT, Account, Market, Policy, dump_document, load_account, \
     load_market, load_policy, write_document
 
 from .account import ImportedAccount, account_from_exchange

@@ -2,7 +2,7 @@
 (the oracle every circuit is tested against), and the venue's scenario and dynamic-rate builders.
 
 No group, no proof. Modules here may import :mod:`zkmargin.errors`, :mod:`zkmargin.files`, each
-other and, until it moves here, :mod:`zkmargin.models`; never the cryptographic core, the circuits
+other and, until it moves here, :mod:`zkmargin.rules.models`; never the cryptographic core, the circuits
 or anything above them. Used by the API, the circuits' plan (public numbers), the workflows and the
 command line. This package re-exports nothing: import the module you need.
 """

@@ -1,6 +1,6 @@
 """Canonical bytes and SHA-256 digests of policies, market snapshots and accounts.
 
-The canonical form of a document is its parsed and *normalized* model (see :mod:`zkmargin.models`:
+The canonical form of a document is its parsed and *normalized* model (see :mod:`zkmargin.rules.models`:
 defaults filled in, bracket amounts from the recursion, ``initial_factor`` filled in, timestamps in
 UTC) dumped as JSON with
 
@@ -15,7 +15,7 @@ List order is kept (the order of instruments fixes the circuit's slots).
 A digest is ``SHA-256(domain || canonical_bytes)`` in lowercase hex, with a domain separator per
 document kind, e.g. ``b"zkmargin.policy/1\\0"``, so a policy and a snapshot can never share one.
 
-Imports pydantic, :mod:`zkmargin.errors` and :mod:`zkmargin.models`. Used by the API, the engine's
+Imports pydantic, :mod:`zkmargin.errors` and :mod:`zkmargin.rules.models`. Used by the API, the engine's
 report, the workflows, the verification log and audit, and the command line.
 """
 
@@ -27,7 +27,7 @@ import json
 from pydantic import BaseModel
 
 from ..errors import InputError
-from ..models import (
+from .models import (
     ACCOUNT_FORMAT,
     MARKET_FORMAT,
     POLICY_FORMAT,
@@ -62,7 +62,7 @@ def canonical_bytes(model: BaseModel) -> bytes:
 def digest(model: BaseModel) -> str:
     """Domain-separated SHA-256 of :func:`canonical_bytes`, lowercase hex."""
     if isinstance(model, Policy) and model.instruments and not model._by_symbol:
-        from ..models import validate_policy
+        from .models import validate_policy
 
         model = validate_policy(model)  # digest the normalized form only
     for cls, domain in DOMAINS.items():

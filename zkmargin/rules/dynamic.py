@@ -18,7 +18,7 @@ For each instrument with a price history:
 The result is a new, validated policy (instruments without a history are unchanged), optionally
 written atomically (temp file + ``os.replace``).
 
-Imports numpy, :mod:`zkmargin.rules.decimals`, :mod:`zkmargin.errors` and :mod:`zkmargin.models`.
+Imports numpy, :mod:`zkmargin.rules.decimals`, :mod:`zkmargin.errors` and :mod:`zkmargin.rules.models`.
 Used by the command line (``dynamic-margin``).
 """
 
@@ -30,7 +30,7 @@ from decimal import ROUND_CEILING, Context, Decimal, localcontext
 import numpy as np
 
 from ..errors import InputError, PolicyError, UnknownSymbolError
-from ..models import Bracket, Policy, Rule, dump_document, load_policy, write_document
+from .models import Bracket, Policy, Rule, dump_document, load_policy, write_document
 from .decimals import EXACT, canonical, parse_decimal, quantize
 
 __all__ = ["realized_vol", "vol_multiplier", "scale_rate", "scale_rule", "multipliers",

@@ -25,7 +25,7 @@ to expiry ACT/365 from the snapshot's ``as_of``, shortened by ``horizon_days`` i
 Fixed point: each float P&L is converted with ``Decimal(float)`` (exact binary value) and rounded
 half-even to the policy's price decimals — the only rounding, explicit and documented.
 
-Imports numpy, :mod:`zkmargin.rules.decimals`, :mod:`zkmargin.errors` and :mod:`zkmargin.models`.
+Imports numpy, :mod:`zkmargin.rules.decimals`, :mod:`zkmargin.errors` and :mod:`zkmargin.rules.models`.
 Used by the command line (``scenarios``), the benchmarks and ``examples/portfolio/build_policy.py``.
 """
 
@@ -40,7 +40,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import InputError, MissingPriceError
-from ..models import (
+from .models import (
     Market,
     Policy,
     dump_document,

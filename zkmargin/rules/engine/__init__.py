@@ -29,7 +29,7 @@ Modules, one concern each: :mod:`.positions` (notional, PnL, brackets, one posit
 :mod:`.collateral` (haircut values), :mod:`.requirements` (rounding, scenario and portfolio
 requirements), :mod:`.liquidation` (liquidation price), :mod:`.report` (:func:`check` and the
 report); :mod:`.exact` holds the conventions they share. They may import
-:mod:`zkmargin.rules.decimals`, :mod:`zkmargin.rules.digests`, :mod:`zkmargin.models` and
+:mod:`zkmargin.rules.decimals`, :mod:`zkmargin.rules.digests`, :mod:`zkmargin.rules.models` and
 :mod:`zkmargin.errors`. Used by the API (``check``), the circuits' plan (``bracket_pieces``,
 ``collateral_pieces``), the workflows and the tests; every public name is re-exported here.
 """

@@ -1,7 +1,7 @@
 """Collateral: the haircut value of a balance, flat or value-tiered, and the concave pieces a
 circuit proves it with.
 
-May import :mod:`zkmargin.rules.decimals` and :mod:`zkmargin.models`. Used by :mod:`.report` and
+May import :mod:`zkmargin.rules.decimals` and :mod:`zkmargin.rules.models`. Used by :mod:`.report` and
 the circuits' plan (``collateral_pieces``).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 
-from ...models import Collateral
+from ..models import Collateral
 from ..decimals import EXACT
 from .exact import _ONE, _ZERO, _d
 

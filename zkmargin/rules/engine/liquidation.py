@@ -1,6 +1,6 @@
 """The liquidation price of a position (Binance USDⓈ-M, one-way mode), solved bracket by bracket.
 
-May import :mod:`zkmargin.rules.decimals`, :mod:`zkmargin.models` and :mod:`.positions`. Used by
+May import :mod:`zkmargin.rules.decimals`, :mod:`zkmargin.rules.models` and :mod:`.positions`. Used by
 :mod:`.report` (informative only: it never changes whether an account meets the policy).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 
-from ...models import Rule
+from ..models import Rule
 from ..decimals import EXACT
 from .exact import _DIV, _ONE, _ZERO, _d
 from .positions import _amounts

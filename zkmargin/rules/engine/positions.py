@@ -1,7 +1,7 @@
 """One position: notional, unrealised PnL, notional brackets and the position's requirement under
 its rule (flat, size-scaled, brackets).
 
-May import :mod:`zkmargin.rules.decimals`, :mod:`zkmargin.models` and :mod:`zkmargin.errors`.
+May import :mod:`zkmargin.rules.decimals`, :mod:`zkmargin.rules.models` and :mod:`zkmargin.errors`.
 Used by :mod:`.report`, :mod:`.liquidation` and the circuits' plan (``bracket_pieces``).
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from decimal import Decimal, localcontext
 
 from ...errors import InputError
-from ...models import Bracket, Rule, bracket_amounts
+from ..models import Bracket, Rule, bracket_amounts
 from ..decimals import EXACT
 from .exact import _ZERO, _d
 

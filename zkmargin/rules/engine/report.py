@@ -2,7 +2,7 @@
 answers with a :class:`MarginReport` (equity, requirement, excess, health, per-position rows).
 
 May import the other engine modules, :mod:`zkmargin.rules.decimals`, :mod:`zkmargin.rules.digests`,
-:mod:`zkmargin.models` and :mod:`zkmargin.errors`. Used by the API (``zkmargin.check``), the
+:mod:`zkmargin.rules.models` and :mod:`zkmargin.errors`. Used by the API (``zkmargin.check``), the
 workflows and the tests; ``MarginReport`` is re-exported from ``zkmargin``.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 
 from ...errors import BelowRequirementError, InputError
-from ...models import (
+from ..models import (
     Account,
     Market,
     load_account,

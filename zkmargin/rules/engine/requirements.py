@@ -1,6 +1,6 @@
 """Account-level requirements: the policy's rounding, scenario losses and the portfolio requirement.
 
-May import :mod:`zkmargin.rules.decimals` and :mod:`zkmargin.models`. Used by :mod:`.report` and
+May import :mod:`zkmargin.rules.decimals` and :mod:`zkmargin.rules.models`. Used by :mod:`.report` and
 the tests.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal, localcontext
 
-from ...models import Policy, Rounding, Scenarios
+from ..models import Policy, Rounding, Scenarios
 from ..decimals import EXACT, quantize
 from .exact import _ZERO, _d
 

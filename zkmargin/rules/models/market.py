@@ -1,0 +1,86 @@
+"""The market snapshot (``zkmargin.market/1``, public, the venue's): marks of instruments and quote
+prices of collateral assets; its checks against a policy and its loaders.
+
+May import :mod:`.fields`, :mod:`.documents` and :mod:`.policy`. Used through
+:mod:`zkmargin.rules.models`.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from typing import Literal
+
+from ...errors import (
+    InputError,
+    MissingPriceError,
+)
+from ..decimals import check_scale
+from .documents import _build, _iso8601, _read
+from .fields import _M, MARKET_FORMAT, Dec, Str
+from .policy import Policy
+
+
+class Market(_M):
+    format: Literal["zkmargin.market/1"]
+    as_of: Str
+    prices: dict[str, Dec]
+
+
+def parse_market(src, *, source: str | None = None) -> Market:
+    """Load a market snapshot and check what needs no policy (timestamp, numbers)."""
+    if isinstance(src, Market):
+        return src
+    data, source = _read(src, MARKET_FORMAT, source)
+    m = _build(Market, data, source)
+    for key, v in m.prices.items():
+        if v < 0:
+            raise InputError("a price must be >= 0", source=source, field=f"prices.{key}")
+    return m.model_copy(update={"as_of": _iso8601(m.as_of, field="as_of", source=source)})
+
+
+def price_of(market: Market, policy: Policy, key: str) -> Decimal:
+    """The market price of an instrument or asset; the policy's quote asset defaults to 1."""
+    v = market.prices.get(key)
+    if v is None:
+        if key == policy.quote:
+            return Decimal(1)
+        raise MissingPriceError(f"the market snapshot has no price for {key!r}",
+                                field=f"prices.{key}")
+    return v
+
+
+def validate_market(m: Market, policy: Policy, *, source: str | None = None) -> Market:
+    """Check a snapshot against a policy: every price at the price scale, a price for every
+    instrument and collateral asset, marks of perpetuals and futures > 0, quote price 1."""
+    for key, v in m.prices.items():
+        check_scale(v, policy.decimals.price, field=f"prices.{key}", kind="price", source=source)
+    for i, ins in enumerate(policy.instruments):
+        v = m.prices.get(ins.symbol)
+        if v is None:
+            raise MissingPriceError(f"no mark for instrument {ins.symbol!r}", source=source,
+                                    field=f"prices.{ins.symbol}")
+        if ins.kind != "option" and v <= 0:
+            raise InputError(f"the mark of a {ins.kind} must be > 0", source=source,
+                             field=f"prices.{ins.symbol}")
+    for c in policy.collateral:
+        if c.asset == policy.quote:
+            continue
+        if c.asset not in m.prices:
+            raise MissingPriceError(f"no price for collateral asset {c.asset!r}", source=source,
+                                    field=f"prices.{c.asset}")
+    q = m.prices.get(policy.quote)
+    if q is not None and q != 1:
+        raise InputError(f"the quote asset {policy.quote!r} has price 1 by definition",
+                         source=source, field=f"prices.{policy.quote}")
+    return m
+
+
+def load_market(src, policy: Policy | None = None, *, source: str | None = None) -> Market:
+    """Load a market snapshot; with ``policy``, also :func:`validate_market`."""
+    if isinstance(src, (str, os.PathLike)):
+        source = source or os.fspath(src)
+    m = parse_market(src, source=source)
+    if policy is not None:
+        validate_market(m, policy, source=source)
+    return m

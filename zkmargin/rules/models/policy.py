@@ -1,0 +1,200 @@
+"""The policy document (``zkmargin.policy/1``, public, the venue's): scales, bit widths, margin rules,
+collateral haircuts, scenario tables, rounding, position slots and the trust section, as pydantic
+models (the shape; :mod:`.policy_checks` checks the meaning).
+
+May import :mod:`.fields` and :mod:`.trust`. Used by every reader of a policy.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import (
+    PrivateAttr,
+    model_validator,
+)
+
+from ...errors import (
+    FormatError,
+    PolicyError,
+    UnknownSymbolError,
+)
+from .fields import _M, DEFAULT_BITS, Dec, Int, Str, _Tagged
+from .trust import Trust
+
+
+class Scales(_M):
+    """Digits after the decimal point per kind of number (0..18)."""
+
+    size: Int
+    price: Int
+    rate: Int
+    amount: Int
+
+
+class Bits(_M):
+    """Range-check widths of the private values: |size|, entry price, balances/isolated margins."""
+
+    size: Int = DEFAULT_BITS["size"]
+    price: Int = DEFAULT_BITS["price"]
+    amount: Int = DEFAULT_BITS["amount"]
+
+
+class Bracket(_M):
+    """One notional bracket: applies when ``floor < N <= cap`` (``cap`` null: no upper bound)."""
+
+    floor: Dec
+    cap: Dec | None = None
+    rate: Dec
+    amount: Dec | None = None
+
+
+class Rule(_M):
+    """A margin rule: ``{"rate"}`` flat, ``{"rate", "per_size"}`` size-scaled, ``{"brackets"}``."""
+
+    rate: Dec | None = None
+    per_size: Dec | None = None
+    brackets: list[Bracket] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self):
+        if self.brackets is not None:
+            if self.rate is not None or self.per_size is not None:
+                raise _Tagged(FormatError, "a bracket rule has only 'brackets' (no 'rate' or "
+                                           "'per_size' beside it)")
+            if not self.brackets:
+                raise _Tagged(PolicyError, "a bracket table needs at least one bracket")
+        elif self.rate is None:
+            raise _Tagged(FormatError, "a rule is {'rate'}, {'rate', 'per_size'} or {'brackets'}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """``"flat"``, ``"linear"`` (Deribit size-scaled) or ``"brackets"``."""
+        if self.brackets is not None:
+            return "brackets"
+        return "linear" if self.per_size is not None else "flat"
+
+
+class Tier(_M):
+    """One slice of a tiered haircut: quote value up to ``up_to`` (null: no bound)."""
+
+    up_to: Dec | None = None
+    haircut: Dec
+
+
+class Collateral(_M):
+    """A collateral asset with a flat ``haircut`` or value-sliced ``tiers``."""
+
+    asset: Str
+    haircut: Dec | None = None
+    tiers: list[Tier] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self):
+        if (self.haircut is None) == (self.tiers is None):
+            raise _Tagged(FormatError, "a collateral entry has exactly one of 'haircut' or 'tiers'")
+        if self.tiers is not None and not self.tiers:
+            raise _Tagged(PolicyError, "'tiers' needs at least one tier")
+        return self
+
+
+class Instrument(_M):
+    symbol: Str
+    kind: Literal["perpetual", "future", "option"]
+    maintenance: Rule | None = None
+    initial: Rule | None = None
+    underlying: Str | None = None
+    strike: Dec | None = None
+    expiry: Str | None = None
+    right: Literal["call", "put"] | None = None
+
+    def rule(self, requirement: str) -> Rule:
+        """The rule used for ``requirement`` (``"maintenance"`` or ``"initial"``)."""
+        r = self.maintenance if requirement == "maintenance" else self.initial
+        if r is None:
+            raise PolicyError(f"instrument {self.symbol!r} has no {requirement} rule")
+        return r
+
+
+class Scenarios(_M):
+    """Portfolio-mode scenario table: per-unit P&L (gain positive) per instrument and scenario."""
+
+    factor: Dec
+    initial_factor: Dec | None = None
+    names: list[Str]
+    pnl: dict[str, list[Dec]]
+
+
+class Rounding(_M):
+    """Rounding of the requirement: ``up`` (toward +inf), ``down`` (toward -inf), ``half_even``."""
+
+    mode: Literal["up", "down", "half_even"]
+    decimals: Int
+
+
+class Policy(_M):
+    format: Literal["zkmargin.policy/1"]
+    venue: Str
+    quote: Str
+    decimals: Scales
+    bits: Bits = Bits()
+    requirement: Literal["maintenance", "initial"]
+    mode: Literal["cross", "isolated", "portfolio"]
+    buffer: Dec = Decimal(0)
+    collateral: list[Collateral]
+    instruments: list[Instrument]
+    scenarios: Scenarios | None = None
+    rounding: Rounding | None = None
+    trust: Trust | None = None
+    slots: Int | None = None
+    notes: Str | None = None
+
+    _by_symbol: dict = PrivateAttr(default_factory=dict)
+    _by_asset: dict = PrivateAttr(default_factory=dict)
+
+    def scale(self, kind: str) -> int:
+        """Digits after the point for ``kind`` (size, price, rate, amount)."""
+        return getattr(self.decimals, kind)
+
+    def instrument(self, symbol: str) -> Instrument:
+        try:
+            return self._by_symbol[symbol]
+        except KeyError:
+            raise UnknownSymbolError(f"the policy lists no instrument {symbol!r}") from None
+
+    def collateral_entry(self, asset: str) -> Collateral:
+        try:
+            return self._by_asset[asset]
+        except KeyError:
+            raise UnknownSymbolError(f"the policy lists no collateral asset {asset!r}") from None
+
+    def has_instrument(self, symbol: str) -> bool:
+        return symbol in self._by_symbol
+
+    def has_collateral(self, asset: str) -> bool:
+        return asset in self._by_asset
+
+    @property
+    def symbols(self) -> list[str]:
+        return [i.symbol for i in self.instruments]
+
+    @property
+    def factor(self) -> Decimal:
+        """The scenario factor in force for ``requirement`` (portfolio mode)."""
+        if self.scenarios is None:
+            raise PolicyError("the policy has no scenarios")
+        if self.requirement == "initial" and self.scenarios.initial_factor is not None:
+            return self.scenarios.initial_factor
+        return self.scenarios.factor
+
+    @property
+    def trust_rule(self) -> Trust:
+        """The trust section in force: the policy's, or the default (no custodians, self-declared
+        values accepted, a challenge required)."""
+        return self.trust if self.trust is not None else Trust()
+
+    def _index(self):
+        self._by_symbol = {i.symbol: i for i in self.instruments}
+        self._by_asset = {c.asset: c for c in self.collateral}
