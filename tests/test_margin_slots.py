@@ -324,7 +324,9 @@ def test_a_mark_of_an_instrument_nobody_holds_is_bound():
     p, m, a, t = S.load(case)
     plan_moved = plan_margin(p, S.load({**case, "market": moved})[1], t)
     expected = {**bundle.statement}
-    proof = zkmargin.proof.R1CSProof.from_bytes(bundle.proof, ARK)
+    from zkmargin.crypto.proof import R1CSProof
+
+    proof = R1CSProof.from_bytes(bundle.proof, ARK)
     V = [ARK.decode(c) for c in bundle.commitments]
     with pytest.raises(VerificationError):
         r1cs_verify(build(plan_moved), proof, V, public_inputs(expected), ARK)
@@ -387,20 +389,35 @@ def test_without_slots_the_per_instrument_layout_is_used():
 # --- custodian attestations of packed position slots --------------------------------------------------
 
 
-def test_one_custodian_attests_the_packed_slots_and_the_venue_checks_them():
-    """A custodian holding the whole book commits the canonical layout (sorted ids, nulls last);
-    the trader proves over the attested commitments; the venue checks the proof and the signature;
-    an auditor given every opening recomputes the report from the packed slots."""
+#: the venue's clock in these tests: the example market's time (attestations are dated then too)
+NOW = "2024-06-03T08:00:00+00:00"
+SUBJECT = "acct-1"
+
+
+def custodied(case: dict, *keys) -> dict:
+    """The case's policy with a trust section listing the custodians ``keys``."""
     from zkmargin import attest as A
 
-    case = slot_case("cross", K=4)
+    case["policy"]["trust"] = {"custodians": [{"name": f"custodian-{i}", "key": A.public_key_hex(k)}
+                                              for i, k in enumerate(keys)], "max_age_seconds": 600}
+    return case
+
+
+def test_one_custodian_attests_the_packed_slots_and_the_venue_checks_them():
+    """A custodian holding the whole book commits the canonical layout (sorted ids, nulls last);
+    the trader proves over the attested commitments; the venue checks the proof and the signature
+    under its trust rule; an auditor given every opening recomputes the report from the packed
+    slots."""
+    from zkmargin import attest as A
+
     key = A.generate_private_key()
-    att, op = A.attest(case["account"], None, case["policy"], key)
+    case = custodied(slot_case("cross", K=4), key)
+    att, op = A.attest(case["account"], None, case["policy"], key, subject=SUBJECT, as_of=S.AS_OF)
     assert att.slots[:4] == ["position:0", "position:1", "position:2", "position:3"]
     ch = secrets.token_bytes(32)
     bundle = A.prove_attested(case["account"], case["market"], case["policy"], "5", ch, attestations=[att], openings=[op])
-    res = A.verify_attested(bundle, case["market"], case["policy"], "5", ch, attestations=[att], custodian_keys=[key])
-    assert res.valid
+    res = zkmargin.verify(bundle, case["market"], case["policy"], "5", ch, subject=SUBJECT, now=NOW)
+    assert res.valid and res.extra["trust"]["custodians"][0]["name"] == "custodian-0"
     check = A.check_openings(op, bundle, market=case["market"], policy=case["policy"])
     assert check.complete and check.report["meets"] is True
     assert check.slots["size:B"] == "-12.5" and "position:3" not in check.slots
@@ -411,28 +428,32 @@ def test_one_custodian_attests_the_packed_slots_and_the_venue_checks_them():
 def test_a_position_slot_attested_by_two_custodians_is_refused():
     """Summing two custodians' packed values would read as a third instrument: refused on both the
     trader's and the venue's side. The twin: the balances (additive) shared by two custodians."""
-    from zkmargin import attest as A
+    import dataclasses
 
-    case = slot_case("cross", K=4)
+    from zkmargin import attest as A
+    from zkmargin.trust import check_trust
+
     ka, kb = A.generate_private_key(), A.generate_private_key()
-    att_a, op_a = A.attest(case["account"], None, case["policy"], ka)
+    case = custodied(slot_case("cross", K=4), ka, kb)
+    att_a, op_a = A.attest(case["account"], None, case["policy"], ka, subject=SUBJECT, as_of=S.AS_OF)
     half = copy.deepcopy(case["account"])
     half["positions"] = []
     half["balances"] = {"USD": "0"}
     names = att_a.slots
-    att_b, op_b = A.attest(half, None, case["policy"], kb, slots=["position:0", "balance:USD"])
+    att_b, op_b = A.attest(half, None, case["policy"], kb, subject=SUBJECT, as_of=S.AS_OF,
+                           slots=["position:0", "balance:USD"])
     with pytest.raises(zkmargin.errors.AttestationError, match="exactly one custodian"):
-        A.prove_attested(case["account"], case["market"], case["policy"], "5", attestations=[att_a, att_b], openings=[op_a, op_b])
+        A.prove_attested(case["account"], case["market"], case["policy"], "5", attestations=[att_a, att_b],
+                         openings=[op_a, op_b])
     # twin: B attests only the USD balance (0): sums are fine there
-    att_b, op_b = A.attest(half, None, case["policy"], kb, slots=["balance:USD"])
+    att_b, op_b = A.attest(half, None, case["policy"], kb, subject=SUBJECT, as_of=S.AS_OF, slots=["balance:USD"])
     ch = secrets.token_bytes(32)
     bundle = A.prove_attested(case["account"], case["market"], case["policy"], "5", ch, attestations=[att_a, att_b],
                               openings=[op_a, op_b])
-    assert A.verify_attested(bundle, case["market"], case["policy"], "5", ch, attestations=[att_a, att_b],
-                             custodian_keys=[ka, kb]).valid
+    assert zkmargin.verify(bundle, case["market"], case["policy"], "5", ch, subject=SUBJECT, now=NOW).valid
     assert names[4] == "cost"
     # the venue's side refuses a shared position slot too, whatever the bundle
-    att_c, _ = A.attest(half, None, case["policy"], kb, slots=["position:0"])
+    att_c, _ = A.attest(half, None, case["policy"], kb, subject=SUBJECT, as_of=S.AS_OF, slots=["position:0"])
+    shared = dataclasses.replace(bundle, attestations=[att_a, att_c])
     with pytest.raises(zkmargin.errors.AttestationRejectedError, match="exactly one custodian"):
-        A.check_attestations(bundle, [att_a, att_c], [ka, kb], policy_digest=bundle.statement["policy_digest"],
-                             mode="cross")
+        check_trust(shared, case["market"], case["policy"], ch, subject=SUBJECT, now=NOW)
