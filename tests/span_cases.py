@@ -210,10 +210,12 @@ def span_cases(draw) -> tuple[dict, dict, dict]:
         tiers = sorted({m["tier"] for m in members.values()})
         intra = []
         if len(tiers) == 2 and draw(st.integers(0, 3)):
-            intra.append({"tier_a": 1, "tier_b": 2,
-                          "ratio_a": draw(st.sampled_from(["1", "2", "1.5"])),
-                          "ratio_b": draw(st.sampled_from(["1", "0.5"])),
-                          "charge": _dec(draw(st.integers(0, 500)), 2)})
+            for _ in range(draw(st.integers(1, 2))):  # a second spread takes what the first left
+                a, b = draw(st.sampled_from([(1, 2), (2, 1)]))
+                intra.append({"tier_a": a, "tier_b": b,
+                              "ratio_a": draw(st.sampled_from(["1", "2", "1.5"])),
+                              "ratio_b": draw(st.sampled_from(["1", "0.5"])),
+                              "charge": _dec(draw(st.integers(0, 500)), 2)})
         span_ccs.append({"name": f"C{c}", "instruments": members,
                          "price_scan_range": _dec(draw(st.integers(0, 2000)), 2),  # 0 to 20.00
                          "short_option_minimum": _dec(draw(st.sampled_from([0, 0, 150, 1000])), 2),
@@ -222,9 +224,10 @@ def span_cases(draw) -> tuple[dict, dict, dict]:
             pnl[sym] = [_dec(draw(st.integers(-2000, 2000)), 2) for _ in range(n_s)]
     inter = []
     if n_cc == 2 and draw(st.integers(0, 3)):
-        inter.append({"cc_a": "C0", "cc_b": "C1", "ratio_a": draw(st.sampled_from(["1", "2"])),
-                      "ratio_b": draw(st.sampled_from(["1", "1.5"])),
-                      "credit_rate": _dec(draw(st.integers(0, 100)), 2)})
+        for _ in range(draw(st.integers(1, 2))):
+            inter.append({"cc_a": "C0", "cc_b": "C1", "ratio_a": draw(st.sampled_from(["1", "2"])),
+                          "ratio_b": draw(st.sampled_from(["1", "1.5"])),
+                          "credit_rate": _dec(draw(st.integers(0, 100)), 2)})
     pol = base_policy(instruments, decimals={"size": 1, "price": 2, "rate": 2, "amount": 4},
                       bits={"size": 10, "price": 16, "amount": 40})
     pol["scenarios"] = {"factor": draw(st.sampled_from(["1", "1.25"])),

@@ -159,8 +159,10 @@ def span_requirement(cs: ConstraintSystem, plan: MarginPlan, var: dict[str, Vari
         intra = LC()
         if cc.intra:
             tiers = _Deltas(unit)
+            used = {t for ta, tb, *_ in cc.intra for t in (ta, tb)}
             for t, d in sorted(tier_delta.items()):
-                tiers.add(cs, t, d, f"{label}: tier {t} delta")
+                if t in used:
+                    tiers.add(cs, t, d, f"{label}: tier {t} delta")
             for k, (ta, tb, ra, rb, charge) in enumerate(cc.intra):
                 n = tiers.spread(cs, ta, tb, ra, rb, f"{label}: intra spread {k}")
                 intra = intra + n * charge
