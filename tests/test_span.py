@@ -210,8 +210,21 @@ def _inter_at_requirement():
     return pol, C.market(C.INTER_PRICES), C.account(sizes, C.INTER_PRICES, "6200")
 
 
+def _intra_at_requirement():
+    """Month 2 long, month 4 short: scan 250 + one spread at 50 = 300."""
+    sizes = {"X2": 1, "X4": -1}
+    return C.cme_intra_policy(), C.market(C.INTRA_PRICES), C.account(sizes, C.INTRA_PRICES, "300")
+
+
 def test_honest_witness_for_the_cheating_twins():
-    assert C.witness_ok(*_inter_at_requirement())
+    assert C.witness_ok(*_inter_at_requirement()) and C.witness_ok(*_intra_at_requirement())
+
+
+def test_fewer_intra_spreads_are_refused(monkeypatch):
+    """Claiming no calendar spread (charge 0 instead of 50) is what a prover under an intra charge
+    wants: refused."""
+    monkeypatch.setattr(X, "_min_value", lambda a, b: 0)
+    assert not C.witness_ok(*_intra_at_requirement())
 
 
 @pytest.mark.parametrize("cheat", [lambda a, b: min(a, b) + 1, lambda a, b: min(a, b) - 1,
