@@ -189,10 +189,21 @@ def _worst(pnl: list[Decimal], names: list[str]) -> dict:
               help="Look-ahead: option expiries are shortened by this many days.")
 @click.option("--rate", type=ANY_FLOAT, default=0.0, show_default=True,
               help="Risk-free rate of the Black-Scholes repricing.")
+@click.option("--extreme-move", type=POSITIVE_FLOAT, default=None,
+              help="span: size of the two extreme moves in price scan ranges. [default: 3]")
+@click.option("--extreme-cover", type=NONNEG_FLOAT, default=None,
+              help="span: fraction of the extreme moves' P&L that counts (0..1). [default: 0.35]")
+@click.option("--vol-scenarios", type=click.Choice(["2", "3"]), default=None,
+              help="deribit: volatility up/down (2) or up/unchanged/down (3) per level. "
+                   "[default: 2]")
+@click.option("--inverse", is_flag=True,
+              help="Futures and perpetuals are inverse contracts sized in the base currency "
+                   "(Deribit): P&L move/(1+move) per unit, in the base currency.")
 @force_option
 @json_option
 def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_shock, spot_shocks,
-              vol_shock, vol_shocks, vol, vols, horizon_days, rate, force, as_json):
+              vol_shock, vol_shocks, vol, vols, horizon_days, rate, extreme_move, extreme_cover,
+              vol_scenarios, inverse, force, as_json):
     """Write a copy of POLICY (a portfolio-mode policy; an existing table is replaced) with the
     per-unit P&L table of the chosen scenario grid, priced at MARKET and frozen as decimals at the
     policy's price scale. Shocks are keyed by underlying (a perpetual or future is its own
@@ -202,6 +213,15 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
 
     if levels is not None and grid != "deribit":
         raise click.BadParameter("only the deribit grid has levels", param_hint="'--levels'")
+    if vol_scenarios is not None and grid != "deribit":
+        raise click.BadParameter("only the deribit grid has volatility scenarios per level",
+                                 param_hint="'--vol-scenarios'")
+    for flag, value in (("--extreme-move", extreme_move), ("--extreme-cover", extreme_cover)):
+        if value is not None and grid != "span":
+            raise click.BadParameter("only the span grid has extreme moves", param_hint=f"'{flag}'")
+    if extreme_cover is not None and extreme_cover > 1:
+        raise click.BadParameter(f"must be <= 1, got {extreme_cover:g}",
+                                 param_hint="'--extreme-cover'")
     _exclusive([("--spot-shock", spot_shock, "--spot-shocks", spot_shocks),
                 ("--vol-shock", vol_shock, "--vol-shocks", vol_shocks),
                 ("--vol", vol, "--vols", vols)])
@@ -219,7 +239,10 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
     new = write_policy_with_scenarios(
         base, market, out, grid=grid, levels=levels if levels is not None else 9, factor=factor,
         initial_factor=initial_factor, spot_shocks=spot, vol_shocks=vshock, vols=sigma,
-        rate=rate, horizon_days=horizon_days)
+        rate=rate, horizon_days=horizon_days,
+        extreme_move=3.0 if extreme_move is None else extreme_move,
+        extreme_cover=0.35 if extreme_cover is None else extreme_cover,
+        vol_scenarios=2 if vol_scenarios is None else int(vol_scenarios), inverse=inverse)
     table = new.scenarios
     worst = [{"symbol": sym, **_worst(row, table.names)} for sym, row in table.pnl.items()]
     doc = {"policy": out, "policy_digest": _digest(new), "grid": grid,

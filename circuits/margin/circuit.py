@@ -45,6 +45,7 @@ def margin_circuit(cs: ConstraintSystem, plan: MarginPlan) -> None:
     for ip in plan.instruments:
         q = var[f"size:{ip.symbol}"]
         qabs, sign, q_bits = signed_size(cs, plan, ip, q)
+        var[f"sign:{ip.symbol}"] = sign  # for the venues' rules that need a position's side
         upnl = upnl + q * ip.mark
         if plan.mode != "isolated":
             shorts = shorts + short_part(cs, q, sign)

@@ -21,6 +21,9 @@ from ..gadgets import bits_for
 if TYPE_CHECKING:
     from zkmargin.rules.models import Market, Policy
 
+    from .deribit_pme import PmePlan
+    from .span import SpanPlan
+
 
 def p10(k: int) -> int:
     """``10^k`` for a scale difference ``k >= 0`` (lifts a quantity to a larger scale)."""
@@ -81,6 +84,8 @@ class MarginPlan:
     factor: int = 0  # portfolio, at dr
     n_scenarios: int = 0
     slots: list[Slot] = field(default_factory=list)
+    span: SpanPlan | None = None  # portfolio with a span section (circuits/margin/span.py)
+    pme: PmePlan | None = None  # portfolio with a deribit_pme section (circuits/margin/deribit_pme.py)
 
     @property
     def SR(self) -> int:
@@ -90,6 +95,9 @@ class MarginPlan:
             s = max(s, self.da + self.dr)
         if any(i.rule == "linear" for i in self.instruments):
             s = max(s, 2 * self.ds + self.dp + self.dr)
+        for addon in (self.span, self.pme):
+            if addon is not None:  # factor · (the venue's total at addon.scale)
+                s = max(s, addon.scale + self.dr)
         return s
 
     @property
@@ -202,6 +210,14 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
         plan.factor = to_fixed(policy.factor, dr, field="scenarios.factor", kind="rate")
         assert scenarios is not None
         plan.n_scenarios = len(scenarios.names)
+        if policy.span is not None:
+            from .span import plan_span
+
+            plan.span = plan_span(policy, ds, dp, dr)
+        if policy.deribit_pme is not None:
+            from .deribit_pme import plan_pme
+
+            plan.pme = plan_pme(policy, ds, dp, dr)
     slots: list[Slot] = []
     for ip in instruments:
         slots.append(Slot("size", ip.symbol, plan.size_bits, signed=True))

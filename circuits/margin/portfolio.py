@@ -15,7 +15,16 @@ from .rounding import round_requirement
 
 
 def portfolio_requirement(cs: ConstraintSystem, plan: MarginPlan, var: dict[str, Variable]) -> LinearCombination:
-    """The rounded portfolio requirement at ``SR``."""
+    """The rounded portfolio requirement at ``SR`` (a venue's rule when the plan has one:
+    :mod:`.span`, :mod:`.deribit_pme`)."""
+    if plan.span is not None:
+        from .span import span_requirement
+
+        return span_requirement(cs, plan, var)
+    if plan.pme is not None:
+        from .deribit_pme import pme_requirement
+
+        return pme_requirement(cs, plan, var)
     SR = plan.SR
     ds, dp, dr = plan.ds, plan.dp, plan.dr
     losses = []

@@ -9,14 +9,17 @@ Grids (a *scenario* is a price move, a volatility move and a cover fraction):
 
 * ``"span"`` — the standard CME SPAN 16-scenario risk array: price unchanged, up and down 1/3, 2/3
   and 3/3 of the price scan range, each with volatility up and down by the volatility scan range
-  (scenarios 1-14), plus the two extreme moves, up and down 3 times the price scan range with
-  volatility unchanged, of which 35% counts (scenarios 15-16). Order and names follow CME's
-  numbering (``s01`` ... ``s16``).
+  (scenarios 1-14), plus the two extreme moves, up and down ``extreme_move`` times the price scan
+  range with volatility unchanged, of which ``extreme_cover`` counts (scenarios 15-16; default 3
+  and 35%; McMillan's S&P example uses 2 and 35%: a 14-point extreme move on a 20-point range).
+  Order and names follow CME's numbering (``s01`` ... ``s16``).
 * ``"deribit"`` — a Deribit portfolio-margin style grid: spot moves evenly spaced from ``-range`` to
   ``+range`` (default 9 levels: -16%, -12%, ... +16% with the default range 0.16) crossed with
-  volatility up and down; full cover.
+  volatility up and down (``vol_scenarios=3``: up, unchanged and down, Deribit's 27-row standard
+  table, bucket by bucket); full cover.
 
-Repricing: perpetuals and futures linearly (``S * move``); options with Black–Scholes on the
+Repricing: perpetuals and futures linearly (``S * move``), or with ``inverse`` as Deribit's inverse
+contracts sized in the base currency (``move / (1 + move)`` base-currency units per unit); options with Black–Scholes on the
 underlying's market price (rate ``r``, default 0 — then identical to Black-76 on a forward), time
 to expiry ACT/365 from the snapshot's ``as_of``, shortened by ``horizon_days`` in every scenario
 (the SPAN look-ahead). Per-unit P&L of scenario ``s`` (gain positive; the engine's
@@ -63,10 +66,13 @@ __all__ = [
     "policy_with_scenarios",
     "write_policy_with_scenarios",
     "SPAN_EXTREME_COVER",
+    "SPAN_EXTREME_MOVE",
 ]
 
 #: Cover fraction of the two SPAN extreme scenarios (CME: 35%).
 SPAN_EXTREME_COVER = 0.35
+#: Default size of the two SPAN extreme moves, in price scan ranges (a parameter of span_grid).
+SPAN_EXTREME_MOVE = 3.0
 SECONDS_PER_YEAR = 365 * 86400
 
 
@@ -84,30 +90,42 @@ class Grid:
         return len(self.names)
 
 
-def span_grid() -> Grid:
-    """CME SPAN's 16 standard risk-array scenarios (see the module docstring)."""
+def span_grid(extreme_move: float = SPAN_EXTREME_MOVE,
+              extreme_cover: float = SPAN_EXTREME_COVER) -> Grid:
+    """CME SPAN's 16 standard risk-array scenarios (see the module docstring), the extreme moves
+    ``extreme_move`` price scan ranges covered at ``extreme_cover``."""
+    if not (math.isfinite(extreme_move) and extreme_move > 0):
+        raise InputError("the extreme move must be a positive number of price scan ranges",
+                         field="extreme_move")
+    if not (math.isfinite(extreme_cover) and 0 <= extreme_cover <= 1):
+        raise InputError("the extreme cover must be between 0 and 1", field="extreme_cover")
+    x = Fraction(extreme_move)
     rows: list[tuple[Fraction, int, float]] = [(Fraction(0), +1, 1.0), (Fraction(0), -1, 1.0)]
     for k in (1, 2, 3):
         f = Fraction(k, 3)
         rows += [(f, +1, 1.0), (f, -1, 1.0), (-f, +1, 1.0), (-f, -1, 1.0)]
-    rows += [(Fraction(3), 0, SPAN_EXTREME_COVER), (Fraction(-3), 0, SPAN_EXTREME_COVER)]
+    rows += [(x, 0, extreme_cover), (-x, 0, extreme_cover)]
     names = []
     for i, (f, v, c) in enumerate(rows, 1):
-        move = "0" if f == 0 else (f"{'+' if f > 0 else '-'}{abs(f)}")
+        move = "0" if f == 0 else (f"{'+' if f > 0 else '-'}{abs(f) if i <= 14 else f'{abs(float(f)):g}'}")
         vol = {1: "vol up", -1: "vol down", 0: "vol unchanged"}[v]
-        extra = f", {int(c * 100)}% cover" if c != 1.0 else ""
+        extra = f", {c * 100:g}% cover" if i > 14 else ""
         names.append(f"s{i:02d} price {move} range, {vol}{extra}")
     return Grid(tuple(names), np.array([float(f) for f, _, _ in rows]),
                 np.array([v for _, v, _ in rows], dtype=float), np.array([c for *_, c in rows]))
 
 
-def deribit_grid(levels: int = 9, vol: bool = True) -> Grid:
-    """Spot moves ``linspace(-1, 1, levels)`` of the range, each with volatility up and down (or
-    unchanged when ``vol`` is false)."""
+def deribit_grid(levels: int = 9, vol: bool = True, vol_scenarios: int = 2) -> Grid:
+    """Spot moves ``linspace(-1, 1, levels)`` of the range, each with volatility up and down
+    (``vol_scenarios=3``: up, unchanged and down, as Deribit's risk matrix; ``vol`` false: only
+    unchanged)."""
     if levels < 2:
         raise InputError("a grid needs at least 2 price levels")
+    if vol_scenarios not in (2, 3):
+        raise InputError("a Deribit grid has 2 (up, down) or 3 (up, unchanged, down) volatility "
+                         "scenarios per level", field="vol_scenarios")
     moves = np.linspace(-1.0, 1.0, levels)
-    vols = (+1, -1) if vol else (0,)
+    vols = ((+1, 0, -1) if vol_scenarios == 3 else (+1, -1)) if vol else (0,)
     names, pm, vm = [], [], []
     for m in moves:
         for v in vols:
@@ -183,7 +201,7 @@ def _market_float(market: Market, policy: Policy, key: str) -> float:
 
 def scenario_pnl(policy: Policy, market: Market, grid: Grid, *, spot_shocks=0.15,
                  vol_shocks=0.25, vols=None, rate: float = 0.0,
-                 horizon_days: float = 1.0) -> dict[str, np.ndarray]:
+                 horizon_days: float = 1.0, inverse: bool = False) -> dict[str, np.ndarray]:
     """Float per-unit P&L per instrument (``{symbol: array(len(grid))}``).
 
     ``spot_shocks``: price scan range as a fraction of the underlying price (a number, or a mapping
@@ -197,6 +215,10 @@ def scenario_pnl(policy: Policy, market: Market, grid: Grid, *, spot_shocks=0.15
         assert under is not None
         scan = _param(spot_shocks, under, "spot_shocks", "spot shock")
         if ins.kind != "option":
+            if inverse:  # one base-currency unit of an inverse contract, in the base currency
+                m = scan * grid.price_moves
+                out[ins.symbol] = grid.cover * m / (1.0 + m)
+                continue
             s0 = _market_float(market, policy, ins.symbol)
             out[ins.symbol] = grid.cover * s0 * scan * grid.price_moves
             continue
@@ -222,7 +244,10 @@ def scenario_pnl(policy: Policy, market: Market, grid: Grid, *, spot_shocks=0.15
 
 def build_scenarios(policy, market, grid="span", *, factor="1", initial_factor=None,
                     spot_shocks=0.15, vol_shocks=0.25, vols=None, rate: float = 0.0,
-                    horizon_days: float = 1.0, levels: int = 9) -> dict:
+                    horizon_days: float = 1.0, levels: int = 9,
+                    extreme_move: float = SPAN_EXTREME_MOVE,
+                    extreme_cover: float = SPAN_EXTREME_COVER, vol_scenarios: int = 2,
+                    inverse: bool = False) -> dict:
     """The ``scenarios`` section for ``policy``: ``{"factor", ["initial_factor"], "names", "pnl"}``
     with every P&L a decimal string at the policy's price scale (see :func:`to_price_scale`).
 
@@ -233,9 +258,10 @@ def build_scenarios(policy, market, grid="span", *, factor="1", initial_factor=N
     if isinstance(grid, str):
         if grid not in _GRIDS:
             raise InputError(f"unknown grid {grid!r} (span or deribit)", field="grid")
-        grid = span_grid() if grid == "span" else deribit_grid(levels)
+        grid = (span_grid(extreme_move, extreme_cover) if grid == "span"
+                else deribit_grid(levels, vol_scenarios=vol_scenarios))
     floats = scenario_pnl(policy, market, grid, spot_shocks=spot_shocks, vol_shocks=vol_shocks,
-                          vols=vols, rate=rate, horizon_days=horizon_days)
+                          vols=vols, rate=rate, horizon_days=horizon_days, inverse=inverse)
     scale = policy.decimals.price
     section = {
         "factor": canonical(parse_decimal(factor, field="factor")),

@@ -21,13 +21,16 @@ Definitions (``docs/formats.md`` has the full text):
 * isolated: ``e_i = iso_i + UPnL_i`` must be ``>= (1 + buffer) * round(R_i)`` for every position,
   and ``equity = sum value_j + sum e_i`` must be ``>= required``.
 * portfolio: ``loss_s = -sum_i q_i * pnl_{i,s}``;
-  ``requirement = round(factor * max(0, max_s loss_s))``; equity as in cross.
+  ``requirement = round(factor * max(0, max_s loss_s))``; equity as in cross. With a ``span``
+  section CME SPAN instead (:mod:`.span`), with ``deribit_pme`` Deribit's add-ons
+  (:mod:`.deribit_pme`).
 * ``required = (1 + buffer) * requirement + threshold``; ``excess = equity - required``;
   ``meets = excess >= 0`` (and, in isolated mode, every position's own inequality).
 
 Modules, one concern each: :mod:`.positions` (notional, PnL, brackets, one position's requirement),
 :mod:`.collateral` (haircut values), :mod:`.requirements` (rounding, scenario and portfolio
-requirements), :mod:`.liquidation` (liquidation price), :mod:`.report` (:func:`check` and the
+requirements), :mod:`.span` and :mod:`.deribit_pme` (the venues' portfolio rules),
+:mod:`.liquidation` (liquidation price), :mod:`.report` (:func:`check` and the
 report); :mod:`.exact` holds the conventions they share. They may import
 :mod:`zkmargin.rules.decimals`, :mod:`zkmargin.rules.digests`, :mod:`zkmargin.rules.models` and
 :mod:`zkmargin.errors`. Used by the API (``check``), the circuits' plan (``bracket_pieces``,
@@ -37,6 +40,7 @@ report); :mod:`.exact` holds the conventions they share. They may import
 from __future__ import annotations
 
 from .collateral import collateral_pieces, collateral_value
+from .deribit_pme import PmeBreakdown, pme_breakdown, pme_requirement
 from .liquidation import liquidation_price
 from .positions import bracket_for, bracket_pieces, notional, position_requirement, unrealized_pnl
 from .report import HEALTH_DIGITS, MarginReport, PositionReport, check
@@ -46,6 +50,7 @@ from .requirements import (
     scenario_losses,
     standalone_scenario_requirement,
 )
+from .span import SpanBreakdown, SpanCommodity, span_breakdown, span_requirement
 
 __all__ = [
     "HEALTH_DIGITS",
@@ -64,4 +69,11 @@ __all__ = [
     "PositionReport",
     "MarginReport",
     "check",
+    "SpanCommodity",
+    "SpanBreakdown",
+    "span_breakdown",
+    "span_requirement",
+    "PmeBreakdown",
+    "pme_breakdown",
+    "pme_requirement",
 ]

@@ -11,7 +11,9 @@ from decimal import Decimal, localcontext
 
 from ..models import Policy, Rounding, Scenarios
 from ..decimals import EXACT, quantize
+from .deribit_pme import pme_requirement
 from .exact import _ZERO, _d
+from .span import span_requirement
 
 
 def apply_rounding(value, rounding: Rounding | None) -> Decimal:
@@ -42,7 +44,12 @@ def scenario_losses(scenarios: Scenarios, sizes: Mapping[str, Decimal]) -> list[
 
 def portfolio_requirement(policy: Policy, sizes: Mapping[str, Decimal]) -> Decimal:
     """``round(factor * max(0, max_s loss_s))`` with the factor for the policy's requirement
-    (``initial_factor`` for initial margin)."""
+    (``initial_factor`` for initial margin); with a ``span`` or ``deribit_pme`` section, that
+    venue's rule (:mod:`.span`, :mod:`.deribit_pme`)."""
+    if policy.span is not None:
+        return span_requirement(policy, sizes)
+    if policy.deribit_pme is not None:
+        return pme_requirement(policy, sizes)
     assert policy.scenarios is not None  # a validated portfolio policy has its table
     losses = scenario_losses(policy.scenarios, sizes)
     with localcontext(EXACT):

@@ -6,6 +6,8 @@ market snapshot (public) and the account (private, the trader's). One module per
                       timestamps, canonical dumps and atomic writes
     policy.py         the policy's shape: scales, widths, rules, collateral, scenarios, slots
     trust.py          the policy's trust section (custodians, freshness, challenges)
+    span.py           the policy's span section (CME SPAN: combined commodities, spreads, SOM)
+    deribit_pme.py    the policy's deribit_pme section (Deribit PME add-ons and rounding)
     policy_checks.py  what a policy means (scales, bracket recursion, tiers, widths) and its loaders
     market.py         the market snapshot and its loaders
     account.py        the account and its loaders
@@ -26,6 +28,7 @@ the engine, the circuits' plans, the API, the workflows and the CLI, through the
 from __future__ import annotations
 
 from .account import Account, Position, load_account, parse_account, validate_account
+from .deribit_pme import DeribitPme
 from .documents import check_format_tag, dump_document, parse_timestamp, write_document
 from .fields import ACCOUNT_FORMAT, DEFAULT_BITS, MARKET_FORMAT, POLICY_FORMAT, SLOT_KINDS
 from .market import Market, load_market, parse_market, price_of, validate_market
@@ -42,6 +45,7 @@ from .policy import (
     Tier,
 )
 from .policy_checks import bracket_amounts, load_policy, parse_policy, validate_policy
+from .span import Span
 from .trust import Custodian, Trust
 
 __all__ = [
@@ -60,6 +64,8 @@ __all__ = [
     "Rounding",
     "Custodian",
     "Trust",
+    "Span",
+    "DeribitPme",
     "SLOT_KINDS",
     "Policy",
     "Market",

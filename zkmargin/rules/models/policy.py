@@ -20,7 +20,9 @@ from ...errors import (
     PolicyError,
     UnknownSymbolError,
 )
+from .deribit_pme import DeribitPme
 from .fields import _M, DEFAULT_BITS, Dec, Int, Str, _Tagged
+from .span import Span
 from .trust import Trust
 
 
@@ -150,6 +152,8 @@ class Policy(_M):
     trust: Trust | None = None
     slots: Int | None = None
     notes: Str | None = None
+    span: Span | None = None  # CME SPAN add-ons (rules/models/span.py)
+    deribit_pme: DeribitPme | None = None  # Deribit PME add-ons (rules/models/deribit_pme.py)
 
     _by_symbol: dict = PrivateAttr(default_factory=dict)
     _by_asset: dict = PrivateAttr(default_factory=dict)

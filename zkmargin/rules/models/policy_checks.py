@@ -17,9 +17,11 @@ from ...errors import (
 )
 from ..decimals import EXACT, check_scale, decimals_of
 from ..decimals import canonical as _c
+from .deribit_pme import validate_deribit_pme
 from .documents import _build, _iso8601, _read
 from .fields import MAX_BITS, MAX_SCALE, MAX_SLOTS, MIN_BITS, POLICY_FORMAT, SLOT_MODES
 from .policy import Bracket, Collateral, Policy, Rule
+from .span import validate_span
 from .trust import _validate_trust
 
 
@@ -267,7 +269,8 @@ def validate_policy(p: Policy, *, source: str | None = None,
         raise PolicyError(f"scenarios are only used in portfolio mode (this policy is {p.mode})",
                           source=source, field="scenarios")
     update["trust"] = _validate_trust(p.trust, source)
-    out = p.model_copy(update=update)
+    out = p.model_copy(update={**update, "span": validate_span(p, source),
+                               "deribit_pme": validate_deribit_pme(p, source)})
     out._index()
     return out
 
