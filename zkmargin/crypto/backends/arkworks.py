@@ -34,6 +34,18 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
+def _forget_pool_after_fork() -> None:
+    """In a forked child: drop the parent's pool. The child inherits the executor object but not
+    its threads, so work queued on it would never run (the child hung on its first MSM of
+    ``PARALLEL_MSM_MIN`` points or more); the child starts its own pool on first use."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def _scalar(k: int) -> Scalar:
     return Scalar.from_le_bytes((k % R).to_bytes(32, "little"))
 
