@@ -39,15 +39,14 @@ class KindWeights:
     """One wire kind's nonzero weights, sorted by wire index.
 
     ``sources[k]`` is where the k-th summand comes from: ``q`` (``+z^(q+1)``), ``Q + q``
-    (``−z^(q+1)``) or ``2Q + g`` (``coefs[g]·z^(gen_q[g]+1)``), with Q the block's constraint count
-    and q counted within the block; wire i's summands are ``sources[starts[i]:ends[i]]``."""
+    (``−z^(q+1)``) or ``2Q + g`` (``coefs[g]·z^(gen_q[g]+1)`` of the block's general
+    coefficients), with Q the block's constraint count and q counted within the block; wire i's
+    summands are ``sources[starts[i]:ends[i]]``."""
 
     size: int
     sources: list[int]
     starts: list[int]
     ends: list[int]
-    gen_q: list[int]
-    coefs: list[int]
 
     @property
     def nonzeros(self) -> int:
@@ -64,7 +63,9 @@ class CompiledWeights:
     n_gates: int
     m: int
     kinds: dict[int, KindWeights]
-    _native: dict[str, dict[int, list[Any]]] = field(default_factory=dict, repr=False)
+    gen_q: list[int]
+    coefs: list[int]
+    _native: dict[str, list[Any]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of_constraints(cls, constraints: Sequence[LinearCombination], *, q_offset: int, n_gates: int,
@@ -80,12 +81,12 @@ class CompiledWeights:
                 per_kind[kind].append((index, q, c))
         sizes = {L_KIND: n_gates, R_KIND: n_gates, O_KIND: n_gates, V_KIND: m, ONE_KIND: 1}
         kinds = {}
+        gen_q: list[int] = []  # the general coefficients of every kind, in one list
+        coefs: list[int] = []
         for kind, entries in per_kind.items():
             entries.sort()
             size = sizes[kind]
             sources: list[int] = []
-            gen_q: list[int] = []
-            coefs: list[int] = []
             starts = [0] * size
             ends = [0] * size
             pos = 0
@@ -111,8 +112,8 @@ class CompiledWeights:
                 current += 1
                 if current < size:
                     starts[current] = pos
-            kinds[kind] = KindWeights(size, sources, starts, ends, gen_q, coefs)
-        return cls(q=q_count, q_offset=q_offset, n_gates=n_gates, m=m, kinds=kinds)
+            kinds[kind] = KindWeights(size, sources, starts, ends)
+        return cls(q=q_count, q_offset=q_offset, n_gates=n_gates, m=m, kinds=kinds, gen_q=gen_q, coefs=coefs)
 
     @classmethod
     def of_system(cls, cs: ConstraintSystem) -> CompiledWeights:
@@ -130,11 +131,10 @@ class CompiledWeights:
     def nonzeros(self) -> int:
         return sum(k.nonzeros for k in self.kinds.values())
 
-    def _coefs(self, ops: ScalarOps, kind: int) -> list[Any]:
-        by_ops = self._native.setdefault(ops.name, {})
-        if kind not in by_ops:
-            by_ops[kind] = ops.of_many(self.kinds[kind].coefs)
-        return by_ops[kind]
+    def _coefs(self, ops: ScalarOps) -> list[Any]:
+        if ops.name not in self._native:
+            self._native[ops.name] = ops.of_many(self.coefs)
+        return self._native[ops.name]
 
     def z_powers(self, ops: ScalarOps, z: Any, z_first: Any) -> list[Any]:
         """``[z^(q_offset+1), …, z^(q_offset+q)]`` given ``z_first = z^(q_offset+1)``."""
@@ -145,17 +145,17 @@ class CompiledWeights:
         :meth:`z_powers`); w_L, w_R, w_O have ``n_gates`` entries, w_V ``m``."""
         if len(zq) != self.q:
             raise ValueError("flatten: one power of z per constraint")
-        neg = ops.vneg(zq)
+        # every summand any wire needs: z^(q+1), −z^(q+1), c·z^(q+1)
+        source = list(zq) + ops.vneg(zq)
+        if self.gen_q:
+            gathered = itemgetter(*self.gen_q)(zq) if len(self.gen_q) > 1 else (zq[self.gen_q[0]],)
+            source += ops.vmul(gathered, self._coefs(ops))
         out = []
         for kind in KINDS:
             kw = self.kinds[kind]
             if not kw.sources:
                 out.append([ops.of(0)] * kw.size)
                 continue
-            source = list(zq) + neg
-            if kw.gen_q:
-                gathered = itemgetter(*kw.gen_q)(zq) if len(kw.gen_q) > 1 else (zq[kw.gen_q[0]],)
-                source += ops.vmul(gathered, self._coefs(ops, kind))
             vals = list(map(source.__getitem__, kw.sources))
             out.append(ops.vdiff(ops.prefix_sums(vals), kw.ends, kw.starts))
         w_l, w_r, w_o, w_v, w_c = out

@@ -275,6 +275,7 @@ def merge_terms(terms: Sequence[_Terms], be, gens, n_max: int) -> tuple[list, li
     g_col: list = []
     h_col: list = []
     diff = [0] * (n_max + 1)  # the H constants, as a difference array over the column
+    cuts_seen: set[int] = set()
     b_total = b_t_total = 0
     scalars: list = []
     points: list = []
@@ -291,19 +292,17 @@ def merge_terms(terms: Sequence[_Terms], be, gens, n_max: int) -> tuple[list, li
         for start, end, c in tm.h_const:
             diff[start] += c
             diff[end] -= c
+            cuts_seen.update((start, end))
         b_total += tm.b
         b_t_total += tm.b_t
         scalars += tm.scalars
         points += tm.points
-    const = []
+    const: list = []
     acc = 0
-    runs: dict[int, object] = {}
-    for i in range(n_max):
+    cuts = sorted({0, n_max} | cuts_seen)
+    for i, nxt in zip(cuts, cuts[1:]):  # runs of one constant
         acc += diff[i]
-        value = acc % R
-        if value not in runs:
-            runs[value] = ops.of(value)
-        const.append(runs[value])
+        const += [ops.of(acc)] * (nxt - i)
     h_col = ops.vadd(h_col, const)
     all_points = [gens.B, gens.B_blinding] + gens.G(n_max) + gens.H(n_max) + points
     all_scalars = [ops.of(b_total), ops.of(b_t_total)] + g_col + h_col + scalars

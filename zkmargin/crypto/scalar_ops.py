@@ -104,6 +104,14 @@ class IntOps(ScalarOps):
     def to_int(self, x: int) -> int:
         return x % R
 
+    def powers(self, base: int, count: int, start: int) -> list[int]:
+        out = [0] * count
+        acc = start % R
+        for i in range(count):
+            out[i] = acc
+            acc = acc * base % R
+        return out
+
     def mul(self, a: int, b: int) -> int:
         return a * b % R
 
@@ -160,6 +168,11 @@ class OperatorOps(ScalarOps):
 
     def prefix_sums(self, xs: Sequence[Native]) -> list[Native]:
         return list(accumulate(xs, add, initial=self.zero))
+
+    def powers(self, base: Native, count: int, start: Native) -> list[Native]:
+        if count <= 0:
+            return []
+        return list(accumulate(repeat(base, count - 1), mul, initial=start))
 
     def vdiff(self, prefix: Sequence[Native], ends: Sequence[int], starts: Sequence[int]) -> list[Native]:
         return list(map(sub, map(prefix.__getitem__, ends), map(prefix.__getitem__, starts)))
