@@ -25,7 +25,15 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from zkmargin.circuits.cs import L_KIND, O_KIND, ONE_KIND, R_KIND, V_KIND, ConstraintSystem, LinearCombination
+from zkmargin.circuits.cs import (
+    L_KIND,
+    O_KIND,
+    ONE_KIND,
+    R_KIND,
+    V_KIND,
+    ConstraintSystem,
+    LinearCombination,
+)
 from zkmargin.crypto.field import R
 from zkmargin.crypto.scalar_ops import ScalarOps
 

@@ -251,17 +251,19 @@ class _Verifier:
     """The verifier's side for one (policy, market, threshold): plan and circuit built once."""
 
     def __init__(self, market, policy, threshold, backend):
-        self.policy = _policy(policy)
-        self.market = _market(market, self.policy)
-        self.threshold = _threshold(threshold, self.policy)
-        self.plan = plan_margin(self.policy, self.market, self.threshold)
-        self.cs = build(self.plan)
-        self.be = get_backend(backend)
-        # digests and circuit digest once per verifier, not once per proof
-        self._base = statement_for(self.policy, self.market, self.threshold, None, self.plan, self.cs)
-        from .trust import TrustRule
+        from .prepared import prepare
 
-        self.trust_rule = TrustRule.of(self.policy, digest=self._base["policy_digest"])
+        pol = _policy(policy)
+        mkt = _market(market, pol)
+        # plan, circuit, digests, statement, trust rule and compiled weights: built once per
+        # (policy, market, threshold) in this process and shared (zkmargin.prepared)
+        self.prepared = prepare(pol, mkt, _threshold(threshold, pol))
+        self.policy, self.market, self.threshold = pol, mkt, self.prepared.threshold
+        self.plan = self.prepared.plan
+        self.cs = self.prepared.cs
+        self.be = get_backend(backend)
+        self._base = self.prepared.base_statement
+        self.trust_rule = self.prepared.trust_rule
 
     def expected(self, challenge: Optional[bytes]) -> dict:
         return {**self._base, "challenge": challenge.hex() if challenge is not None else None}
