@@ -54,7 +54,7 @@ def layer_of(module: str) -> str:
     if head == "models":  # phase B moves it into rules/models/
         return "rules"
     if head == "verifier":
-        return "verifier.r1cs" if parts[2:3] in (["r1cs"], ["compiled"], []) else "workflows"
+        return "verifier.r1cs" if parts[2:3] in (["r1cs"], ["compiled"], ["parallel"], []) else "workflows"
     if head in ("api", "bundle", "prepared"):
         return "api"
     return "workflows"  # attest, service, demo, bench, and what phase B puts in workflows/

@@ -61,6 +61,15 @@ class ScalarOps:
     def vneg(self, xs: Sequence[Native]) -> list[Native]:  # pragma: no cover
         raise NotImplementedError
 
+    def to_bytes_many(self, xs: Sequence[Native]) -> bytes:
+        """The scalars as 32-byte little-endian integers, concatenated (to cross a process)."""
+        return b"".join((self.to_int(x) % R).to_bytes(32, "little") for x in xs)
+
+    @staticmethod
+    def ints_from_bytes(blob: bytes) -> list[int]:
+        """Inverse of :meth:`to_bytes_many`, as ints."""
+        return [int.from_bytes(blob[i : i + 32], "little") for i in range(0, len(blob), 32)]
+
     def prefix_sums(self, xs: Sequence[Native]) -> list[Native]:
         """``[0, x0, x0+x1, …]`` (len(xs) + 1 entries); IntOps leaves them unreduced."""
         raise NotImplementedError  # pragma: no cover

@@ -71,6 +71,9 @@ class NativeScalarOps(OperatorOps):
     def to_int(self, x: Scalar) -> int:
         return int(x)
 
+    def to_bytes_many(self, xs: Sequence[Scalar]) -> bytes:
+        return b"".join(bytes(x.to_le_bytes()) for x in xs)
+
 
 class ArkworksBackend(GroupBackend):
     name = "arkworks"
