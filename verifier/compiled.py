@@ -130,7 +130,8 @@ class CompiledWeights:
         key = (cs.n, cs.m, len(cs.constraints))
         cached = getattr(cs, "_compiled_weights", None)
         if cached is not None and cached[0] == key:
-            return cached[1]  # type: ignore[no-any-return]
+            assert isinstance(cached[1], CompiledWeights)
+            return cached[1]
         compiled = cls.of_constraints(cs.constraints, q_offset=0, n_gates=cs.n, m=cs.m)
         cs._compiled_weights = (key, compiled)  # type: ignore[attr-defined]
         return compiled
