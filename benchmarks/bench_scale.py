@@ -128,6 +128,7 @@ def section_prove(rounds: int) -> None:
     be.msm_many = counting_many  # type: ignore[method-assign]
     prove(acct, mkt, pol, 0, secrets.token_bytes(32))
     ref0 = msm_ref()
+    original = ipa.FOLD_SPAN
     results: dict[int, list[tuple[float, float, int]]] = {16: [], 32: []}
     for _ in range(rounds):
         for span in (16, 32):
@@ -138,7 +139,7 @@ def section_prove(rounds: int) -> None:
             prove(acct, mkt, pol, 0, secrets.token_bytes(32))
             total = time.perf_counter() - t0
             results[span].append((total, be.msm_seconds - m0, small["count"]))
-    ipa.FOLD_SPAN = 32
+    ipa.FOLD_SPAN = original
     be.msm, be.msm_many = real_msm, real_many  # type: ignore[method-assign]
     ref = statistics.median([ref0, msm_ref()])
     print(f"\n## W1 prove by FOLD_SPAN ({rounds} alternating rounds, medians; {load()})")
