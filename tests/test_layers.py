@@ -38,6 +38,7 @@ ALLOWED = {
     # phase B: the attestation document and the trust rule move below the API (the bundle carries
     # attestations, verify enforces the rule); the custodian's workflow stays in workflows/
     ("zkmargin.api", "zkmargin.trust"),
+    ("zkmargin.prepared", "zkmargin.trust"),  # the trust rule, prepared with the circuit (was api's)
     ("zkmargin.bundle", "zkmargin.attest"),
 }
 
@@ -53,8 +54,8 @@ def layer_of(module: str) -> str:
     if head == "models":  # phase B moves it into rules/models/
         return "rules"
     if head == "verifier":
-        return "verifier.r1cs" if parts[2:3] in (["r1cs"], []) else "workflows"
-    if head in ("api", "bundle"):
+        return "verifier.r1cs" if parts[2:3] in (["r1cs"], ["compiled"], ["parallel"], []) else "workflows"
+    if head in ("api", "bundle", "prepared"):
         return "api"
     return "workflows"  # attest, service, demo, bench, and what phase B puts in workflows/
 

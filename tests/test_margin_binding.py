@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import margin_strategies as S  # noqa: E402
 
 import zkmargin.api as api  # noqa: E402
+import zkmargin.prepared as prepared  # noqa: E402
 from zkmargin import ProofBundle, prove, verify, verify_batch  # noqa: E402
 from zkmargin.bundle import STATEMENT_KEYS  # noqa: E402
 from zkmargin.circuits.cs import ConstraintSystem  # noqa: E402
@@ -210,9 +211,14 @@ def test_changed_public_input_with_forged_statement_fails_the_proof(mode, name):
 def no_digests(monkeypatch):
     """Disable every hash of the public inputs: the policy and market digests and the circuit
     digest become constants, so only the constraint weights can tell two circuits apart."""
+    # the prepared verifiers cached in this process were built with the real digests, and the
+    # ones built under this patch must not outlive it
+    prepared.clear()
     monkeypatch.setattr(api, "policy_digest", lambda policy: "0" * 64)
     monkeypatch.setattr(api, "market_digest", lambda market: "0" * 64)
     monkeypatch.setattr(ConstraintSystem, "digest", lambda self: b"\0" * 32)
+    yield
+    prepared.clear()
 
 
 _NODIGEST: dict = {}

@@ -24,23 +24,29 @@ from typing import Sequence
 from zkmargin.crypto.backends import get_backend
 from zkmargin.circuits.cs import ChallengeCollisionError, ConstraintSystem
 from zkmargin.errors import CircuitError, VerificationError
-from zkmargin.crypto.field import R, batch_inv, inv, powers
+from zkmargin.crypto.field import R, batch_inv, inv
 from zkmargin.crypto.generators import get_generators
 from zkmargin.crypto.proof import R1CSProof
 from zkmargin.crypto.r1cs_transcript import PHASE1_LABELS, PHASE2_LABELS, PHI_LABEL, T_LABELS, start_transcript
 
+from .compiled import CompiledWeights
+
 
 @dataclass
 class _Terms:
-    """One proof's verification equation as scalars: per-index G and H scalars (length n) and
-    (scalar, point) pairs for everything else; B and B̃ scalars kept apart for merging."""
+    """One proof's verification equation as scalars in the backend's native representation
+    (``be.scalar_ops``): per-index G and H scalars (length n; H without its constant part),
+    the constant part of the H scalars as ``(start, end, c)`` runs, (scalar, point) pairs for
+    everything else, and the B and B̃ scalars (ints) kept apart for merging."""
 
     n: int
     g: list
     h: list
+    h_const: list
     b: int
     b_t: int
-    pairs: list
+    scalars: list
+    points: list
 
 
 @dataclass
@@ -108,48 +114,85 @@ def replay(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, b
     return Replay(cs=full, n=n, y=y, z=z, phi=phi, x=x, w=w, us=us, phase2_challenges=drawn)
 
 
+def _weights(cs: ConstraintSystem, full: ConstraintSystem, ops, z: int):
+    """``(w_L, w_R, w_O, w_V, w_c)`` in ``ops``' scalars: phase 1 from the weights compiled once
+    per circuit, phase 2 (a proof's randomized constraints, if any) compiled for this proof.
+    w_L, w_R, w_O cover the gates that have wires (both phases); padding gates have none."""
+    comp = CompiledWeights.of_system(cs)
+    zn = ops.of(z)
+    zq = comp.z_powers(ops, zn, zn)
+    w_L, w_R, w_O, w_V, w_c = comp.flatten(ops, zq)
+    if full is not cs and len(full.constraints) > comp.q:
+        comp2 = CompiledWeights.of_constraints(full.constraints[comp.q :], q_offset=comp.q, n_gates=full.n, m=cs.m)
+        z_first = ops.mul(zq[-1], zn) if zq else zn
+        w2 = comp2.flatten(ops, comp2.z_powers(ops, zn, z_first))
+        pad = [ops.of(0)] * (full.n - cs.n)
+        w_L, w_R, w_O = (ops.vadd(a + pad, b) for a, b in zip((w_L, w_R, w_O), w2[:3]))
+        w_V = ops.vadd(w_V, w2[3])
+        w_c = ops.total([w_c, w2[4]])
+    elif full.n > cs.n:  # phase-2 gates constrained by nothing (not built by our gadgets)
+        pad = [ops.of(0)] * (full.n - cs.n)
+        w_L, w_R, w_O = w_L + pad, w_R + pad, w_O + pad
+    return w_L, w_R, w_O, w_V, w_c
+
+
 def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, be, gens, rho: int = 1) -> _Terms:
-    """The proof's equation with every scalar multiplied by the batch weight ``rho``."""
+    """The proof's equation with every scalar multiplied by the batch weight ``rho``.
+
+    The G and H scalars split into a part over the gates that have wires (from the flattened
+    weights) and a dense part over all n gates that depends only on the inner-product challenges:
+    ``−a·ρ·s_i`` and ``−b·ρ·y^-i·s_i⁻¹``, each built like s itself, one multiplication per entry
+    (bit j of i contributes u_(lg n−1−j)² to s_i, and u_(lg n−1−j)⁻²·y^(−2^j) to y^-i·s_i⁻¹)."""
+    ops = be.scalar_ops
     rp = replay(cs, proof, V, public_inputs, be, gens)
     n, y, z, x, w, us, phi = rp.n, rp.y, rp.z, rp.x, rp.w, rp.us, rp.phi
     lg_n = n.bit_length() - 1
     n1 = cs.n
 
-    w_L, w_R, w_O, w_V, w_c = rp.cs.flatten(z, n)
-    # Every scalar of this proof's equation is scaled by its batch weight ρ (1 when alone); the
-    # powers of y⁻¹ are drawn already scaled: yr_i = ρ·y^-i.
-    yr = powers(inv(y), n, start=rho)
-    yr_wR = [yr[i] * w_R[i] % R for i in range(n)]  # ρ·y^-i·w_R[i]
-    # ρ·δ(y, z) = ρ·<y^-n∘w_R, w_L>  (no φ: δ is part of t(x), not of the commitments)
-    delta_r = sum(yr_wR[i] * w_L[i] for i in range(n)) % R
+    w_L, w_R, w_O, w_V, w_c = _weights(cs, rp.cs, ops, z)
+    nw = len(w_L)
+    y_inv = inv(y)
+    x_inv = inv(x)
+    # xt_i = x·ρ·y^-i over the gates with wires
+    xt = ops.powers(ops.of(y_inv), nw, ops.of(x * rho))
+    g_w = ops.vmul(xt, w_R)  # x·ρ·y^-i·w_R[i]
+    # x·ρ·δ(y, z) = Σ x·ρ·y^-i·w_R[i]·w_L[i]  (no φ: δ is part of t(x), not of the commitments)
+    x_rho_delta = ops.to_int(ops.total(ops.vmul(g_w, w_L)))
+    # ρ·y^-i·(x·w_L[i] + w_O[i]) = xt_i·(w_L[i] + x⁻¹·w_O[i])
+    h_w = ops.vmul(xt, ops.vadd(w_L, ops.vscale(w_O, ops.of(x_inv))))
 
-    # s_i = Π_k u_k^(+1 if bit (lg_n−1−k) of i is set else −1);  s_i⁻¹ = s_(n−1−i)
+    # the dense parts, −a·ρ·s_i and −b·ρ·y^-i·s_i⁻¹ (s_i = Π_k u_k^±1, s_i⁻¹ = s_(n−1−i))
     u_inv = batch_inv(us) if us else []
-    u_sq = [u * u % R for u in us]
-    u_inv_sq = [ui * ui % R for ui in u_inv]
-    acc = 1
-    for ui in u_inv:
-        acc = acc * ui % R
-    s = [acc]
-    for j in range(lg_n):  # the entries with bit j set: flip round (lg_n−1−j) from u⁻¹ to u
-        u2 = u_sq[lg_n - 1 - j]
-        s += [v * u2 % R for v in s]
-
-    c = secrets.randbits(128) | 1  # weight of equation (1)
+    prod_u = 1
+    prod_u_inv = 1
+    for u, ui in zip(us, u_inv):
+        prod_u = prod_u * u % R
+        prod_u_inv = prod_u_inv * ui % R
     a, b = proof.a, proof.b
-    ar = a * rho % R
-    x2 = x * x % R
-    x3 = x2 * x % R
-    # G_i:  ρ·φ_i·(x·y^-i·w_R[i] − a·s_i)
-    g = [(x * yr_wR[i] - ar * s[i]) % R for i in range(n)]
-    # H_i:  ρ·φ_i·(y^-i·(x·w_L[i] + w_O[i] − b·s_i⁻¹) − 1)
-    h = [(yr[i] * (x * w_L[i] + w_O[i] - b * s[n - 1 - i]) - rho) % R for i in range(n)]
+    y_inv_2j = powers_of_two_exponents(y_inv, lg_n)  # y^(−2^j)
+    g_factors = ops.of_many([us[lg_n - 1 - j] ** 2 % R for j in range(lg_n)])
+    h_factors = ops.of_many([u_inv[lg_n - 1 - j] ** 2 * y_inv_2j[j] % R for j in range(lg_n)])
+    g = ops.doubling(ops.of(-a * rho * prod_u_inv), g_factors)
+    h = ops.doubling(ops.of(-b * rho * prod_u), h_factors)
+    g[:nw] = ops.vadd(g[:nw], g_w)
+    h[:nw] = ops.vadd(h[:nw], h_w)
+    # H_i also carries −ρ (−ρ·φ on the gates of phase 2 and the padding)
+    h_const = [(0, n1, -rho % R)]
     if phi != 1:
         # phase-2 and padding gates (i ≥ n1) sit on the generators φ·G_i, φ·H_i
-        g[n1:] = [v * phi % R for v in g[n1:]]
-        h[n1:] = [v * phi % R for v in h[n1:]]
-    # B:   ρ·(w·(t_x − a·b) + c·(x²·(δ + w_c) − t_x))
-    b_scalar = (rho * (w * (proof.t_x - a * b) + c * (x2 * w_c - proof.t_x)) + c * x2 * delta_r) % R
+        phi_n = ops.of(phi)
+        g[n1:] = ops.vscale(g[n1:], phi_n)
+        h[n1:] = ops.vscale(h[n1:], phi_n)
+        h_const.append((n1, n, -rho * phi % R))
+    else:
+        h_const = [(0, n, -rho % R)]
+
+    c = secrets.randbits(128) | 1  # weight of equation (1)
+    x2 = x * x % R
+    x3 = x2 * x % R
+    w_c_int = ops.to_int(w_c)
+    # B:   ρ·(w·(t_x − a·b) + c·(x²·(δ + w_c) − t_x)), with c·x²·ρ·δ = c·x·(x·ρ·δ)
+    b_scalar = (rho * (w * (proof.t_x - a * b) + c * (x2 * w_c_int - proof.t_x)) + c * x * x_rho_delta) % R
     # B̃:  ρ·(−μ − c·τ_x)
     b_t_scalar = rho * (-proof.e_blinding - c * proof.t_x_blinding) % R
     pairs = [
@@ -170,13 +213,24 @@ def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, b
         (c * x3 % R * x2 % R, proof.T_5),  # c·x⁵·T_5
         (c * x3 % R * x3 % R, proof.T_6),  # c·x⁶·T_6
     ]
-    cx2 = c * x2 % R
-    pairs += [(cx2 * wv % R, Vj) for wv, Vj in zip(w_V, V)]  # c·x²·w_V[j]·V_j
-    pairs += [(u2, L) for u2, L in zip(u_sq, proof.L_vec)]  # u_k²·L_k
-    pairs += [(ui2, Rk) for ui2, Rk in zip(u_inv_sq, proof.R_vec)]  # u_k⁻²·R_k
-    if rho != 1:
-        pairs = [(sc * rho % R, pt) for sc, pt in pairs]
-    return _Terms(n=n, g=g, h=h, b=b_scalar, b_t=b_t_scalar, pairs=pairs)
+    pairs += [(u * u % R, L) for u, L in zip(us, proof.L_vec)]  # u_k²·L_k
+    pairs += [(ui * ui % R, Rk) for ui, Rk in zip(u_inv, proof.R_vec)]  # u_k⁻²·R_k
+    scalars = ops.of_many([sc * rho for sc, _ in pairs])
+    points = [pt for _, pt in pairs]
+    # c·x²·ρ·w_V[j]·V_j
+    scalars += ops.vscale(w_V, ops.of(c * x2 * rho))
+    points += list(V)
+    return _Terms(n=n, g=g, h=h, h_const=h_const, b=b_scalar, b_t=b_t_scalar, scalars=scalars, points=points)
+
+
+def powers_of_two_exponents(base: int, count: int) -> list[int]:
+    """``[base, base², base⁴, …, base^(2^(count−1))]`` mod r."""
+    out = []
+    acc = base % R
+    for _ in range(count):
+        out.append(acc)
+        acc = acc * acc % R
+    return out
 
 
 @dataclass(frozen=True)
@@ -202,27 +256,54 @@ def verify_batch(items: Sequence[tuple], backend=None) -> R1CSVerification:
     be = get_backend(backend)
     gens = get_generators(be)
     n_max = max(cs.padded_n() for cs, *_ in items)
-    g = [0] * n_max
-    h = [0] * n_max
-    b_total = 0
-    b_t_total = 0
-    pairs = []
+    terms = []
     for j, (cs, proof, V, public) in enumerate(items):
         if proof.backend is not None and proof.backend.name != be.name:
             raise VerificationError("the proof was decoded with another backend; decode it with this one")
         rho = 1 if j == 0 else secrets.randbits(128) | 1
-        tm = _terms(cs, proof, V, public, be, gens, rho)
-        if tm.n == n_max:
-            g = [u + v for u, v in zip(g, tm.g)]
-            h = [u + v for u, v in zip(h, tm.h)]
-        else:
-            g[: tm.n] = [u + v for u, v in zip(g, tm.g)]
-            h[: tm.n] = [u + v for u, v in zip(h, tm.h)]
-        b_total += tm.b
-        b_t_total += tm.b_t
-        pairs += tm.pairs
-    points = [gens.B, gens.B_blinding] + gens.G(n_max) + gens.H(n_max) + [pt for _, pt in pairs]
-    scalars = [b_total % R, b_t_total % R] + [x % R for x in g] + [x % R for x in h] + [sc for sc, _ in pairs]
-    if not be.is_identity(be.msm(points, scalars)):
+        terms.append(_terms(cs, proof, V, public, be, gens, rho))
+    if not be.is_identity(be.msm_native(*merge_terms(terms, be, gens, n_max))):
         raise VerificationError("the proof does not verify" if len(items) == 1 else "the batch does not verify")
     return R1CSVerification(gates=max(cs.total_gates for cs, *_ in items), padded=n_max, proofs=len(items))
+
+
+def merge_terms(terms: Sequence[_Terms], be, gens, n_max: int) -> tuple[list, list]:
+    """The one MSM of a batch, as (points, native scalars): the G and H columns summed across
+    proofs, the B and B̃ scalars summed, everything else concatenated."""
+    ops = be.scalar_ops
+    zero = ops.of(0)
+    g_col: list = []
+    h_col: list = []
+    diff = [0] * (n_max + 1)  # the H constants, as a difference array over the column
+    cuts_seen: set[int] = set()
+    b_total = b_t_total = 0
+    scalars: list = []
+    points: list = []
+    for tm in terms:
+        if not g_col:
+            g_col = tm.g + [zero] * (n_max - tm.n)
+            h_col = tm.h + [zero] * (n_max - tm.n)
+        elif tm.n == n_max:
+            g_col = ops.vadd(g_col, tm.g)
+            h_col = ops.vadd(h_col, tm.h)
+        else:
+            g_col[: tm.n] = ops.vadd(g_col[: tm.n], tm.g)
+            h_col[: tm.n] = ops.vadd(h_col[: tm.n], tm.h)
+        for start, end, c in tm.h_const:
+            diff[start] += c
+            diff[end] -= c
+            cuts_seen.update((start, end))
+        b_total += tm.b
+        b_t_total += tm.b_t
+        scalars += tm.scalars
+        points += tm.points
+    const: list = []
+    acc = 0
+    cuts = sorted({0, n_max} | cuts_seen)
+    for i, nxt in zip(cuts, cuts[1:]):  # runs of one constant
+        acc += diff[i]
+        const += [ops.of(acc)] * (nxt - i)
+    h_col = ops.vadd(h_col, const)
+    all_points = [gens.B, gens.B_blinding] + gens.G(n_max) + gens.H(n_max) + points
+    all_scalars = [ops.of(b_total), ops.of(b_t_total)] + g_col + h_col + scalars
+    return all_points, all_scalars

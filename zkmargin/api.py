@@ -251,17 +251,19 @@ class _Verifier:
     """The verifier's side for one (policy, market, threshold): plan and circuit built once."""
 
     def __init__(self, market, policy, threshold, backend):
-        self.policy = _policy(policy)
-        self.market = _market(market, self.policy)
-        self.threshold = _threshold(threshold, self.policy)
-        self.plan = plan_margin(self.policy, self.market, self.threshold)
-        self.cs = build(self.plan)
-        self.be = get_backend(backend)
-        # digests and circuit digest once per verifier, not once per proof
-        self._base = statement_for(self.policy, self.market, self.threshold, None, self.plan, self.cs)
-        from .trust import TrustRule
+        from .prepared import prepare
 
-        self.trust_rule = TrustRule.of(self.policy, digest=self._base["policy_digest"])
+        pol = _policy(policy)
+        mkt = _market(market, pol)
+        # plan, circuit, digests, statement, trust rule and compiled weights: built once per
+        # (policy, market, threshold) in this process and shared (zkmargin.prepared)
+        self.prepared = prepare(pol, mkt, _threshold(threshold, pol))
+        self.policy, self.market, self.threshold = pol, mkt, self.prepared.threshold
+        self.plan = self.prepared.plan
+        self.cs = self.prepared.cs
+        self.be = get_backend(backend)
+        self._base = self.prepared.base_statement
+        self.trust_rule = self.prepared.trust_rule
 
     def expected(self, challenge: Optional[bytes]) -> dict:
         return {**self._base, "challenge": challenge.hex() if challenge is not None else None}
@@ -272,6 +274,18 @@ class _Verifier:
         proof, V = _decode(bundle, self.be, len(self.plan.slots), index)
         # the transcript binds the verifier's own statement, never the bundle's
         return (self.cs, proof, V, public_inputs(expected))
+
+    def raw_item(self, bundle: ProofBundle, challenge: Optional[bytes], index: Optional[int] = None):
+        """:meth:`item` without decoding: ``(cs, proof bytes, commitment bytes, public inputs)``
+        for :func:`zkmargin.verifier.parallel.verify_batch_parallel`, which decodes in its
+        workers (strictly, as :func:`_decode`)."""
+        expected = self.expected(challenge)
+        _check_statement(bundle.statement, expected, index)
+        where = "" if index is None else f"bundle {index}: "
+        if len(bundle.commitments) != len(self.plan.slots):
+            raise MalformedProofError(
+                f"{where}{len(bundle.commitments)} commitments, the policy's circuit takes {len(self.plan.slots)}")
+        return (self.cs, bytes(bundle.proof), list(bundle.commitments), public_inputs(expected))
 
 
 def _verified(v: _Verifier, b: ProofBundle, ch: Optional[bytes], rule, subject: Optional[str], now,
@@ -345,15 +359,18 @@ def _verify_bare(bundle, market, policy, threshold=0, challenge: Optional[bytes]
 
 
 def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=None, *, subject=None, now=None,
-                 max_age=None, backend=None) -> VerificationResult:
+                 max_age=None, backend=None, workers: Optional[int] = None) -> VerificationResult:
     """Verify many bundles for the same policy, market and threshold with one MSM, each under the
     policy's trust rule (as :func:`verify`).
 
     ``challenge`` is None, one bytes value for all, or a sequence with one per bundle; ``subject``
     likewise (None, one string for all, or one per bundle). When the batch fails, the bundles are
     checked one by one and the error names the invalid ones. ``extra["trust"]`` is the list of the
-    bundles' trust reports."""
+    bundles' trust reports. ``workers``: processes for batches of
+    ``verifier.parallel.PARALLEL_MIN`` bundles or more (default: the machine's cores,
+    ``$ZKMARGIN_VERIFY_WORKERS``; 1 keeps everything in this process)."""
     from .trust import check_subjects, parse_now, subjects_for
+    from .verifier.parallel import PARALLEL_MIN, default_workers, verify_batch_parallel
     from .verifier.r1cs import verify_batch as r1cs_verify_batch
 
     t0 = time.perf_counter()
@@ -370,8 +387,30 @@ def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=
     rule = v.trust_rule.tightened(max_age)
     subjects = check_subjects(rule, subjects_for(subject, len(items_in)))
     clock = parse_now(now)
-    checked = [_verified(v, b, c, rule, s, clock, i)
-               for i, (b, c, s) in enumerate(zip(items_in, challenges, subjects))]
+    if workers is None:
+        workers = default_workers()
+    if workers > 1 and len(items_in) >= PARALLEL_MIN:
+        # large batches: decoding and per-proof terms in forked workers, one MSM
+        from .trust import enforce
+
+        raw, reports = [], []
+        for i, (b, c, s) in enumerate(zip(items_in, challenges, subjects)):
+            raw.append(v.raw_item(b, c, i))
+            reports.append(enforce(rule, b, v.market, c, subject=s, now=clock, backend=v.be,
+                                   where=f"bundle {i}: "))
+        try:
+            verify_batch_parallel(raw, backend=v.be, workers=workers)
+        except VerificationError:
+            checked = [(v.item(b, c, i), r) for i, (b, c, r) in enumerate(zip(items_in, challenges, reports))]
+        else:
+            return VerificationResult(
+                valid=True, statement=items_in[0].statement, gates=v.cs.total_gates,
+                proof_bytes=sum(len(b.proof) for b in items_in), seconds=time.perf_counter() - t0,
+                backend=v.be.name, proofs=len(items_in), extra={"trust": reports},
+            )
+    else:
+        checked = [_verified(v, b, c, rule, s, clock, i)
+                   for i, (b, c, s) in enumerate(zip(items_in, challenges, subjects))]
     items = [item for item, _report in checked]
     try:
         r1cs_verify_batch(items, backend=v.be)

@@ -20,6 +20,8 @@ PINNED: dict[str, dict[int, str]] = {
         14: 'd27ff8c5aa5df5cfe1554e2a86c669405cfd3a4f45a2fd68dbacf1a8b351c546',
         15: 'e8a12386b0e7a036ed257d261711416253ad8205ed7fc222de90b5f29ee3aec1',
         16: 'a7d9baf8f9695a24240ef6b4285332979fed4932f89babe715ee3a5a3ff0370b',
+        17: '904a1c75f8857ca1aa0a7beb06986c3147053ad853899c467122a5065268f5af',
+        18: '424858d94d1efbf17825715d5535c80b5740d780c6e0907da3904118cb2fb480',
     },
     'H': {
         0: '32edf244852dccfab9e2a67e9a699e2f03ec465a6ed5b3b1940e4fded0ca87f5',
@@ -39,5 +41,7 @@ PINNED: dict[str, dict[int, str]] = {
         14: 'bfbcb25a0c449ee33cf0b622225866bd6c75e5fe9d531b12d1f25a58a6747136',
         15: 'da57e729b862e19307fd1091b9fb3f702f1b61f2d6f4913ede3d38d82d176e1d',
         16: 'cfabe881db1e57ea5ddf50126f32cad9edc661d978f43921095ad3cddc746518',
+        17: '4fac8e5b83ce2a3e610bc779b13b9747ea429a0620b4d53cc5c4ebdd1fea17a3',
+        18: '67cae4bb647ca23844997937cc655bbcbfd3dd7275ddb9a76b812f213a79ff51',
     },
 }

@@ -33,8 +33,9 @@ from .backends.base import HASH_TO_CURVE_SUITE, GroupBackend, Point
 
 GENERATORS_VERSION = 1
 DST = b"ZKMARGIN-V1-GENERATORS-" + HASH_TO_CURVE_SUITE.encode()
-#: Largest vector length supported (2^16 multiplication gates after padding).
-MAX_GENERATORS = 1 << 16
+#: Largest vector length supported (2^18 multiplication gates after padding: cross universes of a
+#: few thousand instruments). Chunks 17 and 18 (2^16 … 2^18 − 1) were pinned for issue 12.
+MAX_GENERATORS = 1 << 18
 
 CACHE_ENV = "ZKMARGIN_CACHE_DIR"
 

@@ -3,7 +3,7 @@
     offset  size        field
     0       4           magic b"zkmR"
     4       1           version (2)
-    5       1           lg_n = log2 of the padded number of multiplication gates (0..16)
+    5       1           lg_n = log2 of the padded number of multiplication gates (0..18)
     6       1           phases: 1 (no randomized constraints) or 2
     7       3·48        A_I, A_O, S                               (phase 1; compressed G1)
     ...     3·48        A_I2, A_O2, S2                            (phase 2; only when phases = 2)
@@ -30,7 +30,7 @@ from .field import SCALAR_BYTES, scalar_from_bytes, scalar_to_bytes
 
 MAGIC = b"zkmR"
 PROOF_VERSION = 2
-MAX_LG_N = 16
+MAX_LG_N = 18
 PHASE1_NAMES = ("A_I", "A_O", "S")
 PHASE2_NAMES = ("A_I2", "A_O2", "S2")
 T_NAMES = ("T_1", "T_3", "T_4", "T_5", "T_6")

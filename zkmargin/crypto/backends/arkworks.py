@@ -19,6 +19,7 @@ from py_arkworks_bls12381 import G1Point, Scalar
 
 from ...errors import DecodeError
 from ..field import R
+from ..scalar_ops import OperatorOps, ScalarOps
 from .base import POINT_BYTES, GroupBackend, Point
 
 #: Below this many points an MSM runs on the calling thread (splitting costs more than it saves).
@@ -34,8 +35,44 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
+def _forget_pool_after_fork() -> None:
+    """In a forked child: drop the parent's pool. The child inherits the executor object but not
+    its threads, so work queued on it would never run (the child hung on its first MSM of
+    ``PARALLEL_MSM_MIN`` points or more); the child starts its own pool on first use."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def _scalar(k: int) -> Scalar:
     return Scalar.from_le_bytes((k % R).to_bytes(32, "little"))
+
+
+class NativeScalarOps(OperatorOps):
+    """The verifier's scalar arithmetic in the binding's ``Scalar`` (Montgomery form in Rust):
+    a multiplication costs about a third of ``int`` multiply-and-reduce, and the result goes to
+    the MSM without conversion."""
+
+    name = "arkworks"
+
+    def __init__(self) -> None:
+        super().__init__(_scalar(0), _scalar(1))
+
+    def of(self, k: int) -> Scalar:
+        return Scalar.from_le_bytes((k % R).to_bytes(32, "little"))
+
+    def of_many(self, ks: Sequence[int]) -> list[Scalar]:
+        from_le = Scalar.from_le_bytes
+        return [from_le((k % R).to_bytes(32, "little")) for k in ks]
+
+    def to_int(self, x: Scalar) -> int:
+        return int(x)
+
+    def to_bytes_many(self, xs: Sequence[Scalar]) -> bytes:
+        return b"".join(bytes(x.to_le_bytes()) for x in xs)
 
 
 class ArkworksBackend(GroupBackend):
@@ -46,6 +83,11 @@ class ArkworksBackend(GroupBackend):
         self._generator = G1Point()
         #: wall-clock seconds spent inside native MSM calls (for the benchmark's "MSM share")
         self.msm_seconds = 0.0
+        self._ops = NativeScalarOps()
+
+    @property
+    def scalar_ops(self) -> ScalarOps:
+        return self._ops
 
     def identity(self) -> Point:
         return self._identity
@@ -69,12 +111,18 @@ class ArkworksBackend(GroupBackend):
         return [Scalar.from_le_bytes((k % R).to_bytes(32, "little")) for k in scalars]
 
     def msm(self, points: Sequence[Point], scalars: Sequence[int]) -> Point:
+        if len(points) != len(scalars):
+            raise ValueError("msm: points and scalars differ in length")
+        return self.msm_native(points, self.native_scalars(scalars))
+
+    def msm_native(self, points: Sequence[Point], native: Sequence[Scalar]) -> Point:
+        """:meth:`msm` with the binding's ``Scalar`` objects (see :class:`NativeScalarOps`)."""
         n = len(points)
-        if n != len(scalars):
+        if n != len(native):
             raise ValueError("msm: points and scalars differ in length")
         if n == 0:
             return self._identity
-        native = self.native_scalars(scalars)
+        native = list(native)
         t0 = time.perf_counter()
         if n < PARALLEL_MSM_MIN or _WORKERS == 1:
             total = G1Point.multiexp_unchecked(list(points), native)
@@ -111,9 +159,11 @@ class ArkworksBackend(GroupBackend):
             raise DecodeError(f"point: expected {POINT_BYTES} bytes, got {size}")
         data = bytes(data)
         try:
-            # the checked loader verifies the curve equation and subgroup membership itself
-            # (tests/test_backends.py::test_decode_wrong_subgroup pins that for this binding)
-            point = G1Point.from_compressed_bytes(data)
+            # Decompression solves y² = x³ + 4, so what it returns is on the curve (an x without a
+            # square root fails here); the binding's checked loader adds a subgroup test by a full
+            # multiplication by r, about twice the cost of the endomorphism test below (the
+            # verifier decodes ~50 points per proof).
+            point = G1Point.from_compressed_bytes_unchecked(data)
         except (ValueError, OverflowError):
             raise DecodeError("point: not a valid compressed G1 point (off the curve, not in the subgroup, or bad flags)") from None
         # Load-bearing: the binding accepts some malformed identity encodings (sort flag set on
@@ -123,6 +173,10 @@ class ArkworksBackend(GroupBackend):
             raise DecodeError("point: non-canonical encoding")
         if not allow_identity and point == self._identity:
             raise DecodeError("point: the identity is not allowed here")
+        # tests/test_backends.py::test_decode_wrong_subgroup and the parity tests against the
+        # reference backend pin that points of the curve outside G1 are refused here
+        if not point.is_in_subgroup():
+            raise DecodeError("point: not a valid compressed G1 point (off the curve, not in the subgroup, or bad flags)")
         return point
 
     def hash_to_curve(self, msg: bytes, dst: bytes) -> Point:

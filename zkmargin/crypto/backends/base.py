@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..field import R
+from ..scalar_ops import INT_OPS, ScalarOps
 
 POINT_BYTES = 48
 #: RFC 9380 suite used for every hash-to-curve in zkmargin.
@@ -73,6 +74,15 @@ class GroupBackend(ABC):
 
     def sub(self, p: Point, q: Point) -> Point:
         return self.add(p, self.neg(q))
+
+    @property
+    def scalar_ops(self) -> ScalarOps:
+        """Vector arithmetic in the scalars :meth:`msm_native` takes (plain ints by default)."""
+        return INT_OPS
+
+    def msm_native(self, points: Sequence[Point], scalars: Sequence[Any]) -> Point:
+        """:meth:`msm` with scalars in :attr:`scalar_ops`' representation (no conversion)."""
+        return self.msm(points, [self.scalar_ops.to_int(s) for s in scalars])
 
     def msm_pairs(self, pairs: Sequence[tuple[int, Point]]) -> Point:
         return self.msm([p for _, p in pairs], [s for s, _ in pairs])

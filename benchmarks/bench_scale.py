@@ -1,0 +1,209 @@
+"""Venue-scale benchmark (issue 12, part A): verification, batches, prover, universe sizes.
+
+Every figure is printed with its ratio to one native 4,096-point MSM measured in the same run
+(``zkmargin.bench.msm_reference_seconds``, the median of the yardstick measured before and after
+each section), and the machine's load (``os.getloadavg``) is printed with it: this machine is
+shared and absolute times drift by several times between runs.
+
+    python benchmarks/bench_scale.py [--rounds 5] [--batch 100] [--universes 20,100,500,1000,2000]
+                                     [--sections verify,batch,prove,universes]
+
+* verify: W1 (``zkmargin bench`` cross workload, 20 instruments) — cold (the in-process cache of
+  prepared verifiers cleared before each call: plan, circuit, digest, compiled weights rebuilt)
+  and prepared (the cache warm, what ``serve``, the log and the audit get) — medians.
+* batch: ``verify_batch`` over N *distinct* W1 proofs (fresh challenges), one process and two
+  forked workers, per-proof milliseconds.
+* prove: W1 with ``FOLD_SPAN`` 16 and 32 in alternating rounds, with the share of prover time
+  inside native MSM calls and the number of small (< 64-point) MSMs.
+* universes: cross universes (per-instrument layout), each in its own process: gates, padded,
+  prove, verify, peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f} (1/5 min) on {os.cpu_count()} cores"
+
+
+def msm_ref() -> float:
+    from zkmargin.bench import msm_reference_seconds
+
+    return msm_reference_seconds(repeats=5)
+
+
+def w1():
+    from zkmargin import load_account, load_market, load_policy
+    from zkmargin.bench import cross_workload
+
+    policy, market, account = cross_workload(20)
+    pol = load_policy(policy)
+    return pol, load_market(market, pol), load_account(account, pol)
+
+
+def section_verify(rounds: int) -> None:
+    import zkmargin.prepared as prepared
+    from zkmargin import prove, verify
+
+    pol, mkt, acct = w1()
+    ch = secrets.token_bytes(32)
+    bundle = prove(acct, mkt, pol, 0, ch)
+    verify(bundle, mkt, pol, 0, ch)  # generators, imports
+    ref0 = msm_ref()
+    cold, warm = [], []
+    for _ in range(rounds):
+        prepared.clear()
+        t0 = time.perf_counter()
+        verify(bundle, mkt, pol, 0, ch)
+        cold.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        verify(bundle, mkt, pol, 0, ch)
+        warm.append(time.perf_counter() - t0)
+    ref = statistics.median([ref0, msm_ref()])
+    c, w = statistics.median(cold), statistics.median(warm)
+    print(f"\n## W1 verify ({rounds} rounds, medians; {load()})")
+    print("| path | seconds | × MSM4096 |\n|---|---:|---:|")
+    print(f"| cold (circuit rebuilt) | {c:.4f} | {c / ref:.2f} |")
+    print(f"| prepared (cached) | {w:.4f} | {w / ref:.2f} |")
+    print(f"MSM4096 = {ref * 1000:.1f} ms")
+
+
+def section_batch(count: int, rounds: int) -> None:
+    from zkmargin import prove, verify_batch
+
+    pol, mkt, acct = w1()
+    chs = [secrets.token_bytes(32) for _ in range(count)]
+    t0 = time.perf_counter()
+    bundles = [prove(acct, mkt, pol, 0, c) for c in chs]
+    print(f"\n(proved {count} distinct W1 proofs in {time.perf_counter() - t0:.1f} s)")
+    verify_batch(bundles[:2], mkt, pol, 0, chs[:2], workers=1)
+    ref0 = msm_ref()
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(rounds):
+        for workers in (1, 2):
+            t0 = time.perf_counter()
+            verify_batch(bundles, mkt, pol, 0, chs, workers=workers)
+            times[workers].append(time.perf_counter() - t0)
+    ref = statistics.median([ref0, msm_ref()])
+    print(f"\n## Batch of {count} distinct W1 proofs ({rounds} rounds, medians; {load()})")
+    print("| workers | total s | ms per proof | per proof × MSM4096 |\n|---|---:|---:|---:|")
+    for workers, ts in times.items():
+        m = statistics.median(ts)
+        print(f"| {workers} | {m:.3f} | {m / count * 1000:.2f} | {m / count / ref:.3f} |")
+    print(f"MSM4096 = {ref * 1000:.1f} ms")
+
+
+def section_prove(rounds: int) -> None:
+    import zkmargin.prover.ipa as ipa
+    from zkmargin import prove
+    from zkmargin.crypto.backends import get_backend
+
+    be = get_backend()
+    pol, mkt, acct = w1()
+    small = {"count": 0}
+    real_msm = be.msm
+
+    def counting(points, scalars):
+        if len(points) < 64:
+            small["count"] += 1
+        return real_msm(points, scalars)
+
+    be.msm = counting  # type: ignore[method-assign]
+    real_many = be.msm_many
+
+    def counting_many(jobs):
+        small["count"] += sum(1 for p, _ in jobs if len(p) < 64)
+        return real_many(jobs)
+
+    be.msm_many = counting_many  # type: ignore[method-assign]
+    prove(acct, mkt, pol, 0, secrets.token_bytes(32))
+    ref0 = msm_ref()
+    original = ipa.FOLD_SPAN
+    results: dict[int, list[tuple[float, float, int]]] = {16: [], 32: []}
+    for _ in range(rounds):
+        for span in (16, 32):
+            ipa.FOLD_SPAN = span
+            small["count"] = 0
+            m0 = be.msm_seconds
+            t0 = time.perf_counter()
+            prove(acct, mkt, pol, 0, secrets.token_bytes(32))
+            total = time.perf_counter() - t0
+            results[span].append((total, be.msm_seconds - m0, small["count"]))
+    ipa.FOLD_SPAN = original
+    be.msm, be.msm_many = real_msm, real_many  # type: ignore[method-assign]
+    ref = statistics.median([ref0, msm_ref()])
+    print(f"\n## W1 prove by FOLD_SPAN ({rounds} alternating rounds, medians; {load()})")
+    print("| FOLD_SPAN | prove s | × MSM4096 | in native MSM | MSMs < 64 points |\n|---|---:|---:|---:|---:|")
+    for span, rs in results.items():
+        t = statistics.median(r[0] for r in rs)
+        share = statistics.median(r[1] / r[0] for r in rs)
+        print(f"| {span} | {t:.3f} | {t / ref:.1f} | {share:.0%} | {rs[0][2]} |")
+    print(f"MSM4096 = {ref * 1000:.1f} ms")
+
+
+UNIVERSE_CHILD = r"""
+import json, resource, secrets, sys, time
+from zkmargin import load_account, load_market, load_policy, prove, verify
+from zkmargin.bench import cross_workload, msm_reference_seconds
+n = int(sys.argv[1])
+policy, market, account = cross_workload(n)
+pol = load_policy(policy); mkt = load_market(market, pol); acct = load_account(account, pol)
+ch = secrets.token_bytes(32)
+t0 = time.perf_counter(); b = prove(acct, mkt, pol, 0, ch); tp = time.perf_counter() - t0
+t0 = time.perf_counter(); verify(b, mkt, pol, 0, ch); tv_cold = time.perf_counter() - t0
+t0 = time.perf_counter(); verify(b, mkt, pol, 0, ch); tv = time.perf_counter() - t0
+ref = msm_reference_seconds(repeats=3)
+print(json.dumps({"n": n, "gates": b.statement["gates"], "padded": 1 << b.proof[5], "prove": tp,
+                  "verify_cold": tv_cold, "verify": tv, "msm": ref, "bytes": len(b.proof),
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def section_universes(sizes: list[int]) -> None:
+    print(f"\n## Cross universes, per-instrument layout (one process each; {load()} at start)")
+    print("| instruments | gates | padded | prove s | × MSM | verify cold s | verify prepared s | × MSM | proof B | peak RSS MB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        out = subprocess.run([sys.executable, "-c", UNIVERSE_CHILD, str(n)], capture_output=True, text=True,
+                             env=os.environ.copy())
+        if out.returncode != 0:
+            print(f"| {n} | failed: {out.stderr.strip().splitlines()[-1] if out.stderr else out.returncode} |")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"| {n} | {r['gates']} | {r['padded']} | {r['prove']:.2f} | {r['prove'] / r['msm']:.1f} | "
+              f"{r['verify_cold']:.3f} | {r['verify']:.3f} | {r['verify'] / r['msm']:.2f} | {r['bytes']} | "
+              f"{r['peak_mb']:.0f} |", flush=True)
+    print(f"({load()} at the end)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--universes", default="20,100,500,1000,2000")
+    ap.add_argument("--sections", default="verify,batch,prove,universes")
+    args = ap.parse_args()
+    sections = args.sections.split(",")
+    print(f"# bench_scale ({load()})")
+    if "verify" in sections:
+        section_verify(args.rounds)
+    if "batch" in sections:
+        section_batch(args.batch, max(1, args.rounds // 2))
+    if "prove" in sections:
+        section_prove(args.rounds)
+    if "universes" in sections:
+        section_universes([int(s) for s in args.universes.split(",") if s])
+
+
+if __name__ == "__main__":
+    main()

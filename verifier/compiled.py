@@ -1,0 +1,171 @@
+"""The weights of a constraint system precompiled for the verifier's per-proof flattening.
+
+Every proof makes the verifier collapse the q linear constraints with the powers of its own
+challenge z (docs/notes/protocol.md, "The constraint system"):
+
+    w_L = z^Q·W_L   w_R = z^Q·W_R   w_O = z^Q·W_O   w_V = z^Q·W_V   w_c = <z^Q, c>
+
+:class:`CompiledWeights` holds the nonzero weights of W_L, W_R, W_O, −W_V and −c (our constraints
+read ``Σ terms = 0``, so W_V and c are the negated coefficients of v and of the constant) in a
+*gather form*, built once per circuit: per wire kind, the nonzeros sorted by wire index, each
+naming where its summand comes from — ``z^(q+1)`` for a coefficient +1, ``−z^(q+1)`` for −1 (most
+coefficients are ±1 and need no multiplication), ``c·z^(q+1)`` otherwise — and each wire's segment
+of that list. Flattening is then a gather, one running sum and one difference per wire, all of it
+whole-vector operations of a :class:`~zkmargin.crypto.scalar_ops.ScalarOps` (no interpreter loop
+per nonzero). The result is exactly ``ConstraintSystem.flatten``'s (tests/test_prepared.py).
+
+Imports ``zkmargin.circuits.cs`` (the wire kinds) and ``zkmargin.crypto``. Used by
+:mod:`zkmargin.verifier.r1cs` and the prepared verifier's disk cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
+
+from zkmargin.circuits.cs import (
+    L_KIND,
+    O_KIND,
+    ONE_KIND,
+    R_KIND,
+    V_KIND,
+    ConstraintSystem,
+    LinearCombination,
+)
+from zkmargin.crypto.field import R
+from zkmargin.crypto.scalar_ops import ScalarOps
+
+MINUS_ONE = R - 1
+#: the kinds in the order :meth:`CompiledWeights.flatten` returns them
+KINDS = (L_KIND, R_KIND, O_KIND, V_KIND, ONE_KIND)
+
+
+@dataclass
+class KindWeights:
+    """One wire kind's nonzero weights, sorted by wire index.
+
+    ``sources[k]`` is where the k-th summand comes from: ``q`` (``+z^(q+1)``), ``Q + q``
+    (``−z^(q+1)``) or ``2Q + g`` (``coefs[g]·z^(gen_q[g]+1)`` of the block's general
+    coefficients), with Q the block's constraint count and q counted within the block; wire i's
+    summands are ``sources[starts[i]:ends[i]]``."""
+
+    size: int
+    sources: list[int]
+    starts: list[int]
+    ends: list[int]
+
+    @property
+    def nonzeros(self) -> int:
+        return len(self.sources)
+
+
+@dataclass
+class CompiledWeights:
+    """A block of constraints (phase 1, or one proof's phase 2) in gather form; see the module
+    docstring. ``q_offset`` is the index of the block's first constraint in the whole system."""
+
+    q: int
+    q_offset: int
+    n_gates: int
+    m: int
+    kinds: dict[int, KindWeights]
+    gen_q: list[int]
+    coefs: list[int]
+    _native: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of_constraints(cls, constraints: Sequence[LinearCombination], *, q_offset: int, n_gates: int,
+                       m: int) -> CompiledWeights:
+        """Compile ``constraints`` (numbered from ``q_offset``) over ``n_gates`` gates and ``m``
+        committed values."""
+        q_count = len(constraints)
+        per_kind: dict[int, list[tuple[int, int, int]]] = {k: [] for k in KINDS}  # (index, q, coef)
+        for q, lc in enumerate(constraints):
+            for (kind, index), c in lc.terms.items():
+                if kind in (V_KIND, ONE_KIND):
+                    c = (-c) % R  # w_V = z^Q·W_V with W_V = −(coefficients of v); w_c likewise
+                per_kind[kind].append((index, q, c))
+        sizes = {L_KIND: n_gates, R_KIND: n_gates, O_KIND: n_gates, V_KIND: m, ONE_KIND: 1}
+        kinds = {}
+        gen_q: list[int] = []  # the general coefficients of every kind, in one list
+        coefs: list[int] = []
+        for kind, entries in per_kind.items():
+            entries.sort()
+            size = sizes[kind]
+            sources: list[int] = []
+            starts = [0] * size
+            ends = [0] * size
+            pos = 0
+            current = 0
+            for index, q, c in entries:
+                if not 0 <= index < size:
+                    raise ValueError(f"a constraint names wire {index} of kind {kind}, beyond {size}")
+                while current < index:  # close the wires before this one
+                    ends[current] = pos
+                    current += 1
+                    starts[current] = pos
+                if c == 1:
+                    sources.append(q)
+                elif c == MINUS_ONE:
+                    sources.append(q_count + q)
+                else:
+                    sources.append(2 * q_count + len(gen_q))
+                    gen_q.append(q)
+                    coefs.append(c)
+                pos += 1
+            while current < size:
+                ends[current] = pos
+                current += 1
+                if current < size:
+                    starts[current] = pos
+            kinds[kind] = KindWeights(size, sources, starts, ends)
+        return cls(q=q_count, q_offset=q_offset, n_gates=n_gates, m=m, kinds=kinds, gen_q=gen_q, coefs=coefs)
+
+    @classmethod
+    def of_system(cls, cs: ConstraintSystem) -> CompiledWeights:
+        """Phase 1 of ``cs`` (every constraint it holds now), cached on the system until it
+        changes."""
+        key = (cs.n, cs.m, len(cs.constraints))
+        cached = getattr(cs, "_compiled_weights", None)
+        if cached is not None and cached[0] == key:
+            assert isinstance(cached[1], CompiledWeights)
+            return cached[1]
+        compiled = cls.of_constraints(cs.constraints, q_offset=0, n_gates=cs.n, m=cs.m)
+        cs._compiled_weights = (key, compiled)  # type: ignore[attr-defined]
+        return compiled
+
+    @property
+    def nonzeros(self) -> int:
+        return sum(k.nonzeros for k in self.kinds.values())
+
+    def _coefs(self, ops: ScalarOps) -> list[Any]:
+        if ops.name not in self._native:
+            self._native[ops.name] = ops.of_many(self.coefs)
+        return self._native[ops.name]
+
+    def z_powers(self, ops: ScalarOps, z: Any, z_first: Any) -> list[Any]:
+        """``[z^(q_offset+1), …, z^(q_offset+q)]`` given ``z_first = z^(q_offset+1)``."""
+        return ops.powers(z, self.q, z_first)
+
+    def flatten(self, ops: ScalarOps, zq: Sequence[Any]) -> tuple[list[Any], list[Any], list[Any], list[Any], Any]:
+        """``(w_L, w_R, w_O, w_V, w_c)`` of this block for the powers ``zq`` of z (from
+        :meth:`z_powers`); w_L, w_R, w_O have ``n_gates`` entries, w_V ``m``."""
+        if len(zq) != self.q:
+            raise ValueError("flatten: one power of z per constraint")
+        # every summand any wire needs: z^(q+1), −z^(q+1), c·z^(q+1)
+        source = list(zq) + ops.vneg(zq)
+        if self.gen_q:
+            gathered = itemgetter(*self.gen_q)(zq) if len(self.gen_q) > 1 else (zq[self.gen_q[0]],)
+            source += ops.vmul(gathered, self._coefs(ops))
+        out = []
+        for kind in KINDS:
+            kw = self.kinds[kind]
+            if not kw.sources:
+                out.append([ops.of(0)] * kw.size)
+                continue
+            vals = list(map(source.__getitem__, kw.sources))
+            out.append(ops.vdiff(ops.prefix_sums(vals), kw.ends, kw.starts))
+        w_l, w_r, w_o, w_v, w_c = out
+        return w_l, w_r, w_o, w_v, w_c[0]
