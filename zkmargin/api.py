@@ -22,7 +22,8 @@ from typing import Any, Optional, Sequence
 
 from .crypto.backends import get_backend
 from .bundle import ProofBundle, canonical_statement_bytes
-from .circuits.layouts import build, plan_margin, witness_values  # per-instrument or K-slot layout
+from .circuits.layouts import plan_margin, witness_values  # per-instrument or K-slot layout
+from .circuits.provable import build_checked
 from .circuits.margin import MarginPlan
 from .rules.decimals import canonical, parse_decimal
 from .rules.digests import market_digest, policy_digest
@@ -161,7 +162,7 @@ def prove(
             )
     plan = plan_margin(pol, mkt, t)
     values = witness_values(plan, acct)
-    cs = build(plan, values)
+    cs = build_checked(plan, values, pol, mkt, t)
     statement = statement_for(pol, mkt, t, ch, plan, cs)
     if blindings is None:
         blindings = [secrets.randbelow(R - 1) + 1 for _ in values]
@@ -255,7 +256,7 @@ class _Verifier:
         self.market = _market(market, self.policy)
         self.threshold = _threshold(threshold, self.policy)
         self.plan = plan_margin(self.policy, self.market, self.threshold)
-        self.cs = build(self.plan)
+        self.cs = build_checked(self.plan, None, self.policy, self.market, self.threshold)
         self.be = get_backend(backend)
         # digests and circuit digest once per verifier, not once per proof
         self._base = statement_for(self.policy, self.market, self.threshold, None, self.plan, self.cs)

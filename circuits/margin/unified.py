@@ -166,8 +166,8 @@ def weighted_pnl(cs: ConstraintSystem, plan: MarginPlan, pnl: LinearCombination)
     k = bits_for(max(-bound[0], bound[1], 1) * one)
 
     def honest() -> int:
-        P = cs.eval_signed(pnl)
-        return min(P * one, P * w)
+        P: int = cs.eval_signed(pnl)
+        return int(min(P * one, P * w))
 
     u = cs.allocate(honest if cs.is_prover else None)
     range_check(cs, pnl * one - u, k, "unified: weighted PnL at most the PnL")

@@ -33,7 +33,7 @@ def _int_at(d: Decimal, scale: int) -> int:
 
 
 def _common_scale(*ds: Decimal) -> int:
-    return max(max(0, -int(d.as_tuple().exponent)) for d in ds)  # type: ignore[arg-type]
+    return max(max(0, -int(d.as_tuple().exponent)) for d in ds)
 
 
 def rule_ratio(rule: Rule, open_interest=None) -> tuple[int, int]:

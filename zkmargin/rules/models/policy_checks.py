@@ -20,6 +20,7 @@ from ..decimals import canonical as _c
 from .documents import _build, _iso8601, _read
 from .fields import MAX_BITS, MAX_SCALE, MAX_SLOTS, MIN_BITS, POLICY_FORMAT, SLOT_MODES
 from .policy import Bracket, Collateral, Policy, Rule
+from .provability import check_provable
 from .tier_rules import validate_rule_extras
 from .trust import _validate_trust
 from .unified import validate_unified
@@ -309,6 +310,8 @@ def validate_policy(p: Policy, *, source: str | None = None,
     update["trust"] = _validate_trust(p.trust, source)
     out = p.model_copy(update=update)
     out._index()
+    if not (allow_missing_scenarios and p.mode == "portfolio" and sc is None):
+        check_provable(out, source)
     return out
 
 

@@ -25,8 +25,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from ...errors import PolicyError
-from ..decimals import check_scale, decimals_of
 from ..decimals import canonical as _c
+from ..decimals import check_scale, decimals_of
 from .fields import _M, Dec
 
 if TYPE_CHECKING:
