@@ -20,7 +20,7 @@ from typing import Any
 
 from zkmargin.errors import CircuitError, InputError, PolicyError
 from zkmargin.rules.models import Market, Policy, load_market, load_policy, write_document
-from zkmargin.rules.models.provability import MAX_GATES, suggest
+from zkmargin.rules.models.provability import MAX_GATES, RANGE_LIMIT_BITS, statement_bound, suggest
 
 from .cs import ConstraintSystem
 from .layouts import build, plan_margin
@@ -30,6 +30,18 @@ def build_checked(plan: Any, values: list[int] | None, policy: Policy, market: M
                   threshold: Decimal) -> ConstraintSystem:
     """``build(plan, values)``, with a circuit that would wrap or exceed the generators refused
     in one line (:class:`PolicyError`, or :class:`InputError` on the threshold)."""
+    # Public constants enter the circuit mod r: a threshold or a price so large that its multiple
+    # wraps would be read as a small number by the builder's bounds. The exact integer bound
+    # (no reduction) decides first.
+    b = policy.bits
+    if statement_bound(policy, b.size, b.price, b.amount, market.prices, threshold).bit_length() \
+            > RANGE_LIMIT_BITS:
+        if statement_bound(policy, b.size, b.price, b.amount, market.prices).bit_length() \
+                <= RANGE_LIMIT_BITS:
+            raise InputError("the threshold is too large for the policy's amount scale and widths "
+                             "(the margin circuit would wrap around)", field="threshold")
+        field, message = suggest(policy, market.prices)
+        raise PolicyError(f"{message} at this market snapshot's prices", field=field)
     try:
         cs = build(plan, values)
     except CircuitError as exc:
