@@ -48,8 +48,11 @@ def plan_tier_rule(ins: Instrument, rule: Rule, mark: int, market: Market, ds: i
         assert rule.rate is not None and rule.per_size is not None
         return InstrumentPlan(ins.symbol, ins.kind, mark, "linear", rate=to_fixed(rule.rate, dr) + fee, per_size=to_fixed(rule.per_size, dr))
     bs = scaled_brackets(rule)
-    S = max(ds + dp, da + dr)
-    unit = mark * p10(S - ds - dp)
+    if rule.basis == "size":  # tiers by contracts: the ends are |q| itself
+        S, unit = ds, 1
+    else:
+        S = max(ds + dp, da + dr)
+        unit = mark * p10(S - ds - dp)
     caps = [None if b.cap is None else to_fixed(b.cap, S) for b in bs]
     intervals = _interval_bounds(caps, unit, size_max)
     brackets = [

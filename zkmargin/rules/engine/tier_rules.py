@@ -77,7 +77,8 @@ def ratio_requirement(n: Decimal, num: int, den: int, scale: int) -> Decimal:
 def has_tier_rules(rule: Rule) -> bool:
     """Whether ``rule`` uses a rule of this module (else :mod:`.positions` handles it alone)."""
     return (rule.kind in ("leverage", "open_interest") or rule.fee_to_close is not None
-            or rule.notional_coef is not None or bool(rule.whole_position))
+            or rule.notional_coef is not None or bool(rule.whole_position)
+            or rule.basis is not None)
 
 
 def requirement_with_rules(rule: Rule, size, mark, *, open_interest=None,
@@ -105,7 +106,7 @@ def requirement_with_rules(rule: Rule, size, mark, *, open_interest=None,
             assert rule.rate is not None and rule.per_size is not None
             return n * (rule.rate + rule.per_size * abs(size)) + fee
         bs = scaled_brackets(rule)
-        k = bracket_for(n, bs)
+        k = bracket_for(abs(size) if rule.basis == "size" else n, bs)
         amount = bs[k].amount if bs[k].amount is not None else _ZERO
         return n * bs[k].rate - amount + fee
 
@@ -127,5 +128,10 @@ def liquidation_brackets(rule: Rule, abs_size: Decimal, open_interest=None
             assert rule.rate is not None and rule.per_size is not None
             return [(_ZERO, None, rule.rate + rule.per_size * abs_size + fee, _ZERO)]
         bs = scaled_brackets(rule)
+        if rule.basis == "size":  # the tier follows the size, not the price: one rate
+            from .positions import bracket_for
+
+            b = bs[bracket_for(abs_size, bs)]
+            return [(_ZERO, None, b.rate + fee, _ZERO)]
         return [(b.floor, b.cap, b.rate + fee, b.amount if b.amount is not None else _ZERO)
                 for b in bs]

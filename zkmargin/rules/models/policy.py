@@ -62,7 +62,7 @@ class OpenInterestScaling(_M):
 class Rule(_M):
     """A margin rule: ``{"rate"}`` flat, ``{"rate", "per_size"}`` size-scaled, ``{"brackets"}``,
     ``{"leverage"}`` (Hyperliquid: ``N / leverage``); the optional requirement rules of
-    :mod:`.tier_rules` (``whole_position``, ``notional_coef``, ``fee_to_close``,
+    :mod:`.tier_rules` (``whole_position``, ``basis``, ``notional_coef``, ``fee_to_close``,
     ``open_interest``) refine them."""
 
     rate: Dec | None = None
@@ -70,6 +70,7 @@ class Rule(_M):
     brackets: list[Bracket] | None = None
     leverage: Dec | None = None
     whole_position: Bool | None = None
+    basis: Literal["notional", "size"] | None = None
     notional_coef: Dec | None = None
     fee_to_close: Dec | None = None
     open_interest: OpenInterestScaling | None = None

@@ -79,11 +79,17 @@ def _validate_rule(rule: Rule, p: Policy, field: str, source) -> Rule:
             _check_rate(rule.per_size, p, f"{field}.per_size", source)
         return rule
     bs = rule.brackets
+    by_size = rule.basis == "size"
     for k, b in enumerate(bs):
         bf = f"{field}.brackets[{k}]"
-        _check_amount(b.floor, p, f"{bf}.floor", source)
-        if b.cap is not None:
-            _check_amount(b.cap, p, f"{bf}.cap", source)
+        if by_size:  # OKX's tiers count contracts: floors and caps are sizes
+            check_scale(b.floor, p.decimals.size, field=f"{bf}.floor", kind="size", source=source)
+            if b.cap is not None:
+                check_scale(b.cap, p.decimals.size, field=f"{bf}.cap", kind="size", source=source)
+        else:
+            _check_amount(b.floor, p, f"{bf}.floor", source)
+            if b.cap is not None:
+                _check_amount(b.cap, p, f"{bf}.cap", source)
         _check_rate(b.rate, p, f"{bf}.rate", source)
         if b.amount is not None:
             _check_amount(b.amount, p, f"{bf}.amount", source)

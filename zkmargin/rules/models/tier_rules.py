@@ -4,6 +4,8 @@ shape:
 * ``whole_position: true`` on a bracket table — the whole notional is charged at the rate of the
   bracket that holds it (OKX position tiers, Bybit's initial margin): no maintenance amounts, so the
   cumulative-amount recursion does not apply (the requirement jumps at each cap);
+* ``basis: "size"`` on a whole-position table — the tiers count contracts, not notional (OKX's
+  position tiers: "Min. amount (Cont) 5,001, Max. amount 7,500"): floors and caps are sizes;
 * ``notional_coef`` — Binance's per-account bracket multiplier (``notionalCoef`` of
   ``GET /fapi/v1/leverageBracket``): every floor and cap of the venue's default table times the
   coefficient, amounts by the recursion over the scaled floors;
@@ -41,6 +43,14 @@ def validate_rule_extras(rule: Rule, p: Policy, field: str, source) -> None:
     if rule.whole_position is not None and rule.brackets is None:
         raise PolicyError("'whole_position' refines a bracket table", source=source,
                           field=f"{field}.whole_position")
+    if rule.basis is not None:
+        if rule.brackets is None or (rule.basis == "size" and not rule.whole_position):
+            raise PolicyError("'basis' qualifies a bracket table; tiers by size need "
+                              "'whole_position': true (a maintenance amount is a notional)",
+                              source=source, field=f"{field}.basis")
+        if rule.basis == "size" and rule.notional_coef is not None:
+            raise PolicyError("'notional_coef' scales notional tiers, not tiers by size",
+                              source=source, field=f"{field}.notional_coef")
     if rule.notional_coef is not None:
         if rule.brackets is None:
             raise PolicyError("'notional_coef' scales a bracket table", source=source,
@@ -54,6 +64,9 @@ def validate_rule_extras(rule: Rule, p: Policy, field: str, source) -> None:
                     source=source)
         if rule.fee_to_close < 0:
             raise PolicyError("must be >= 0", source=source, field=f"{field}.fee_to_close")
+    if rule.kind in ("leverage", "open_interest") and p.slots:
+        raise PolicyError("leverage and open-interest rules are not supported with position slots "
+                          "(the slot table holds a rate per row)", source=source, field=field)
     if rule.leverage is not None:
         lev = rule.leverage
         if decimals_of(lev) > dr:
