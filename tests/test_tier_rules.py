@@ -162,3 +162,36 @@ def test_hyperliquid_leverage_rounds_the_initial_margin_up(size, mark):
     req = assert_agrees_at_the_edge(pol, market(mark), account(size, "1000"))
     n = size * D(mark)
     assert req >= n / 3 and req - n / 3 < D(1).scaleb(-8)
+
+
+# --- hypothesis: the venue rules against the engine ----------------------------------------------
+
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import margin_strategies as S  # noqa: E402
+
+
+@pytest.mark.parametrize("mode", ["cross", "isolated"])
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_witness_satisfies_iff_engine_meets_with_venue_rules(mode, data):
+    """The property of tests/test_margin_proofs.py over rules that carry whole-position tiers,
+    bracket multipliers, leverages and fees to close (S.margin_cases(..., venue_rules=True))."""
+    case = data.draw(S.margin_cases(mode, venue_rules=True))
+    report = S.engine_report(case)
+    p, m, a, t = S.load(case)
+    plan = plan_margin(p, m, t)
+    cs = build(plan, witness_values(plan, a))
+    try:
+        cs.check_witness()
+        ok = True
+    except UnsatisfiedError:
+        ok = False
+    assert ok == bool(report is not None and report.meets)
