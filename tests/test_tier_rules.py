@@ -195,3 +195,19 @@ def test_witness_satisfies_iff_engine_meets_with_venue_rules(mode, data):
     except UnsatisfiedError:
         ok = False
     assert ok == bool(report is not None and report.meets)
+
+
+def test_dynamic_margin_keeps_the_venue_rules_and_refuses_to_scale_a_leverage():
+    """``dynamic-margin`` scales rates: a whole-position table stays whole, a fee to close and a
+    bracket multiplier are kept; a leverage has no rate to scale (refused, not silently dropped)."""
+    from zkmargin.rules.dynamic import scale_rule
+
+    rule = load_policy(policy({**BINANCE, "notional_coef": "1.5", "fee_to_close": "0.0006"})).instrument("X").rule("maintenance")
+    scaled = scale_rule(rule, D(2), 4)
+    assert scaled.notional_coef == D("1.5") and scaled.fee_to_close == D("0.0006")
+    assert [b.rate for b in scaled.brackets] == [D("0.008"), D("0.01"), D("0.02")]
+    whole = scale_rule(load_policy(policy(OKX_CHZ)).instrument("X").rule("maintenance"), D(2), 4)
+    assert whole.whole_position and whole.basis == "size"
+    lev = load_policy(policy({"rate": "0.01"}, {"leverage": "3"})).instrument("X").rule("initial")
+    with pytest.raises(PolicyError, match="no rate to scale"):
+        scale_rule(lev, D(2), 4)

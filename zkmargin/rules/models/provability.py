@@ -121,6 +121,10 @@ def statement_bound(p: Policy, sb: int, pb: int, ab: int, prices: dict[str, Deci
             w = max(w, lw)
             req += A * M * _rate(c.loan_rate, dr)
         equity += 2 * A * M * w * _p10(Z - da - dp - dr)
+        if c.tiers is not None:  # the tiers' intercepts are constants below the last finite end
+            ends = [t.up_to for t in c.tiers if t.up_to is not None]
+            if ends:
+                equity += int(max(ends) * 10**da) * 10**dr * 10**dp * _p10(Z - da - dp - dr)
     pnl = (n * S * max([price(i.symbol) for i in p.instruments], default=0) + 2 * n * S * Pw)
     equity += pnl * _p10(Z - ds - dp) * (10**dr if p.mode == "unified" else 1)
     if p.mode == "isolated":

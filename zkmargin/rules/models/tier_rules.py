@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from ...errors import PolicyError
 from ..decimals import canonical as _c
-from ..decimals import check_scale, decimals_of
+from ..decimals import check_scale
 
 if TYPE_CHECKING:
     from .policy import Policy, Rule
@@ -69,8 +69,7 @@ def validate_rule_extras(rule: Rule, p: Policy, field: str, source) -> None:
                           "(the slot table holds a rate per row)", source=source, field=field)
     if rule.leverage is not None:
         lev = rule.leverage
-        if decimals_of(lev) > dr:
-            check_scale(lev, dr, field=f"{field}.leverage", kind="rate", source=source)
+        check_scale(lev, dr, field=f"{field}.leverage", kind="rate", source=source)
         if not 1 <= lev <= MAX_LEVERAGE:
             raise PolicyError(f"must be between 1 and {_c(MAX_LEVERAGE)}", source=source,
                               field=f"{field}.leverage")
