@@ -103,3 +103,28 @@ def test_scenarios_command_checks_the_gates_before_writing(tmp_path):
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
     assert out.exists() and 0 < doc["gates"] <= MAX_GATES
+
+
+@pytest.mark.parametrize("example", ["cross", "isolated", "portfolio"])
+def test_every_width_the_loader_accepts_builds(example):
+    """Widths at the documented ends (64 and 120 bits each, the amount at 8 and 18 decimals):
+    whatever the loader accepts, the verifier's circuit builds at the example's market; whatever
+    it refuses, it refuses in one line naming a width or the decimals."""
+    from itertools import product
+
+    market = EX / example / "market.json"
+    accepted = refused = 0
+    for size, price, amount, da in product((64, 120), (48, 120), (64, 120), (8, 18)):
+        p = json.loads((EX / example / "policy.json").read_text())
+        p["bits"] = {"size": size, "price": price, "amount": amount}
+        p["decimals"]["amount"] = da
+        try:
+            load_policy(p)
+        except PolicyError as e:
+            refused += 1
+            assert e.field and (e.field.startswith("bits.") or e.field == "decimals")
+            assert not DIGITS.search(e.one_line())
+            continue
+        accepted += 1
+        assert check_circuit(p, market) > 0
+    assert accepted and refused
