@@ -208,8 +208,8 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
     per-unit P&L table of the chosen scenario grid, priced at MARKET and frozen as decimals at the
     policy's price scale. Shocks are keyed by underlying (a perpetual or future is its own
     underlying); options are repriced with Black-Scholes."""
+    from zkmargin.circuits.provable import write_policy_with_scenarios
     from zkmargin.rules.models import load_policy
-    from zkmargin.rules.scenarios import write_policy_with_scenarios
 
     if levels is not None and grid != "deribit":
         raise click.BadParameter("only the deribit grid has levels", param_hint="'--levels'")
@@ -236,7 +236,7 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
     spot = _either(spot_shock, _mapping(spot_shocks, keys, strict=False), 0.15)
     vshock = _either(vol_shock, _mapping(vol_shocks, keys, strict=False), 0.25)
     sigma = _either(vol, _mapping(vols, keys, strict=True), None)
-    new = write_policy_with_scenarios(
+    new, gates = write_policy_with_scenarios(
         base, market, out, grid=grid, levels=levels if levels is not None else 9, factor=factor,
         initial_factor=initial_factor, spot_shocks=spot, vol_shocks=vshock, vols=sigma,
         rate=rate, horizon_days=horizon_days,
@@ -246,11 +246,11 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
     table = new.scenarios
     worst = [{"symbol": sym, **_worst(row, table.names)} for sym, row in table.pnl.items()]
     doc = {"policy": out, "policy_digest": _digest(new), "grid": grid,
-           "scenarios": len(table.names), "instruments": worst}
+           "scenarios": len(table.names), "gates": gates, "instruments": worst}
     if as_json:
         output.emit_json(doc)
         return
-    click.echo(f"wrote {out}: {doc['scenarios']} scenarios ({grid}) x {len(worst)} instruments, "
+    click.echo(f"wrote {out}: {doc['scenarios']} scenarios ({grid}) x {len(worst)} instruments, {gates} gates, "
                f"factor {canonical(table.factor)}"
                + (f", initial factor {canonical(table.initial_factor)}"
                   if table.initial_factor is not None else ""))

@@ -143,7 +143,15 @@ def bracket_rule(draw, *, dr: int, da: int, notionals: list[Decimal], capped: bo
     return {"brackets": brackets}
 
 
-def rule_dict(draw, kind: str, *, dr: int, da: int, notionals: list[Decimal], min_brackets: int = 1) -> dict:
+def rule_dict(draw, kind: str, *, dr: int, da: int, notionals: list[Decimal], min_brackets: int = 1,
+              venue_rules: bool = False) -> dict:
+    rule = _plain_rule(draw, kind, dr=dr, da=da, notionals=notionals, min_brackets=min_brackets)
+    if venue_rules:
+        _venue_rules(draw, rule, dr)
+    return rule
+
+
+def _plain_rule(draw, kind: str, *, dr: int, da: int, notionals: list[Decimal], min_brackets: int) -> dict:
     if kind == "flat":
         return {"rate": dec(biased_int(draw, 0, 10**dr, (0, 1, 10**dr // 2, 10**dr)), dr)}
     if kind == "linear":
@@ -152,6 +160,23 @@ def rule_dict(draw, kind: str, *, dr: int, da: int, notionals: list[Decimal], mi
             "per_size": dec(biased_int(draw, 0, max(1, 10**dr // 10), (0, 1)), dr),
         }
     return bracket_rule(draw, dr=dr, da=da, notionals=notionals, min_brackets=min_brackets)
+
+
+def _venue_rules(draw, rule: dict, dr: int) -> None:
+    """Issue 15's requirement rules on a drawn rule (tests/test_tier_rules.py): a whole-position
+    table or an integer bracket multiplier on brackets, a leverage in place of a flat rate, a fee
+    to close on any."""
+    if "brackets" in rule:
+        choice = draw(st.integers(0, 2))
+        if choice == 1:
+            rule["whole_position"] = True
+        elif choice == 2:
+            rule["notional_coef"] = str(draw(st.integers(2, 3)))
+    elif "per_size" not in rule and draw(st.integers(0, 3)) == 0:
+        rule.clear()
+        rule["leverage"] = str(draw(st.sampled_from([1, 2, 3, 7, 20])))
+    if draw(st.integers(0, 2)) == 0:
+        rule["fee_to_close"] = dec(draw(st.integers(0, max(1, 10**dr // 100))), dr)
 
 
 def collateral_dict(draw, asset: str, *, dr: int, da: int, values: list[Decimal], force_tiers: bool = False) -> dict:
@@ -188,7 +213,7 @@ def collateral_dict(draw, asset: str, *, dr: int, da: int, values: list[Decimal]
 
 @st.composite
 def margin_cases(draw, mode: str, rule: str | None = None, *, tight: bool = True, pieces: bool = False,
-                 other_rule_any: bool = False) -> dict:
+                 other_rule_any: bool = False, venue_rules: bool = False) -> dict:
     """``{"policy", "market", "account", "threshold"}`` for ``mode``; ``rule`` forces every
     instrument's rule for the checked requirement (cross and isolated), else each is drawn.
 
@@ -197,7 +222,9 @@ def margin_cases(draw, mode: str, rule: str | None = None, *, tight: bool = True
     more tiers and every bracket table two or more brackets (piece selection everywhere). The rule
     of the requirement not checked is flat unless ``other_rule_any`` (see
     test_initial_requirement_with_capped_maintenance_brackets: the engine still evaluates the
-    maintenance rule in cross mode, for liquidation prices, and refuses notionals above its cap)."""
+    maintenance rule in cross mode, for liquidation prices, and refuses notionals above its cap).
+    With ``venue_rules`` the checked requirement's rule may carry issue 15's venue rules
+    (whole-position tiers, a bracket multiplier, a leverage, a fee to close)."""
     ds = draw(st.integers(0, 2))
     dp = draw(st.integers(0, 2))
     dr = draw(st.integers(1, 3))
@@ -237,7 +264,8 @@ def margin_cases(draw, mode: str, rule: str | None = None, *, tight: bool = True
         if mode != "portfolio":
             kind = rule or draw(st.sampled_from(RULES))
             held_n = [abs(Decimal(sizes[s]).scaleb(-ds)) * Decimal(marks[s]).scaleb(-dp)] if s in held else notionals
-            ins[requirement] = rule_dict(draw, kind, dr=dr, da=da, notionals=held_n, min_brackets=2 if pieces else 1)
+            ins[requirement] = rule_dict(draw, kind, dr=dr, da=da, notionals=held_n, min_brackets=2 if pieces else 1,
+                                         venue_rules=venue_rules)
             if other_rule_any:
                 ins[other] = rule_dict(draw, draw(st.sampled_from(RULES)), dr=dr, da=da, notionals=held_n)
             else:

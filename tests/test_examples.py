@@ -30,8 +30,11 @@ TRIPLETS = [
     ("isolated", "account_thin.json", 1),
     ("portfolio", "account.json", 0),
     ("custodian", "account.json", 0),
+    ("unified", "account.json", 0),
+    ("unified", "account_thin.json", 1),
 ]
-PROVED = {("cross", "account.json"), ("isolated", "account.json"), ("portfolio", "account.json")}
+PROVED = {("cross", "account.json"), ("isolated", "account.json"), ("portfolio", "account.json"),
+          ("unified", "account.json")}
 
 
 def run(args):

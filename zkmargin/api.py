@@ -22,7 +22,8 @@ from typing import Any, Optional, Sequence
 
 from .crypto.backends import get_backend
 from .bundle import ProofBundle, canonical_statement_bytes
-from .circuits.layouts import build, plan_margin, witness_values  # per-instrument or K-slot layout
+from .circuits.layouts import plan_margin, witness_values  # per-instrument or K-slot layout
+from .circuits.provable import build_checked
 from .circuits.margin import MarginPlan
 from .rules.decimals import canonical, parse_decimal
 from .rules.digests import market_digest, policy_digest
@@ -161,7 +162,7 @@ def prove(
             )
     plan = plan_margin(pol, mkt, t)
     values = witness_values(plan, acct)
-    cs = build(plan, values)
+    cs = build_checked(plan, values, pol, mkt, t)
     statement = statement_for(pol, mkt, t, ch, plan, cs)
     if blindings is None:
         blindings = [secrets.randbelow(R - 1) + 1 for _ in values]

@@ -29,7 +29,8 @@ from decimal import Decimal
 from typing import Any
 
 from .circuits.cs import ConstraintSystem
-from .circuits.layouts import build, plan_margin
+from .circuits.layouts import plan_margin
+from .circuits.provable import build_checked
 from .rules.decimals import canonical
 from .rules.digests import market_digest, policy_digest
 from .rules.models import Market, Policy
@@ -102,7 +103,7 @@ def build_prepared(key: PreparedKey, policy: Policy, market: Market, threshold: 
     from .verifier.compiled import CompiledWeights
 
     plan = plan_margin(policy, market, threshold)
-    cs = build(plan)
+    cs = build_checked(plan, None, policy, market, threshold)  # provable at these prices (circuits/provable.py)
     CompiledWeights.of_system(cs)  # compiled now, cached on the circuit
     # the statement every proof must carry, without its challenge (the same function the prover
     # uses); the cache key above is computed independently of it

@@ -34,8 +34,15 @@ def margin_circuit(cs: ConstraintSystem, plan: MarginPlan) -> None:
     dp, dr, da = plan.dp, plan.dr, plan.da
     one_b = p10(dr) + plan.buffer
 
-    # Collateral: balances range-checked; value_j at da+dp+dr
-    equity = collateral_value(cs, plan, var) * p10(Z - (da + dp + dr))
+    # Collateral: balances range-checked; value_j at da+dp+dr (unified: signed, with loans)
+    loans = None
+    if plan.mode == "unified":
+        from .unified import unified_collateral
+
+        value, loans = unified_collateral(cs, plan, var)
+        equity = value * p10(Z - (da + dp + dr))
+    else:
+        equity = collateral_value(cs, plan, var) * p10(Z - (da + dp + dr))
 
     requirement = LinearCombination()  # at SR
     upnl = LinearCombination()  # at ds+dp
@@ -63,8 +70,18 @@ def margin_circuit(cs: ConstraintSystem, plan: MarginPlan) -> None:
     if plan.mode == "portfolio":
         requirement = portfolio_requirement(cs, plan, var)
 
+    if loans is not None:
+        requirement = requirement + loans * p10(SR - (da + dp + dr))
+
     if plan.mode != "isolated":
-        equity = equity + cost_basis_equity(cs, plan, var["cost"], upnl, shorts, upnl_sizes)
+        pnl_equity = cost_basis_equity(cs, plan, var["cost"], upnl, shorts, upnl_sizes)
+        if plan.unified is not None and plan.unified.upnl_weight is not None:
+            from .unified import weighted_pnl
+
+            u = weighted_pnl(cs, plan, upnl - var["cost"])
+            equity = equity + u * p10(Z - (plan.ds + dp + dr))
+        else:
+            equity = equity + pnl_equity
 
     for symbol, e_i, mm in isolated_checks:
         isolated_meets(cs, plan, symbol, e_i, mm)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zkmargin.errors import CircuitError, InputError
 from zkmargin.rules.decimals import to_fixed
@@ -54,6 +54,8 @@ class InstrumentPlan:
     per_size: int = 0  # at dr per unit of size (linear)
     brackets: list[tuple[int, int, int, int]] = field(default_factory=list)  # [(lo_qabs, hi_qabs, rate_dr, cum_at_da+dr)]
     pnl: list[int] = field(default_factory=list)  # per scenario, at dp (portfolio)
+    ratio: tuple[int, int] = (0, 1)  # ratio rules: the rate is num/den (tier_rules)
+    fee: int = 0  # ratio rules: fee to close at dr (folded into the rates of the others)
 
 
 @dataclass
@@ -86,6 +88,7 @@ class MarginPlan:
     slots: list[Slot] = field(default_factory=list)
     span: SpanPlan | None = None  # portfolio with a span section (circuits/margin/span.py)
     pme: PmePlan | None = None  # portfolio with a deribit_pme section (circuits/margin/deribit_pme.py)
+    unified: Any = None  # unified mode: a unified.UnifiedPlan
 
     @property
     def SR(self) -> int:
@@ -98,6 +101,8 @@ class MarginPlan:
         for addon in (self.span, self.pme):
             if addon is not None:  # factor · (the venue's total at addon.scale)
                 s = max(s, addon.scale + self.dr)
+        if self.unified is not None:  # loans' margin at da+dp+dr joins the requirement
+            s = max(s, self.da + self.dp + self.dr)
         return s
 
     @property
@@ -161,7 +166,12 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
             continue
         rule = ins.rule(policy.requirement)
         kind = rule.kind
-        if kind == "flat":
+        from .tier_rules import plan_tier_rule
+
+        tier_plan = plan_tier_rule(ins, rule, mark, market, ds, dp, dr, da, size_max)
+        if tier_plan is not None:
+            instruments.append(tier_plan)
+        elif kind == "flat":
             assert rule.rate is not None
             instruments.append(InstrumentPlan(ins.symbol, ins.kind, mark, "flat", rate=to_fixed(rule.rate, dr)))
         elif kind == "linear":
@@ -206,6 +216,10 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
         instruments=instruments,
         collateral=collateral,
     )
+    if mode == "unified":
+        from .unified import plan_unified
+
+        plan.unified = plan_unified(policy, dr)
     if mode == "portfolio":
         plan.factor = to_fixed(policy.factor, dr, field="scenarios.factor", kind="rate")
         assert scenarios is not None
@@ -227,6 +241,6 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
     if mode != "isolated":
         slots.append(Slot("cost", "", plan.cost_bits, signed=True))
     for cp in collateral:
-        slots.append(Slot("balance", cp.asset, plan.amount_bits))
+        slots.append(Slot("balance", cp.asset, plan.amount_bits, signed=mode == "unified"))
     plan.slots = slots
     return plan

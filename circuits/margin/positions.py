@@ -42,6 +42,10 @@ def position_requirement(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentP
     ds, dp, dr, da = plan.ds, plan.dp, plan.dr, plan.da
     if ip.rule == "flat":
         mm = LinearCombination.of(qabs) * (ip.mark * ip.rate * p10(SR - (ds + dp + dr)))
+    elif ip.rule == "ratio":
+        from .tier_rules import ratio_requirement
+
+        mm = ratio_requirement(cs, plan, ip, qabs)
     elif ip.rule == "linear":
         _, _, q2 = cs.multiply(qabs, qabs)
         # N·(rate + per_size·|q|) = mark·(rate·10^ds·|q| + per_size·|q|²)  at 2ds+dp+dr

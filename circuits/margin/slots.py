@@ -100,6 +100,8 @@ def plan_slots(policy, market, threshold: Decimal) -> SlotPlan:
         columns = CROSS_COLUMNS + (("per_size",) if has_linear else ())
         for i, ip in enumerate(base.instruments):
             by_id[i] = []
+            if ip.rule == "ratio":  # refused at load (models.tier_rules); never a rate of 0 here
+                raise PolicyError("ratio rules are not supported with position slots", field="slots")
             if ip.rule == "brackets":
                 pieces = [(lo, hi, rate, cum, 0) for lo, hi, rate, cum in ip.brackets]
             else:

@@ -78,18 +78,22 @@ def scale_rate(rate: Decimal, mult: Decimal, rate_scale: int) -> Decimal:
 
 def scale_rule(rule: Rule, mult: Decimal, rate_scale: int) -> Rule:
     """A rule with every rate scaled (brackets: amounts dropped, the loader recomputes them)."""
-    # a validated rule has the fields of its kind
+    # a validated rule has the fields of its kind; the venue rules of issue 15 (whole-position
+    # tiers, bracket multiplier, fee to close, open-interest caps) are kept as they are
+    if rule.kind == "leverage":
+        raise PolicyError("a leverage rule (initial margin = notional / leverage) has no rate to "
+                          "scale")
     if rule.kind == "brackets":
         assert rule.brackets is not None
-        return Rule(brackets=[Bracket(floor=b.floor, cap=b.cap,
-                                      rate=scale_rate(b.rate, mult, rate_scale))
-                              for b in rule.brackets])
+        return rule.model_copy(update={"brackets": [
+            Bracket(floor=b.floor, cap=b.cap, rate=scale_rate(b.rate, mult, rate_scale))
+            for b in rule.brackets]})
     if rule.kind == "linear":
         assert rule.rate is not None and rule.per_size is not None
-        return Rule(rate=scale_rate(rule.rate, mult, rate_scale),
-                    per_size=scale_rate(rule.per_size, mult, rate_scale))
+        return rule.model_copy(update={"rate": scale_rate(rule.rate, mult, rate_scale),
+                                       "per_size": scale_rate(rule.per_size, mult, rate_scale)})
     assert rule.rate is not None
-    return Rule(rate=scale_rate(rule.rate, mult, rate_scale))
+    return rule.model_copy(update={"rate": scale_rate(rule.rate, mult, rate_scale)})
 
 
 def multipliers(policy: Policy, histories: Mapping[str, Sequence], *, reference_vol,

@@ -14,9 +14,13 @@ from .exact import _DIV, _ONE, _ZERO, _d
 from .positions import _amounts
 
 
-def _mm_brackets(rule: Rule, abs_size: Decimal) -> list[tuple[Decimal, Decimal | None, Decimal,
+def _mm_brackets(rule: Rule, abs_size: Decimal, open_interest=None) -> list[tuple[Decimal, Decimal | None, Decimal,
                                                              Decimal]]:
     """``[(floor, cap, mmr, cum)]`` of a maintenance rule (flat and size-scaled: one bracket)."""
+    from .tier_rules import has_tier_rules, liquidation_brackets
+
+    if has_tier_rules(rule):
+        return liquidation_brackets(rule, abs_size, open_interest)
     # a validated rule has the fields of its kind
     if rule.kind == "flat":
         assert rule.rate is not None
@@ -30,7 +34,8 @@ def _mm_brackets(rule: Rule, abs_size: Decimal) -> list[tuple[Decimal, Decimal |
     return [(b.floor, b.cap, b.rate, c) for b, c in zip(rule.brackets, cums)]
 
 
-def liquidation_price(rule: Rule, size, entry, wallet, tmm1=0, upnl1=0) -> Decimal | None:
+def liquidation_price(rule: Rule, size, entry, wallet, tmm1=0, upnl1=0, *,
+                      open_interest=None) -> Decimal | None:
     """Binance USDⓈ-M liquidation price, one-way mode (``LP`` of "How to Calculate Liquidation
     Price of USDⓈ-M Futures Contracts")::
 
@@ -56,7 +61,7 @@ def liquidation_price(rule: Rule, size, entry, wallet, tmm1=0, upnl1=0) -> Decim
     q = abs(size)
     with localcontext(EXACT):
         base = wallet - tmm1 + upnl1 - side * q * entry
-    for k, (floor, cap, mmr, cum) in enumerate(_mm_brackets(rule, q)):
+    for k, (floor, cap, mmr, cum) in enumerate(_mm_brackets(rule, q, open_interest)):
         with localcontext(EXACT):
             den = q * mmr - side * q
             num = base + cum

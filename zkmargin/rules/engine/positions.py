@@ -56,11 +56,19 @@ def bracket_pieces(brackets: Sequence[Bracket]) -> list[tuple[Decimal, Decimal]]
     return list(zip([b.rate for b in brackets], _amounts(brackets)))
 
 
-def position_requirement(rule: Rule, size, mark) -> Decimal:
+def position_requirement(rule: Rule, size, mark, *, open_interest=None,
+                         scale: int | None = None) -> Decimal:
     """The requirement ``R`` of one position under ``rule`` at ``mark`` (unrounded, exact).
 
     flat ``N * rate``; size-scaled ``N * (rate + per_size * |size|)``; brackets
-    ``N * rate_k - amount_k`` with ``k = bracket_for(N)``; zero for a zero position."""
+    ``N * rate_k - amount_k`` with ``k = bracket_for(N)``; zero for a zero position. The rules of
+    :mod:`.tier_rules` (whole-position tiers, bracket multiplier, fee to close, leverage, open
+    interest) are evaluated there; ``open_interest`` (the symbol's open notional) and ``scale``
+    (``ds+dp+dr``, where a ratio rule rounds up) are for them."""
+    from .tier_rules import has_tier_rules, requirement_with_rules
+
+    if has_tier_rules(rule):
+        return requirement_with_rules(rule, size, mark, open_interest=open_interest, scale=scale)
     size, mark = _d(size), _d(mark)
     if size == 0:
         return _ZERO

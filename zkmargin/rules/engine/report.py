@@ -28,6 +28,7 @@ from .exact import _DIV, _ONE, _ZERO
 from .liquidation import liquidation_price
 from .positions import notional, position_requirement, unrealized_pnl
 from .requirements import apply_rounding, portfolio_requirement, standalone_scenario_requirement
+from . import unified
 
 #: Digits after the point of the reported health ratio (rounded toward -infinity).
 HEALTH_DIGITS = 6
@@ -147,11 +148,19 @@ def check(account, market, policy, threshold=0) -> MarginReport:
         raise InputError("the threshold must be >= 0", field="threshold")
 
     mode = policy.mode
+    d = policy.decimals
+    scale = d.size + d.price + d.rate  # where ratio rules (leverage, open interest) round up
+    oi = market.open_interest or {}
     with localcontext(EXACT):
         coll = _ZERO
+        loans = _ZERO
         for asset, amt in account.balances.items():
-            coll += collateral_value(policy.collateral_entry(asset), amt,
-                                     price_of(market, policy, asset))
+            entry, price = policy.collateral_entry(asset), price_of(market, policy, asset)
+            if mode == "unified":
+                coll += unified.balance_value(entry, amt, price, d.rate)
+                loans += unified.loan_requirement(entry, amt, price)
+            else:
+                coll += collateral_value(entry, amt, price)
 
         rows = []
         for i, pos in enumerate(account.positions):
@@ -163,7 +172,8 @@ def check(account, market, policy, threshold=0) -> MarginReport:
                 r = standalone_scenario_requirement(policy, pos.symbol, pos.size)
             else:
                 try:
-                    raw = position_requirement(ins.rule(policy.requirement), pos.size, mark)
+                    raw = position_requirement(ins.rule(policy.requirement), pos.size, mark,
+                                               open_interest=oi.get(pos.symbol), scale=scale)
                 except InputError as e:
                     raise InputError(e.message, field=f"positions[{i}]") from None
                 r = apply_rounding(raw, policy.rounding)
@@ -176,8 +186,10 @@ def check(account, market, policy, threshold=0) -> MarginReport:
             requirement = portfolio_requirement(policy, sizes)
             equity = coll + sum((u for *_, u, _r in rows), _ZERO)
         else:
-            requirement = sum((r for *_, r in rows), _ZERO)
-            if mode == "cross":
+            requirement = sum((r for *_, r in rows), _ZERO) + loans
+            if mode == "unified":
+                equity = coll + unified.weighted_pnl(sum((u for *_, u, _r in rows), _ZERO), policy)
+            elif mode == "cross":
                 equity = coll + sum((u for *_, u, _r in rows), _ZERO)
             else:
                 equity = coll
@@ -201,7 +213,8 @@ def check(account, market, policy, threshold=0) -> MarginReport:
         if mode == "cross":
             for pos, ins, mark, _n, _u, _r in rows:
                 try:
-                    mms.append(position_requirement(ins.rule("maintenance"), pos.size, mark))
+                    mms.append(position_requirement(ins.rule("maintenance"), pos.size, mark,
+                                                    open_interest=oi.get(pos.symbol), scale=scale))
                 except InputError:
                     beyond_cap = True
                     mms.append(_ZERO)
@@ -213,13 +226,15 @@ def check(account, market, policy, threshold=0) -> MarginReport:
             ok = None
             if mode == "cross" and ins.kind != "option" and not beyond_cap:
                 lp = liquidation_price(ins.rule("maintenance"), pos.size, pos.entry_price, coll,
-                                       total_mm - mms[idx], total_u - u)
+                                       total_mm - mms[idx], total_u - u,
+                                       open_interest=oi.get(pos.symbol))
             elif mode == "isolated":
                 iso = account.isolated_margin.get(pos.symbol, _ZERO)
                 iso_eq = iso + u
                 ok = pos.symbol not in failing
                 try:
-                    lp = liquidation_price(ins.rule("maintenance"), pos.size, pos.entry_price, iso)
+                    lp = liquidation_price(ins.rule("maintenance"), pos.size, pos.entry_price, iso,
+                                           open_interest=oi.get(pos.symbol))
                 except InputError:
                     lp = None
             if lp is not None:

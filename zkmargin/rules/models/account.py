@@ -63,8 +63,9 @@ def validate_account(a: Account, policy: Policy, *, source: str | None = None) -
             raise UnknownSymbolError(f"asset {asset!r} is not a collateral asset of the policy",
                                      source=source, field=f)
         check_scale(amt, sc.amount, field=f, kind="amount", source=source)
-        if amt < 0:
-            raise InputError("a balance must be >= 0", source=source, field=f)
+        if amt < 0 and policy.mode != "unified":
+            raise InputError("a balance must be >= 0 (negative balances, liabilities, are read in "
+                             "unified mode only)", source=source, field=f)
         _fits(amt, sc.amount, bits.amount, field=f, kind="amount", source=source)
     held: dict[str, int] = {}
     for i, pos in enumerate(a.positions):

@@ -25,6 +25,7 @@ class Market(_M):
     format: Literal["zkmargin.market/1"]
     as_of: Str
     prices: dict[str, Dec]
+    open_interest: dict[str, Dec] | None = None
 
 
 def parse_market(src, *, source: str | None = None) -> Market:
@@ -69,6 +70,19 @@ def validate_market(m: Market, policy: Policy, *, source: str | None = None) -> 
         if c.asset not in m.prices:
             raise MissingPriceError(f"no price for collateral asset {c.asset!r}", source=source,
                                     field=f"prices.{c.asset}")
+    for key, v in (m.open_interest or {}).items():
+        check_scale(v, policy.decimals.amount, field=f"open_interest.{key}", kind="amount",
+                    source=source)
+        if v < 0:
+            raise InputError("an open interest must be >= 0", source=source,
+                             field=f"open_interest.{key}")
+    for ins in policy.instruments:
+        for rule in (ins.maintenance, ins.initial):
+            if rule is not None and rule.kind == "open_interest" and \
+                    ins.symbol not in (m.open_interest or {}):
+                raise MissingPriceError(f"no open interest for {ins.symbol!r}, whose margin "
+                                        "scales with it", source=source,
+                                        field=f"open_interest.{ins.symbol}")
     q = m.prices.get(policy.quote)
     if q is not None and q != 1:
         raise InputError(f"the quote asset {policy.quote!r} has price 1 by definition",

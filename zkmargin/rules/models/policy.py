@@ -21,9 +21,10 @@ from ...errors import (
     UnknownSymbolError,
 )
 from .deribit_pme import DeribitPme
-from .fields import _M, DEFAULT_BITS, Dec, Int, Str, _Tagged
+from .fields import _M, DEFAULT_BITS, Bool, Dec, Int, Str, _Tagged
 from .span import Span
 from .trust import Trust
+from .unified import Unified
 
 
 class Scales(_M):
@@ -52,15 +53,37 @@ class Bracket(_M):
     amount: Dec | None = None
 
 
+class OpenInterestScaling(_M):
+    """dYdX's open-interest-scaled initial margin fraction: the rate rises linearly from the base
+    rate at ``lower_cap`` to 1 at ``upper_cap`` (open notional in the quote currency)."""
+
+    lower_cap: Dec
+    upper_cap: Dec
+
+
 class Rule(_M):
-    """A margin rule: ``{"rate"}`` flat, ``{"rate", "per_size"}`` size-scaled, ``{"brackets"}``."""
+    """A margin rule: ``{"rate"}`` flat, ``{"rate", "per_size"}`` size-scaled, ``{"brackets"}``,
+    ``{"leverage"}`` (Hyperliquid: ``N / leverage``); the optional requirement rules of
+    :mod:`.tier_rules` (``whole_position``, ``basis``, ``notional_coef``, ``fee_to_close``,
+    ``open_interest``) refine them."""
 
     rate: Dec | None = None
     per_size: Dec | None = None
     brackets: list[Bracket] | None = None
+    leverage: Dec | None = None
+    whole_position: Bool | None = None
+    basis: Literal["notional", "size"] | None = None
+    notional_coef: Dec | None = None
+    fee_to_close: Dec | None = None
+    open_interest: OpenInterestScaling | None = None
 
     @model_validator(mode="after")
     def _shape(self):
+        if self.leverage is not None:
+            if self.rate is not None or self.per_size is not None or self.brackets is not None:
+                raise _Tagged(FormatError, "a leverage rule has only 'leverage' (no 'rate', "
+                                           "'per_size' or 'brackets' beside it)")
+            return self
         if self.brackets is not None:
             if self.rate is not None or self.per_size is not None:
                 raise _Tagged(FormatError, "a bracket rule has only 'brackets' (no 'rate' or "
@@ -68,12 +91,18 @@ class Rule(_M):
             if not self.brackets:
                 raise _Tagged(PolicyError, "a bracket table needs at least one bracket")
         elif self.rate is None:
-            raise _Tagged(FormatError, "a rule is {'rate'}, {'rate', 'per_size'} or {'brackets'}")
+            raise _Tagged(FormatError, "a rule is {'rate'}, {'rate', 'per_size'}, {'brackets'} or "
+                                       "{'leverage'}")
         return self
 
     @property
     def kind(self) -> str:
-        """``"flat"``, ``"linear"`` (Deribit size-scaled) or ``"brackets"``."""
+        """``"flat"``, ``"linear"`` (Deribit size-scaled), ``"brackets"``, ``"leverage"``
+        (Hyperliquid) or ``"open_interest"`` (dYdX)."""
+        if self.leverage is not None:
+            return "leverage"
+        if self.open_interest is not None:
+            return "open_interest"
         if self.brackets is not None:
             return "brackets"
         return "linear" if self.per_size is not None else "flat"
@@ -87,11 +116,15 @@ class Tier(_M):
 
 
 class Collateral(_M):
-    """A collateral asset with a flat ``haircut`` or value-sliced ``tiers``."""
+    """A collateral asset with a flat ``haircut`` or value-sliced ``tiers``; in unified mode also
+    how a negative balance (a liability) counts (:mod:`.unified`)."""
 
     asset: Str
     haircut: Dec | None = None
     tiers: list[Tier] | None = None
+    liability_weight: Dec | None = None
+    loan_rate: Dec | None = None
+    imf: Dec | None = None
 
     @model_validator(mode="after")
     def _shape(self):
@@ -143,7 +176,7 @@ class Policy(_M):
     decimals: Scales
     bits: Bits = Bits()
     requirement: Literal["maintenance", "initial"]
-    mode: Literal["cross", "isolated", "portfolio"]
+    mode: Literal["cross", "isolated", "portfolio", "unified"]
     buffer: Dec = Decimal(0)
     collateral: list[Collateral]
     instruments: list[Instrument]
@@ -151,6 +184,7 @@ class Policy(_M):
     rounding: Rounding | None = None
     trust: Trust | None = None
     slots: Int | None = None
+    unified: Unified | None = None
     notes: Str | None = None
     span: Span | None = None  # CME SPAN add-ons (rules/models/span.py)
     deribit_pme: DeribitPme | None = None  # Deribit PME add-ons (rules/models/deribit_pme.py)

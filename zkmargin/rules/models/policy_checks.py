@@ -22,7 +22,10 @@ from .documents import _build, _iso8601, _read
 from .fields import MAX_BITS, MAX_SCALE, MAX_SLOTS, MIN_BITS, POLICY_FORMAT, SLOT_MODES
 from .policy import Bracket, Collateral, Policy, Rule
 from .span import validate_span
+from .provability import check_provable
+from .tier_rules import validate_rule_extras
 from .trust import _validate_trust
+from .unified import validate_unified
 
 
 def bracket_amounts(brackets: list[Bracket]) -> list[Decimal]:
@@ -50,18 +53,45 @@ def _check_amount(d: Decimal, p: Policy, field: str, source):
     check_scale(d, p.decimals.amount, field=field, kind="amount", source=source)
 
 
+def scaled_brackets(rule: Rule) -> list[Bracket]:
+    """A bracket table as it applies: floors and caps times ``notional_coef`` (Binance's per-account
+    multiplier), amounts 0 for a ``whole_position`` table, else by the recursion (exact)."""
+    assert rule.brackets is not None  # a bracket rule
+    coef = rule.notional_coef
+    bs = rule.brackets
+    if coef is not None:
+        with localcontext(EXACT):
+            bs = [b.model_copy(update={"floor": b.floor * coef,
+                                       "cap": None if b.cap is None else b.cap * coef,
+                                       "amount": None}) for b in bs]
+    if rule.whole_position:
+        return [b.model_copy(update={"amount": Decimal(0)}) for b in bs]
+    if coef is None:
+        return list(bs)
+    return [b.model_copy(update={"amount": a}) for b, a in zip(bs, bracket_amounts(bs))]
+
+
 def _validate_rule(rule: Rule, p: Policy, field: str, source) -> Rule:
-    if rule.kind in ("flat", "linear"):
+    validate_rule_extras(rule, p, field, source)
+    if rule.kind == "leverage":
+        return rule
+    if rule.kind in ("flat", "linear", "open_interest"):
         _check_rate(rule.rate, p, f"{field}.rate", source)
         if rule.per_size is not None:
             _check_rate(rule.per_size, p, f"{field}.per_size", source)
         return rule
     bs = rule.brackets
+    by_size = rule.basis == "size"
     for k, b in enumerate(bs):
         bf = f"{field}.brackets[{k}]"
-        _check_amount(b.floor, p, f"{bf}.floor", source)
-        if b.cap is not None:
-            _check_amount(b.cap, p, f"{bf}.cap", source)
+        if by_size:  # OKX's tiers count contracts: floors and caps are sizes
+            check_scale(b.floor, p.decimals.size, field=f"{bf}.floor", kind="size", source=source)
+            if b.cap is not None:
+                check_scale(b.cap, p.decimals.size, field=f"{bf}.cap", kind="size", source=source)
+        else:
+            _check_amount(b.floor, p, f"{bf}.floor", source)
+            if b.cap is not None:
+                _check_amount(b.cap, p, f"{bf}.cap", source)
         _check_rate(b.rate, p, f"{bf}.rate", source)
         if b.amount is not None:
             _check_amount(b.amount, p, f"{bf}.amount", source)
@@ -89,6 +119,22 @@ def _validate_rule(rule: Rule, p: Policy, field: str, source) -> Rule:
         if b.cap is not None and b.cap <= b.floor:
             raise PolicyError(f"cap {_c(b.cap)} must be above floor {_c(b.floor)}", source=source,
                               field=f"{bf}.cap")
+    if rule.whole_position:
+        for k, b in enumerate(bs):
+            if b.amount is not None and b.amount != 0:
+                raise PolicyError("a whole-position table charges the whole notional at its "
+                                  "bracket's rate: no maintenance amount", source=source,
+                                  field=f"{field}.brackets[{k}].amount")
+        return rule.model_copy(update={"brackets": [b.model_copy(update={"amount": Decimal(0)})
+                                                    for b in bs]})
+    if rule.notional_coef is not None:
+        for k, (b, cum) in enumerate(zip(bs, bracket_amounts(scaled_brackets(rule)))):
+            need = decimals_of(cum)
+            if need > p.decimals.amount:
+                raise PolicyError(f"with notional_coef {_c(rule.notional_coef)} the recursion "
+                                  f"amount {_c(cum)} needs {need} decimals, the policy allows "
+                                  f"{p.decimals.amount} for amount", source=source,
+                                  field=f"{field}.brackets[{k}].floor")
     cums = bracket_amounts(bs)
     new = []
     for k, (b, cum) in enumerate(zip(bs, cums)):
@@ -268,10 +314,13 @@ def validate_policy(p: Policy, *, source: str | None = None,
     elif sc is not None:
         raise PolicyError(f"scenarios are only used in portfolio mode (this policy is {p.mode})",
                           source=source, field="scenarios")
+    validate_unified(p, source)
     update["trust"] = _validate_trust(p.trust, source)
     out = p.model_copy(update={**update, "span": validate_span(p, source),
                                "deribit_pme": validate_deribit_pme(p, source)})
     out._index()
+    if not (allow_missing_scenarios and p.mode == "portfolio" and sc is None):
+        check_provable(out, source)
     return out
 
 
