@@ -78,10 +78,10 @@ def _portfolio(n_scenarios: int) -> dict:
 
 
 def test_too_many_scenarios_are_refused_at_load():
-    big = _portfolio(1000)
+    big = _portfolio(4000)
     with pytest.raises(PolicyError) as info:
         load_policy(big)
-    assert info.value.field == "scenarios.names" and "65,536" in info.value.message
+    assert info.value.field == "scenarios.names" and f"{MAX_GATES:,}" in info.value.message
     assert gates_lower_bound(load_policy(_portfolio(16))) <= MAX_GATES  # twin
 
 
@@ -96,9 +96,9 @@ def test_scenarios_command_checks_the_gates_before_writing(tmp_path):
     out = tmp_path / "out.json"
     args = ["scenarios", str(src), "--market", str(EX / "portfolio" / "market.json"), "-o", str(out),
             "--grid", "deribit", "--json", "--levels"]
-    r = CliRunner().invoke(cli, args + ["400"])
+    r = CliRunner().invoke(cli, args + ["1600"])
     assert r.exit_code == 2 and not out.exists()
-    assert "scenarios.names" in r.output and "65,536" in r.output
+    assert "scenarios.names" in r.output and f"{MAX_GATES:,}" in r.output
     r = CliRunner().invoke(cli, args + ["9"])  # twin
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)

@@ -40,7 +40,7 @@ RANGE_LIMIT_BITS = 249
 
 #: Proofs are capped at this many multiplication gates, padded: the number of Pedersen generators
 #: (``zkmargin.crypto.generators.MAX_GENERATORS``, pinned by a test).
-MAX_GATES = 1 << 16
+MAX_GATES = 1 << 18
 
 
 def _p10(k: int) -> int:
