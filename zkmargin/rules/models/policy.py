@@ -20,6 +20,7 @@ from ...errors import (
     PolicyError,
     UnknownSymbolError,
 )
+from .coverage import Inverse, Liquidation, OpenOrders, OptionRule
 from .fields import _M, DEFAULT_BITS, Dec, Int, Str, _Tagged
 from .trust import Trust
 
@@ -31,6 +32,7 @@ class Scales(_M):
     price: Int
     rate: Int
     amount: Int
+    reciprocal: Int | None = None  # digits of 1/price (inverse contracts)
 
 
 class Bits(_M):
@@ -56,9 +58,14 @@ class Rule(_M):
     rate: Dec | None = None
     per_size: Dec | None = None
     brackets: list[Bracket] | None = None
+    option: OptionRule | None = None  # option standard margin (coverage.py)
 
     @model_validator(mode="after")
     def _shape(self):
+        if self.option is not None:
+            if self.rate is not None or self.per_size is not None or self.brackets is not None:
+                raise _Tagged(FormatError, "an option rule has only 'option'")
+            return self
         if self.brackets is not None:
             if self.rate is not None or self.per_size is not None:
                 raise _Tagged(FormatError, "a bracket rule has only 'brackets' (no 'rate' or "
@@ -71,7 +78,9 @@ class Rule(_M):
 
     @property
     def kind(self) -> str:
-        """``"flat"``, ``"linear"`` (Deribit size-scaled) or ``"brackets"``."""
+        """``"flat"``, ``"linear"`` (Deribit size-scaled), ``"brackets"`` or ``"option"``."""
+        if self.option is not None:
+            return "option"
         if self.brackets is not None:
             return "brackets"
         return "linear" if self.per_size is not None else "flat"
@@ -109,6 +118,9 @@ class Instrument(_M):
     strike: Dec | None = None
     expiry: Str | None = None
     right: Literal["call", "put"] | None = None
+    inverse: Inverse | None = None  # coin-margined contract (coverage.py)
+    index: Str | None = None  # option: market key of the index price in strike units
+    multiplier: Dec | None = None  # option: underlying units per contract (default 1)
 
     def rule(self, requirement: str) -> Rule:
         """The rule used for ``requirement`` (``"maintenance"`` or ``"initial"``)."""
@@ -149,6 +161,9 @@ class Policy(_M):
     rounding: Rounding | None = None
     trust: Trust | None = None
     slots: Int | None = None
+    position_mode: Literal["one_way", "hedge"] | None = None
+    open_orders: OpenOrders | None = None
+    liquidation: Liquidation | None = None
     notes: Str | None = None
 
     _by_symbol: dict = PrivateAttr(default_factory=dict)
