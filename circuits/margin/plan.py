@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zkmargin.errors import CircuitError, InputError
 from zkmargin.rules.decimals import to_fixed
@@ -51,6 +51,16 @@ class InstrumentPlan:
     per_size: int = 0  # at dr per unit of size (linear)
     brackets: list[tuple[int, int, int, int]] = field(default_factory=list)  # [(lo_qabs, hi_qabs, rate_dr, cum_at_da+dr)]
     pnl: list[int] = field(default_factory=list)  # per scenario, at dp (portfolio)
+    # issue 15 (A), coverage_plan.py: hedge leg ("" | long | short), inverse constants (mark is
+    # then the coin unit cs·ρ↑ at dp+dρ), option per-contract requirements (long, short) at dp+dr
+    leg: str = ""
+    inv: Any = None
+    opt: tuple[int, int] | None = None
+
+    @property
+    def key(self) -> str:
+        """The key of the instrument's slots: the symbol, or ``symbol#long``/``symbol#short``."""
+        return f"{self.symbol}#{self.leg}" if self.leg else self.symbol
 
 
 @dataclass
@@ -81,6 +91,8 @@ class MarginPlan:
     factor: int = 0  # portfolio, at dr
     n_scenarios: int = 0
     slots: list[Slot] = field(default_factory=list)
+    drho: int = 0  # digits of the inverse contracts' reciprocal prices (coverage_plan.py)
+    orders: bool = False  # open orders consume initial margin (slots size:<symbol>#buy/#sell)
 
     @property
     def SR(self) -> int:
@@ -90,12 +102,28 @@ class MarginPlan:
             s = max(s, self.da + self.dr)
         if any(i.rule == "linear" for i in self.instruments):
             s = max(s, 2 * self.ds + self.dp + self.dr)
+        for i in self.instruments:
+            if i.inv is not None:  # the coin requirement at its own scale, converted (coverage.py)
+                s = max(s, self.inverse_SR(i) + i.inv.dx)
+        return s
+
+    def inverse_SR(self, ip: InstrumentPlan) -> int:
+        """Scale of an inverse instrument's coin requirement (the unit price has dp+dρ digits)."""
+        s = self.ds + self.dp + self.drho + self.dr
+        if ip.rule == "brackets":
+            s = max(s, self.da + self.dr)
+        if ip.rule == "linear":
+            s = max(s, 2 * self.ds + self.dp + self.drho + self.dr)
         return s
 
     @property
     def Z(self) -> int:
         """The common scale of the final comparison."""
-        return max(self.SR + self.dr, self.da + self.dp + self.dr, self.ds + self.dp, self.da)
+        z = max(self.SR + self.dr, self.da + self.dp + self.dr, self.ds + self.dp, self.da)
+        for i in self.instruments:
+            if i.inv is not None:  # inverse PnL in coin at ds+dp+dρ, converted
+                z = max(z, self.ds + self.dp + self.drho + i.inv.dx)
+        return z
 
     @property
     def cost_bits(self) -> int:
@@ -132,6 +160,8 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
     from zkmargin.rules.models import price_of
     from zkmargin.rules.engine import bracket_pieces, collateral_pieces
 
+    from . import coverage_plan
+
     d = policy.decimals
     ds, dp, dr, da = d.size, d.price, d.rate, d.amount
     bits = policy.bits
@@ -153,7 +183,9 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
             continue
         rule = ins.rule(policy.requirement)
         kind = rule.kind
-        if kind == "flat":
+        if kind == "option":
+            instruments.append(coverage_plan.option_instrument(policy, market, ins, mark))
+        elif kind == "flat":
             assert rule.rate is not None
             instruments.append(InstrumentPlan(ins.symbol, ins.kind, mark, "flat", rate=to_fixed(rule.rate, dr)))
         elif kind == "linear":
@@ -172,6 +204,10 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
                 (lo, hi, to_fixed(rate, dr), to_fixed(cum, da + dr)) for (lo, hi), (rate, cum) in zip(intervals, pieces)
             ]
             instruments.append(InstrumentPlan(ins.symbol, ins.kind, mark, "brackets", brackets=brackets))
+        if ins.inverse is not None:
+            instruments[-1] = coverage_plan.inverse_instrument(policy, market, ins, instruments[-1])
+        if policy.position_mode == "hedge":
+            instruments[-1:] = coverage_plan.legs(instruments[-1])
     collateral: list[CollateralPlan] = []
     for c in policy.collateral:
         price = to_fixed(price_of(market, policy, c.asset), dp, field=f"prices.{c.asset}", kind="price")
@@ -202,14 +238,24 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
         plan.factor = to_fixed(policy.factor, dr, field="scenarios.factor", kind="rate")
         assert scenarios is not None
         plan.n_scenarios = len(scenarios.names)
+    plan.drho = policy.decimals.reciprocal or 0
+    plan.orders = policy.open_orders is not None
     slots: list[Slot] = []
     for ip in instruments:
-        slots.append(Slot("size", ip.symbol, plan.size_bits, signed=True))
+        slots.append(Slot("size", ip.key, plan.size_bits, signed=not ip.leg))
         if mode == "isolated":
-            slots.append(Slot("entry", ip.symbol, plan.price_bits))
-            slots.append(Slot("isolated", ip.symbol, plan.amount_bits))
+            slots.append(Slot("entry", ip.key, plan.price_bits))
+            slots.append(Slot("isolated", ip.key, plan.amount_bits))
+        if plan.orders and ip.inv is None and ip.opt is None:
+            slots.append(Slot("size", ip.symbol + "#buy", plan.size_bits))
+            slots.append(Slot("size", ip.symbol + "#sell", plan.size_bits))
     if mode != "isolated":
         slots.append(Slot("cost", "", plan.cost_bits, signed=True))
+    plan.slots = slots
+    for settle in dict.fromkeys(ip.inv.settle for ip in instruments if ip.inv is not None):
+        from .coverage import inverse_cost_bits
+
+        slots.append(Slot("cost", coverage_plan.inverse_cost_key(settle), inverse_cost_bits(plan), signed=True))
     for cp in collateral:
         slots.append(Slot("balance", cp.asset, plan.amount_bits))
     plan.slots = slots

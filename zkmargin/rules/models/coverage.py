@@ -209,7 +209,7 @@ def leg_key(symbol: str, side: str | None) -> str:
     return symbol if side is None else symbol + LEG_SUFFIX[side]
 
 
-def order_totals(a: Account, policy: Policy) -> dict[str, dict[str, Decimal]]:
+def order_totals(a: Account, policy: Policy | None = None) -> dict[str, dict[str, Decimal]]:
     """``{symbol: {"buy": Σ sizes, "sell": Σ sizes}}`` of the account's open orders."""
     out: dict[str, dict[str, Decimal]] = {}
     for o in a.orders or []:
