@@ -206,7 +206,7 @@ def cross_prices(policy: Policy, market: Market, account: Account, rows: Sequenc
 
 def _solve(policy, market, account, rows, xs, base_mm, group, d, conv, fixed_requirement):
     """The scale ``t`` of the liquidation price (``0`` when already below, None when none)."""
-    moving_assets = {a for a in account.balances if a == d}
+    moving_assets = {a for a in account.balances if a == d and a != policy.quote}
     fixed_coll = _ZERO
     for a, amt in account.balances.items():
         if a not in moving_assets:
@@ -217,7 +217,7 @@ def _solve(policy, market, account, rows, xs, base_mm, group, d, conv, fixed_req
 
     def x_at(j: int, t: Decimal) -> Decimal:
         r = rows[j]
-        if r.ins.inverse is not None and r.ins.inverse.settle == d:
+        if r.ins.inverse is not None and r.ins.inverse.settle == d and d != policy.quote:
             return xs[j] * t
         return xs[j]
 

@@ -251,13 +251,18 @@ def validate_account_coverage(a: Account, policy: Policy, source, fits) -> None:
             raise InputError(f"the policy lists no instrument {o.symbol!r}", source=source,
                              field=f"{f}.symbol")
         check_scale(o.size, sc.size, field=f"{f}.size", kind="size", source=source)
+        ins = policy.instrument(o.symbol)
+        if ins.inverse is not None or ins.kind == "option":
+            raise InputError("open orders are counted on linear perpetuals and futures only",
+                             source=source, field=f"{f}.symbol")
     held = {p.symbol: p.size for p in a.positions}
     for sym, d in order_totals(a, policy).items():
         q = held.get(sym, Decimal(0))
         for side, exposure in (("buy", q + d["buy"]), ("sell", q - d["sell"])):
-            fits(d[side], sc.size, bits.size, field=f"orders ({sym} {side} total)", kind="size")
+            fits(d[side], sc.size, bits.size, field=f"orders ({sym} {side} total)", kind="size",
+                 source=source)
             fits(exposure, sc.size, bits.size, field=f"orders ({sym} position and {side} orders)",
-                 kind="size")
+                 kind="size", source=source)
 
 
 __all__ = [
