@@ -510,7 +510,11 @@ def slot_scales(plan) -> dict[str, int]:
     """Digits after the point of each slot's committed integer."""
     scale = {"size": plan.ds, "cost": plan.ds + plan.dp, "entry": plan.dp, "isolated": plan.da, "balance": plan.da,
              "position": plan.ds}  # K-slot layout: the size packed in v = id + 2^A·q (see circuits/margin/slots.py)
-    return {s.name: scale[s.kind] for s in plan.slots}
+    out = {s.name: scale[s.kind] for s in plan.slots}
+    for s in plan.slots:  # an inverse cost basis Σ q·cs·ρ(entry) (circuits/margin/coverage.py)
+        if s.kind == "cost" and s.key.startswith("inverse/"):
+            out[s.name] = plan.ds + plan.dp + plan.drho
+    return out
 
 
 def _position_groups(slot_names: Sequence[str], mode: str) -> dict[str, str]:

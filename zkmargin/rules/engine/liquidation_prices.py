@@ -98,12 +98,12 @@ def _value(ins: Instrument, size: Decimal, mark: Decimal, x: Decimal) -> Decimal
 
 def _roots(f: Callable[[Decimal], Decimal], breaks: Sequence[Decimal]) -> list[Decimal]:
     """Roots ``t > 0`` of ``f``, which is ``α + β·t + γ/t`` between consecutive ``breaks``."""
-    bs = sorted({b for b in breaks if b > 0})
+    bs = sorted({brk for brk in breaks if brk > 0})
     segs: list[tuple[Decimal, Decimal | None]] = []
     lo = _ZERO
-    for b in bs:
-        segs.append((lo, b))
-        lo = b
+    for brk in bs:
+        segs.append((lo, brk))
+        lo = brk
     segs.append((lo, None))
     out = []
     for a, b in segs:
@@ -288,6 +288,7 @@ def isolated_price(policy: Policy, ins: Instrument, pos: Position, iso: Decimal)
     if pos.size == 0:
         return None, None
     rule = ins.rule("maintenance")
+    lp: Decimal | None
     try:
         if convention(policy).maintenance == "at_entry":
             mm = position_requirement(rule, pos.size, pos.entry_price)
