@@ -26,7 +26,7 @@ from dataclasses import replace
 
 from ..cs import ConstraintSystem, LCLike, LinearCombination, Variable
 from ..gadgets import abs_value, bits_for, range_check, upper_bound
-from .coverage_plan import inverse_cost_key
+from .coverage_plan import inverse_cost_bits, inverse_cost_key, inverse_rho_bounds
 from .plan import InstrumentPlan, MarginPlan, p10
 from .positions import position_requirement
 
@@ -81,19 +81,6 @@ def order_requirement(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentPlan
         gap = LinearCombination.of(M) - r
         range_check(cs, gap, bits_for(max(1, upper_bound(cs, gap, f"orders {ip.symbol}"))), f"orders {ip.symbol}: covers the {name} side")
     return LinearCombination.of(M)
-
-
-def inverse_rho_bounds(plan: MarginPlan) -> tuple[int, int]:
-    """``(ρ_lo, ρ_hi)`` at ``dρ``: the reciprocal of an entry price within the width."""
-    P = (1 << plan.price_bits) - 1
-    return p10(plan.dp + plan.drho) // P, p10(plan.dp + plan.drho)
-
-
-def inverse_cost_bits(plan: MarginPlan) -> int:
-    """Width of ``B − L`` and ``U − B`` for one settle coin's cost basis."""
-    _, hi = inverse_rho_bounds(plan)
-    cs_max = max([ip.inv.cs for ip in plan.instruments if ip.inv is not None] + [1])
-    return bits_for(hi * cs_max * len(plan.instruments) * ((1 << plan.size_bits) - 1))
 
 
 def inverse_equity(cs: ConstraintSystem, plan: MarginPlan, var: dict[str, Variable], terms: list[tuple[InstrumentPlan, LinearCombination, LinearCombination]]) -> LinearCombination:

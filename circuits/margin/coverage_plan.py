@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from zkmargin.rules.decimals import to_fixed
 
-from .plan import InstrumentPlan, _interval_bounds, p10
+from ..gadgets import bits_for
+from .plan import InstrumentPlan, MarginPlan, _interval_bounds, p10
 
 if TYPE_CHECKING:
     from zkmargin.rules.models import Instrument, Market, Policy
@@ -80,3 +81,16 @@ def option_instrument(policy: Policy, market: Market, ins: Instrument, mark: int
 def legs(ip: InstrumentPlan) -> list[InstrumentPlan]:
     """Hedge mode: the instrument's long and short legs (same public numbers, own slots)."""
     return [replace(ip, leg="long"), replace(ip, leg="short")]
+
+
+def inverse_rho_bounds(plan: MarginPlan) -> tuple[int, int]:
+    """``(ρ_lo, ρ_hi)`` at ``dρ``: the reciprocal of an entry price within the width."""
+    P = (1 << plan.price_bits) - 1
+    return p10(plan.dp + plan.drho) // P, p10(plan.dp + plan.drho)
+
+
+def inverse_cost_bits(plan: MarginPlan) -> int:
+    """Width of ``B − L`` and ``U − B`` for one settle coin's cost basis."""
+    _, hi = inverse_rho_bounds(plan)
+    cs_max = max([ip.inv.cs for ip in plan.instruments if ip.inv is not None] + [1])
+    return bits_for(hi * cs_max * len(plan.instruments) * ((1 << plan.size_bits) - 1))

@@ -253,9 +253,7 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
         slots.append(Slot("cost", "", plan.cost_bits, signed=True))
     plan.slots = slots
     for settle in dict.fromkeys(ip.inv.settle for ip in instruments if ip.inv is not None):
-        from .coverage import inverse_cost_bits
-
-        slots.append(Slot("cost", coverage_plan.inverse_cost_key(settle), inverse_cost_bits(plan), signed=True))
+        slots.append(Slot("cost", coverage_plan.inverse_cost_key(settle), coverage_plan.inverse_cost_bits(plan), signed=True))
     for cp in collateral:
         slots.append(Slot("balance", cp.asset, plan.amount_bits))
     plan.slots = slots
