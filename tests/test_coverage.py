@@ -412,3 +412,37 @@ def test_orders_need_the_policy_section_and_positions_their_side():
     h = load_policy(linear_policy(position_mode="hedge"))
     with pytest.raises(InputError, match="names its 'side'"):
         load_account(account(pos("BTCUSDT", "1", "1")), h)
+
+
+def test_portfolio_mode_prices_futures_and_says_why_not_for_options():
+    """Portfolio mode: the worst-scenario price holds the venue's scenario requirement fixed and
+    moves the futures; an underlying with options gets a note instead (no price model here), and
+    an option's notional is the underlying's (the shipped example: 1 contract of BTC at 66,000)."""
+    root = EX.parent / "portfolio"
+    c = {k: json.loads((root / f"{k}.json").read_text()) for k in ("policy", "market", "account")}
+    rep = check(c["account"], c["market"], c["policy"])
+    by = {p.symbol: p for p in rep.positions}
+    opts = [p for s, p in by.items() if "-P" in s or "-C" in s]
+    assert opts and all(p.liquidation_price is None and "options" in p.liquidation_note for p in opts)
+    btc = c["market"]["prices"]["BTCUSDT"]
+    assert all(p.notional == abs(p.size) * Decimal(btc) for s, p in by.items() if s.startswith("BTC-"))
+    # a lone long future: equity(t) = balance + q·(mark·t − entry) meets the fixed requirement
+    c["account"]["positions"] = [{"symbol": "BTCUSDT-20241227", "size": "1", "entry_price": c["market"]["prices"]["BTCUSDT-20241227"]}]
+    c["account"]["balances"] = {c["policy"]["quote"]: "20000"}
+    rep = check(c["account"], c["market"], c["policy"])
+    p = rep.positions[0]
+    mark = Decimal(c["market"]["prices"]["BTCUSDT-20241227"])
+    assert p.liquidation_price == (mark - (rep.collateral_value - rep.requirement)).quantize(Decimal("0.01"))
+
+
+def test_bybit_inverse_isolated_example_is_not_expressible_yet():
+    """Bybit, "Liquidation Price Calculation under Isolated Mode (Unified Trading Account)", inverse
+    example (60,000 USD of BTCUSD at 50,000, 10x, MMR 0.5%): not reproduced — inverse contracts
+    are supported in cross mode only (an isolated inverse position needs its entry's reciprocal
+    committed per position, which this circuit does not have). The policy is refused at load with
+    a message naming the field, rather than computed some other way."""
+    c = example("bybit-inverse")
+    c["policy"]["mode"] = "isolated"
+    with pytest.raises(PolicyError, match="inverse contracts are supported in cross mode") as e:
+        load_policy(c["policy"])
+    assert e.value.field == "instruments[0].inverse"

@@ -28,8 +28,9 @@ def position_notional(policy: Policy, market: Market, ins: Instrument, size) -> 
     if ins.inverse is not None:
         with localcontext(EXACT):
             return coin_notional(policy, ins, size, mark) * settle_price(policy, market, ins)
-    if ins.kind == "option" and policy.mode != "portfolio":
-        return option_notional(policy, market, ins, size)
+    if ins.kind == "option" and (policy.mode != "portfolio" or (
+            ins.underlying is not None and (ins.underlying in market.prices or ins.underlying == policy.quote))):
+        return option_notional(policy, market, ins, size)  # the underlying's, not |q|·premium
     return notional(size, mark)
 
 
