@@ -446,3 +446,72 @@ def test_bybit_inverse_isolated_example_is_not_expressible_yet():
     with pytest.raises(PolicyError, match="inverse contracts are supported in cross mode") as e:
         load_policy(c["policy"])
     assert e.value.field == "instruments[0].inverse"
+
+
+# --- engine properties: the new rules never understate ---------------------------------------------
+
+ENGINE = settings(max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=_HC)
+
+
+@ENGINE
+@given(long=st.integers(0, 5000), short=st.integers(0, 5000), mark=st.integers(100_000, 9_000_000))
+def test_hedge_legs_never_cost_less_than_the_net_position(long, short, mark):
+    m = market(BTCUSDT=dec(mark, -2), ETHUSDT="3000", BTC="1")
+    legs = account(pos("BTCUSDT", dec(long, -3), "1", "long"), pos("BTCUSDT", dec(-short, -3), "1", "short"))
+    net = account(pos("BTCUSDT", dec(long - short, -3), "1"))
+    hedged = check(legs, m, linear_policy(position_mode="hedge")).requirement
+    assert hedged >= check(net, m, linear_policy()).requirement
+
+
+@ENGINE
+@given(q=st.integers(-3000, 3000), buy=st.integers(0, 3000), sell=st.integers(0, 3000))
+def test_orders_never_lower_the_requirement(q, buy, sell):
+    case = _orders_case()
+    case["account"] = account(pos("BTCUSDT", dec(q, -3), "50000"),
+                              orders=[{"symbol": "BTCUSDT", "side": "buy", "size": dec(max(buy, 1), -3)},
+                                      {"symbol": "BTCUSDT", "side": "sell", "size": dec(max(sell, 1), -3)}])
+    with_orders = check(case["account"], case["market"], case["policy"]).requirement
+    case["account"].pop("orders")
+    assert with_orders >= check(case["account"], case["market"], case["policy"]).requirement
+
+
+@ENGINE
+@given(q=st.integers(-20000, 20000), entry=st.integers(100_000, 9_000_000), mark=st.integers(100_000, 9_000_000))
+def test_inverse_rounding_is_against_the_trader_and_tiny(q, entry, mark):
+    """The published reciprocals never give more PnL or less requirement than exact division, and
+    differ from it by less than 2·|q|·cs·10^−dρ of coin."""
+    from decimal import localcontext
+
+    c = example("bybit-inverse")
+    c["market"]["prices"]["BTCUSD"] = dec(mark, -2)
+    c["account"]["positions"] = [pos("BTCUSD", str(q), dec(entry, -2))]
+    rep = check(c["account"], c["market"], c["policy"])
+    e, m = Decimal(entry).scaleb(-2), Decimal(mark).scaleb(-2)
+    with localcontext() as ctx:
+        ctx.prec = 100
+        exact_pnl = q * (1 / e - 1 / m)
+        exact_req = abs(q) / m * Decimal("0.005")
+        slack = 2 * abs(q) * Decimal(1).scaleb(-16)
+        assert exact_pnl - slack <= rep.equity - Decimal("0.5") <= exact_pnl
+        assert exact_req <= rep.requirement <= exact_req + slack
+
+
+@ENGINE
+@given(index=st.integers(20000, 120000), mark=st.integers(0, 3000), strike=st.integers(10, 140))
+def test_option_unit_figures_are_the_formula_rounded_up(index, mark, strike):
+    from decimal import localcontext
+
+    from zkmargin.rules.engine.options import unit_requirements
+
+    c = example("deribit-options")
+    c["policy"]["instruments"][0]["strike"] = str(strike * 1000)
+    c["market"]["prices"].update({"BTC-USD": str(index), "BTC-27DEC30-70000-C": dec(mark, -4)})
+    p = load_policy(c["policy"])
+    mk = load_market(c["market"], p)
+    ins = p.instruments[0]
+    long, short = unit_requirements(ins.rule("initial"), p, mk, ins)
+    with localcontext() as ctx:
+        ctx.prec = 100
+        otm = max(Decimal(0), Decimal(strike * 1000 - index))
+        exact = max(Decimal("0.15") - otm / index, Decimal("0.1")) + Decimal(mark).scaleb(-4)
+    assert exact <= short < exact + Decimal("1e-8") and long == Decimal(mark).scaleb(-4)
