@@ -515,3 +515,37 @@ def test_option_unit_figures_are_the_formula_rounded_up(index, mark, strike):
         otm = max(Decimal(0), Decimal(strike * 1000 - index))
         exact = max(Decimal("0.15") - otm / index, Decimal("0.1")) + Decimal(mark).scaleb(-4)
     assert exact <= short < exact + Decimal("1e-8") and long == Decimal(mark).scaleb(-4)
+
+
+# --- custodians attest the new slots ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["hedge", "inverse", "orders"])
+def test_a_custodian_attests_the_new_slots_and_a_missing_one_is_refused(name):
+    """The legs (``size:SYM#long/#short``), the order totals (``size:SYM#buy/#sell``) and the coin
+    cost basis (``cost:inverse/<coin>``) are slots of the kinds a trust rule already names, so a
+    venue that lists custodians requires them attested: the attested proof verifies; a custodian
+    attesting all but the new slots is refused."""
+    import secrets
+    from datetime import datetime, timezone
+
+    import zkmargin
+    from zkmargin import attest as A
+    from zkmargin.errors import AttestationError
+
+    key = A.generate_private_key()
+    case = CASES[name]()
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    policy = {**case["policy"], "trust": {"custodians": [{"name": "custodian-a", "key": A.public_key_hex(key)}],
+                                          "max_age_seconds": 3600}}
+    mkt = {**case["market"], "as_of": now}
+    ch = secrets.token_bytes(32)
+    att, op = A.attest(case["account"], None, policy, key, subject="acct-1")
+    new = [s for s in att.slots if "#" in s or "inverse/" in s]
+    assert new, "the feature adds slots"
+    bundle = A.prove_attested(case["account"], mkt, policy, 0, ch, attestations=[att], openings=[op])
+    assert zkmargin.verify(bundle, mkt, policy, 0, ch, subject="acct-1").valid
+    partial, _ = A.attest(case["account"], None, policy, key, subject="acct-1",
+                          slots=[s for s in att.slots if s not in new])
+    with pytest.raises(AttestationError, match="attested by no custodian"):
+        A.prove_attested(case["account"], mkt, policy, 0, ch, attestations=[partial], openings=[_])

@@ -242,7 +242,7 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
     plan.orders = policy.open_orders is not None
     slots: list[Slot] = []
     for ip in instruments:
-        slots.append(Slot("size", ip.key, plan.size_bits, signed=not ip.leg))
+        slots.append(Slot("size", ip.key, plan.size_bits, signed=ip.leg != "long"))
         if mode == "isolated":
             slots.append(Slot("entry", ip.key, plan.price_bits))
             slots.append(Slot("isolated", ip.key, plan.amount_bits))
