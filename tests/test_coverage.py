@@ -26,6 +26,8 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from datetime import UTC
+
 from test_margin_proofs import (  # noqa: E402
     assert_proves_and_verifies,
     assert_refused_and_forged_rejected,
@@ -527,7 +529,7 @@ def test_a_custodian_attests_the_new_slots_and_a_missing_one_is_refused(name):
     venue that lists custodians requires them attested: the attested proof verifies; a custodian
     attesting all but the new slots is refused."""
     import secrets
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import zkmargin
     from zkmargin import attest as A
@@ -535,7 +537,7 @@ def test_a_custodian_attests_the_new_slots_and_a_missing_one_is_refused(name):
 
     key = A.generate_private_key()
     case = CASES[name]()
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     policy = {**case["policy"], "trust": {"custodians": [{"name": "custodian-a", "key": A.public_key_hex(key)}],
                                           "max_age_seconds": 3600}}
     mkt = {**case["market"], "as_of": now}
