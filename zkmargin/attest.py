@@ -858,7 +858,7 @@ def check_openings(part, bundle, *, market=None, policy=None, backend=None) -> O
 
 
 def _clear_text(result: OpeningCheck, opened: dict, b: ProofBundle, market, policy, backend) -> OpeningCheck:
-    from . import engine
+    from .rules import engine
     from .api import _market, _policy, _verify_bare
     from .rules.decimals import canonical
     from .rules.digests import market_digest, policy_digest
