@@ -52,7 +52,8 @@ def format_report(report) -> str:
     if report.positions:
         rows = [["symbol", "size", "notional", "requirement", "liq. price"]]
         for p in d["positions"]:
-            rows.append([p["symbol"], p["size"], p["notional"], p["requirement"],
+            sym = p["symbol"] + (f" ({p['side']})" if p.get("side") else "")
+            rows.append([sym, p["size"], p["notional"], p["requirement"],
                          p["liquidation_price"] or "-"])
         lines.append(table(rows, right={1, 2, 3, 4}))
         if d["mode"] == "portfolio":
@@ -68,6 +69,8 @@ def format_report(report) -> str:
         ("health (equity / required)", d["health"] or "-"),
     ]
     lines.append(_pairs(summary))
+    for note in d.get("notes", []):
+        lines.append(f"  note: {note}")
     if d.get("failing_positions"):
         lines.append("  positions below their own isolated requirement: "
                      + ", ".join(d["failing_positions"]))

@@ -286,8 +286,10 @@ def test_cross_by_hand():
     assert d["health"] == f"{expected:.6f}"
     assert list(d)[:7] == ["meets", "equity", "requirement", "required", "excess", "health",
                            "positions"]
+    # no liquidation price for the BTC long (the account survives any price): the report says why
     assert set(d["positions"][0]) == {"symbol", "size", "notional", "requirement",
-                                      "liquidation_price"}
+                                      "liquidation_price", "liquidation_note"}
+    assert d["positions"][0]["liquidation_price"] is None
     assert d["equity"] == "39704.75" and d["requirement"] == "181.2"
     assert d["positions"][1] == {"symbol": "ETHUSDT", "size": "-2", "notional": "6000",
                                  "requirement": "61.2", "liquidation_price": d["positions"][1][

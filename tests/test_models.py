@@ -473,7 +473,7 @@ ACCOUNT_CASES = [
      "balances.USDT", _set(["balances", "USDT"], str((2 ** 64 - 1) / Decimal(10 ** 8)))),
     ("isolated margin in cross", _set(["isolated_margin"], {"BTCUSDT": "1"}), InputError,
      "isolated_margin", _set(["isolated_margin"], {})),
-    ("unknown field", _set(["orders"], []), FormatError, "orders", lambda d: None),
+    ("unknown field", _set(["trades"], []), FormatError, "trades", lambda d: None),
     ("missing size", _del(["positions", 0, "size"]), FormatError, "positions[0].size",
      lambda d: None),
 ]

@@ -494,6 +494,9 @@ def _synthetic_market(policy):
 
     prices = {i.symbol: Decimal(1) for i in policy.instruments}
     prices.update({c.asset: Decimal(1) for c in policy.collateral})
+    # option standard margin reads its index and underlying prices (docs/notes/coverage.md)
+    prices.update({k: Decimal(1) for i in policy.instruments if i.kind == "option"
+                   for k in (i.index, i.underlying) if k is not None and k != policy.quote})
     return Market(format="zkmargin.market/1", as_of="1970-01-01T00:00:00Z", prices=prices)
 
 
@@ -510,7 +513,11 @@ def slot_scales(plan) -> dict[str, int]:
     """Digits after the point of each slot's committed integer."""
     scale = {"size": plan.ds, "cost": plan.ds + plan.dp, "entry": plan.dp, "isolated": plan.da, "balance": plan.da,
              "position": plan.ds}  # K-slot layout: the size packed in v = id + 2^A·q (see circuits/margin/slots.py)
-    return {s.name: scale[s.kind] for s in plan.slots}
+    out = {s.name: scale[s.kind] for s in plan.slots}
+    for s in plan.slots:  # an inverse cost basis Σ q·cs·ρ(entry) (circuits/margin/coverage.py)
+        if s.kind == "cost" and s.key.startswith("inverse/"):
+            out[s.name] = plan.ds + plan.dp + plan.drho
+    return out
 
 
 def _position_groups(slot_names: Sequence[str], mode: str) -> dict[str, str]:
@@ -866,6 +873,11 @@ def _clear_text(result: OpeningCheck, opened: dict, b: ProofBundle, market, poli
     _verify_bare(b, mkt, pol, b.statement.get("threshold", "0"), bytes.fromhex(ch) if ch else None,
                  backend=backend)
     result.proof_verified = True
+    from .rules.models.coverage import uses_coverage
+
+    if uses_coverage(pol):  # hedge legs, orders, inverse, option rules: docs/notes/coverage.md
+        raise InputError("opened values are re-checked in clear text only for policies without "
+                         f"{', '.join(uses_coverage(pol))} (issue 15); the proof itself verified")
     _pol, _m, plan = _plan(pol, mkt)
     scales = slot_scales(plan)
     clear = {}

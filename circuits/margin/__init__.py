@@ -29,6 +29,8 @@ The package holds the plan, then one module per rule family, then the circuit th
     rounding.py     the policy's rounding of a requirement
     portfolio.py    scenario margin: the worst loss over the policy's scenario table
     isolated.py     each position's own equity and inequality
+    coverage_plan.py  public numbers of hedge legs, inverse contracts, option standard margin
+    coverage.py     hedge legs, inverse contracts, option standard margin, open orders
     circuit.py      margin_circuit and build: the statement, composed from the above
 
 A new rule is a new module beside its siblings, composed in ``circuit.py``. Modules here may import

@@ -18,10 +18,12 @@ from zkmargin.errors import CircuitError
 from ..cs import ConstraintSystem, LinearCombination
 from ..gadgets import bits_for, range_check
 from .collateral import collateral_value
+from .coverage import inverse_equity, leg_size, order_requirement
+from .coverage import requirement as coverage_requirement
 from .isolated import isolated_equity, isolated_meets
 from .plan import MarginPlan, p10
 from .portfolio import portfolio_requirement
-from .positions import cost_basis_equity, position_requirement, short_part, signed_size
+from .positions import cost_basis_equity, short_part, signed_size
 from .rounding import round_requirement
 
 
@@ -49,22 +51,37 @@ def margin_circuit(cs: ConstraintSystem, plan: MarginPlan) -> None:
     shorts = LinearCombination()  # Σ min(q_i, 0), for the cost-basis bounds
     upnl_sizes = LinearCombination()  # Σ q_i
     isolated_checks = []
+    inverse_terms = []  # (plan, q, min(q, 0)) of inverse contracts (coverage.py)
     for ip in plan.instruments:
-        q = var[f"size:{ip.symbol}"]
-        qabs, sign, q_bits = signed_size(cs, plan, ip, q)
-        var[f"sign:{ip.symbol}"] = sign  # for the venues' rules that need a position's side
-        upnl = upnl + q * ip.mark
+        q = var[f"size:{ip.key}"]
+        short: LinearCombination | None = None
+        if ip.leg:  # hedge mode: the leg's sign is public (coverage.py)
+            qabs, q_bits, short = leg_size(cs, plan, ip, q)
+        else:
+            qabs_v, sign, q_bits = signed_size(cs, plan, ip, q)
+            qabs = LinearCombination.of(qabs_v)
+            var[f"sign:{ip.key}"] = sign  # for the venues' rules that need a position's side
+        if ip.inv is None:
+            upnl = upnl + q * ip.mark
         if plan.mode != "isolated":
-            shorts = shorts + short_part(cs, q, sign)
-            upnl_sizes = upnl_sizes + q
+            if short is None:
+                short = LinearCombination.of(short_part(cs, q, sign))
+            if ip.inv is None:
+                shorts = shorts + short
+                upnl_sizes = upnl_sizes + q
+            else:
+                inverse_terms.append((ip, LinearCombination.of(q), short))
         if ip.rule == "scenario":
             continue
-        mm = position_requirement(cs, plan, ip, qabs, q_bits)
-        mm = round_requirement(cs, mm, plan, f"requirement {ip.symbol}")
+        if plan.orders and ip.inv is None and ip.opt is None:
+            mm = order_requirement(cs, plan, ip, q, var)
+        else:
+            mm = coverage_requirement(cs, plan, ip, q, qabs, q_bits, short if short is not None else LinearCombination())
+        mm = round_requirement(cs, mm, plan, f"requirement {ip.key}")
         requirement = requirement + mm
         if plan.mode == "isolated":
-            e_i = isolated_equity(cs, plan, ip, q, var[f"entry:{ip.symbol}"], var[f"isolated:{ip.symbol}"])
-            isolated_checks.append((ip.symbol, e_i, mm))
+            e_i = isolated_equity(cs, plan, ip, q, var[f"entry:{ip.key}"], var[f"isolated:{ip.key}"])
+            isolated_checks.append((ip.key, e_i, mm))
             equity = equity + e_i
 
     if plan.mode == "portfolio":
@@ -82,6 +99,8 @@ def margin_circuit(cs: ConstraintSystem, plan: MarginPlan) -> None:
             equity = equity + u * p10(Z - (plan.ds + dp + dr))
         else:
             equity = equity + pnl_equity
+    if inverse_terms:
+        equity = equity + inverse_equity(cs, plan, var, inverse_terms)
 
     for symbol, e_i, mm in isolated_checks:
         isolated_meets(cs, plan, symbol, e_i, mm)

@@ -56,6 +56,16 @@ class InstrumentPlan:
     pnl: list[int] = field(default_factory=list)  # per scenario, at dp (portfolio)
     ratio: tuple[int, int] = (0, 1)  # ratio rules: the rate is num/den (tier_rules)
     fee: int = 0  # ratio rules: fee to close at dr (folded into the rates of the others)
+    # issue 15 (A), coverage_plan.py: hedge leg ("" | long | short), inverse constants (mark is
+    # then the coin unit cs·ρ↑ at dp+dρ), option per-contract requirements (long, short) at dp+dr
+    leg: str = ""
+    inv: Any = None
+    opt: tuple[int, int] | None = None
+
+    @property
+    def key(self) -> str:
+        """The key of the instrument's slots: the symbol, or ``symbol#long``/``symbol#short``."""
+        return f"{self.symbol}#{self.leg}" if self.leg else self.symbol
 
 
 @dataclass
@@ -89,6 +99,8 @@ class MarginPlan:
     span: SpanPlan | None = None  # portfolio with a span section (circuits/margin/span.py)
     pme: PmePlan | None = None  # portfolio with a deribit_pme section (circuits/margin/deribit_pme.py)
     unified: Any = None  # unified mode: a unified.UnifiedPlan
+    drho: int = 0  # digits of the inverse contracts' reciprocal prices (coverage_plan.py)
+    orders: bool = False  # open orders consume initial margin (slots size:<symbol>#buy/#sell)
 
     @property
     def SR(self) -> int:
@@ -103,12 +115,28 @@ class MarginPlan:
                 s = max(s, addon.scale + self.dr)
         if self.unified is not None:  # loans' margin at da+dp+dr joins the requirement
             s = max(s, self.da + self.dp + self.dr)
+        for i in self.instruments:
+            if i.inv is not None:  # the coin requirement at its own scale, converted (coverage.py)
+                s = max(s, self.inverse_SR(i) + i.inv.dx)
+        return s
+
+    def inverse_SR(self, ip: InstrumentPlan) -> int:
+        """Scale of an inverse instrument's coin requirement (the unit price has dp+dρ digits)."""
+        s = self.ds + self.dp + self.drho + self.dr
+        if ip.rule == "brackets":
+            s = max(s, self.da + self.dr)
+        if ip.rule == "linear":
+            s = max(s, 2 * self.ds + self.dp + self.drho + self.dr)
         return s
 
     @property
     def Z(self) -> int:
         """The common scale of the final comparison."""
-        return max(self.SR + self.dr, self.da + self.dp + self.dr, self.ds + self.dp, self.da)
+        z = max(self.SR + self.dr, self.da + self.dp + self.dr, self.ds + self.dp, self.da)
+        for i in self.instruments:
+            if i.inv is not None:  # inverse PnL in coin at ds+dp+dρ, converted
+                z = max(z, self.ds + self.dp + self.drho + i.inv.dx)
+        return z
 
     @property
     def cost_bits(self) -> int:
@@ -145,6 +173,8 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
     from zkmargin.rules.models import price_of
     from zkmargin.rules.engine import bracket_pieces, collateral_pieces
 
+    from . import coverage_plan
+
     d = policy.decimals
     ds, dp, dr, da = d.size, d.price, d.rate, d.amount
     bits = policy.bits
@@ -171,6 +201,8 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
         tier_plan = plan_tier_rule(ins, rule, mark, market, ds, dp, dr, da, size_max)
         if tier_plan is not None:
             instruments.append(tier_plan)
+        elif kind == "option":
+            instruments.append(coverage_plan.option_instrument(policy, market, ins, mark))
         elif kind == "flat":
             assert rule.rate is not None
             instruments.append(InstrumentPlan(ins.symbol, ins.kind, mark, "flat", rate=to_fixed(rule.rate, dr)))
@@ -190,6 +222,10 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
                 (lo, hi, to_fixed(rate, dr), to_fixed(cum, da + dr)) for (lo, hi), (rate, cum) in zip(intervals, pieces)
             ]
             instruments.append(InstrumentPlan(ins.symbol, ins.kind, mark, "brackets", brackets=brackets))
+        if ins.inverse is not None:
+            instruments[-1] = coverage_plan.inverse_instrument(policy, market, ins, instruments[-1])
+        if policy.position_mode == "hedge":
+            instruments[-1:] = coverage_plan.legs(instruments[-1])
     collateral: list[CollateralPlan] = []
     for c in policy.collateral:
         price = to_fixed(price_of(market, policy, c.asset), dp, field=f"prices.{c.asset}", kind="price")
@@ -232,14 +268,22 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
             from .deribit_pme import plan_pme
 
             plan.pme = plan_pme(policy, ds, dp, dr)
+    plan.drho = policy.decimals.reciprocal or 0
+    plan.orders = policy.open_orders is not None
     slots: list[Slot] = []
     for ip in instruments:
-        slots.append(Slot("size", ip.symbol, plan.size_bits, signed=True))
+        slots.append(Slot("size", ip.key, plan.size_bits, signed=ip.leg != "long"))
         if mode == "isolated":
-            slots.append(Slot("entry", ip.symbol, plan.price_bits))
-            slots.append(Slot("isolated", ip.symbol, plan.amount_bits))
+            slots.append(Slot("entry", ip.key, plan.price_bits))
+            slots.append(Slot("isolated", ip.key, plan.amount_bits))
+        if plan.orders and ip.inv is None and ip.opt is None:
+            slots.append(Slot("size", ip.symbol + "#buy", plan.size_bits))
+            slots.append(Slot("size", ip.symbol + "#sell", plan.size_bits))
     if mode != "isolated":
         slots.append(Slot("cost", "", plan.cost_bits, signed=True))
+    plan.slots = slots
+    for settle in dict.fromkeys(ip.inv.settle for ip in instruments if ip.inv is not None):
+        slots.append(Slot("cost", coverage_plan.inverse_cost_key(settle), coverage_plan.inverse_cost_bits(plan), signed=True))
     for cp in collateral:
         slots.append(Slot("balance", cp.asset, plan.amount_bits, signed=mode == "unified"))
     plan.slots = slots

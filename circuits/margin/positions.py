@@ -9,7 +9,7 @@ basis, ``P = 2^price_bits − 1``. May import :mod:`..cs`, :mod:`..gadgets`, :mo
 
 from __future__ import annotations
 
-from ..cs import ConstraintSystem, LinearCombination, Variable
+from ..cs import ConstraintSystem, LCLike, LinearCombination, Variable
 from ..gadgets import abs_value, range_check
 from .pieces import select_piece
 from .plan import InstrumentPlan, MarginPlan, p10
@@ -31,7 +31,7 @@ def short_part(cs: ConstraintSystem, q: Variable, sign: Variable) -> Variable:
     return short_i
 
 
-def position_requirement(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentPlan, qabs: Variable, q_bits: list[Variable]) -> LinearCombination:
+def position_requirement(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentPlan, qabs: LCLike, q_bits: list[Variable]) -> LinearCombination:
     """One position's requirement at ``SR``, before rounding:
 
         flat          N·rate                      = |q|·(mark·rate)

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 
 from ...errors import BelowRequirementError, InputError
+from ..decimals import EXACT, canonical, parse_decimal
 from ..models import (
     Account,
     Market,
+    Position,
     load_account,
     load_market,
     load_policy,
@@ -22,13 +24,13 @@ from ..models import (
     validate_account,
     validate_market,
 )
-from ..decimals import EXACT, canonical, parse_decimal, quantize
+from ..models.coverage import order_totals
 from .collateral import collateral_value
 from .exact import _DIV, _ONE, _ZERO
-from .liquidation import liquidation_price
-from .positions import notional, position_requirement, unrealized_pnl
+from .liquidation_prices import Row, cross_prices, iso_key, isolated_price
 from .requirements import apply_rounding, portfolio_requirement, standalone_scenario_requirement
 from . import unified
+from .terms import order_requirement, position_notional, position_upnl, requirement_at
 
 #: Digits after the point of the reported health ratio (rounded toward -infinity).
 HEALTH_DIGITS = 6
@@ -48,15 +50,22 @@ class PositionReport:
     upnl: Decimal = _ZERO
     isolated_equity: Decimal | None = None
     meets: bool | None = None
+    side: str | None = None  # hedge mode's leg
+    liquidation_note: str | None = None  # why there is no liquidation price (or what it assumes)
 
     def to_json_dict(self) -> dict:
-        return {
+        out = {
             "symbol": self.symbol,
             "size": canonical(self.size),
             "notional": canonical(self.notional),
             "requirement": canonical(self.requirement),
             "liquidation_price": _s(self.liquidation_price),
         }
+        if self.side is not None:
+            out["side"] = self.side
+        if self.liquidation_note is not None:
+            out["liquidation_note"] = self.liquidation_note
+        return out
 
 
 @dataclass
@@ -83,6 +92,7 @@ class MarginReport:
     policy_digest: str
     market_digest: str
     failing_positions: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_json_dict(self) -> dict:
         """``{"meets", "equity", "requirement", "required", "excess", "health", "positions"}`` plus
@@ -108,6 +118,8 @@ class MarginReport:
         }
         if self.mode == "isolated":
             out["failing_positions"] = list(self.failing_positions)
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
     def raise_if_below(self) -> MarginReport:
@@ -149,8 +161,6 @@ def check(account, market, policy, threshold=0) -> MarginReport:
 
     mode = policy.mode
     d = policy.decimals
-    scale = d.size + d.price + d.rate  # where ratio rules (leverage, open interest) round up
-    oi = market.open_interest or {}
     with localcontext(EXACT):
         coll = _ZERO
         loans = _ZERO
@@ -163,21 +173,33 @@ def check(account, market, policy, threshold=0) -> MarginReport:
                 coll += collateral_value(entry, amt, price)
 
         rows = []
+        orders = order_totals(account, policy) if policy.open_orders is not None else {}
         for i, pos in enumerate(account.positions):
             ins = policy.instrument(pos.symbol)
             mark = market.prices[pos.symbol]
-            n = notional(pos.size, mark)
-            u = unrealized_pnl(pos.size, mark, pos.entry_price)
+            n = position_notional(policy, market, ins, pos.size)
+            u = position_upnl(policy, market, ins, pos)
             if mode == "portfolio":
                 r = standalone_scenario_requirement(policy, pos.symbol, pos.size)
             else:
                 try:
-                    raw = position_requirement(ins.rule(policy.requirement), pos.size, mark,
-                                               open_interest=oi.get(pos.symbol), scale=scale)
+                    if policy.open_orders is not None:
+                        o = orders.pop(pos.symbol, {"buy": _ZERO, "sell": _ZERO})
+                        raw = order_requirement(policy, market, ins, pos.size, o["buy"], o["sell"])
+                    else:
+                        raw = requirement_at(policy, market, ins, policy.requirement, pos.size)
                 except InputError as e:
                     raise InputError(e.message, field=f"positions[{i}]") from None
                 r = apply_rounding(raw, policy.rounding)
             rows.append((pos, ins, mark, n, u, r))
+        for sym, o in orders.items():  # open orders in symbols with no position
+            ins = policy.instrument(sym)
+            try:
+                raw = order_requirement(policy, market, ins, _ZERO, o["buy"], o["sell"])
+            except InputError as e:
+                raise InputError(e.message, field="orders") from None
+            rows.append((Position(symbol=sym, size=_ZERO, entry_price=_ZERO), ins,
+                         market.prices[sym], _ZERO, _ZERO, apply_rounding(raw, policy.rounding)))
 
         one_b = _ONE + policy.buffer
         failing: list[str] = []
@@ -194,54 +216,37 @@ def check(account, market, policy, threshold=0) -> MarginReport:
             else:
                 equity = coll
                 for pos, _ins, _mark, _n, u, r in rows:
-                    e_i = account.isolated_margin.get(pos.symbol, _ZERO) + u
+                    e_i = account.isolated_margin.get(iso_key(pos), _ZERO) + u
                     equity += e_i
                     if e_i < one_b * r:
-                        failing.append(pos.symbol)
+                        failing.append(iso_key(pos))
         required = one_b * requirement + t
         excess = equity - required
         meets = excess >= 0 and not failing
 
-        # liquidation prices (perpetuals and futures, cross and isolated), Binance's formula
-        # The liquidation price is informative only: when the account's requirement is the
-        # initial one, a position may lie beyond the maintenance table's last cap, and then no
-        # liquidation price exists (null) — it never changes whether the account meets the policy.
-        price_scale = policy.decimals.price
-        reports = []
-        mms = []
-        beyond_cap = False
+        # liquidation prices: informative only, per the policy's convention
+        # (liquidation_prices.py); a note says why a position has none
+        lrows = [Row(pos, ins, mark, u) for pos, ins, mark, _n, u, _r in rows]
         if mode == "cross":
-            for pos, ins, mark, _n, _u, _r in rows:
-                try:
-                    mms.append(position_requirement(ins.rule("maintenance"), pos.size, mark,
-                                                    open_interest=oi.get(pos.symbol), scale=scale))
-                except InputError:
-                    beyond_cap = True
-                    mms.append(_ZERO)
-            total_mm = sum(mms, _ZERO)
-            total_u = sum((u for *_, u, _r in rows), _ZERO)
-        for idx, (pos, ins, _mark, n, u, r) in enumerate(rows):
-            lp = None
+            prices = cross_prices(policy, market, account, lrows)
+        elif mode == "portfolio":
+            prices = cross_prices(policy, market, account, lrows, fixed_requirement=requirement)
+        else:
+            prices = [isolated_price(policy, ins, pos,
+                                     account.isolated_margin.get(iso_key(pos), _ZERO))
+                      for pos, ins, *_ in rows]
+        reports = []
+        for (pos, _ins, _mark, n, u, r), (lp, note) in zip(rows, prices):
             iso_eq = None
             ok = None
-            if mode == "cross" and ins.kind != "option" and not beyond_cap:
-                lp = liquidation_price(ins.rule("maintenance"), pos.size, pos.entry_price, coll,
-                                       total_mm - mms[idx], total_u - u,
-                                       open_interest=oi.get(pos.symbol))
-            elif mode == "isolated":
-                iso = account.isolated_margin.get(pos.symbol, _ZERO)
-                iso_eq = iso + u
-                ok = pos.symbol not in failing
-                try:
-                    lp = liquidation_price(ins.rule("maintenance"), pos.size, pos.entry_price, iso,
-                                           open_interest=oi.get(pos.symbol))
-                except InputError:
-                    lp = None
-            if lp is not None:
-                lp = quantize(lp, price_scale, "half_even")
-                if lp <= 0:
-                    lp = None
-            reports.append(PositionReport(pos.symbol, pos.size, n, r, lp, u, iso_eq, ok))
+            if mode == "isolated":
+                iso_eq = account.isolated_margin.get(iso_key(pos), _ZERO) + u
+                ok = iso_key(pos) not in failing
+            reports.append(PositionReport(pos.symbol, pos.size, n, r, lp, u, iso_eq, ok,
+                                          side=pos.side, liquidation_note=note))
+        notes = []
+        if equity < 0:
+            notes.append("negative equity: the account owes more than it holds (health undefined)")
 
     return MarginReport(
         meets=meets,
@@ -249,7 +254,8 @@ def check(account, market, policy, threshold=0) -> MarginReport:
         requirement=requirement,
         required=required,
         excess=excess,
-        health=_health(equity, required),
+        health=None if equity < 0 else _health(equity, required),
+        notes=notes,
         positions=reports,
         mode=mode,
         venue=policy.venue,

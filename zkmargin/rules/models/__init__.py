@@ -11,6 +11,7 @@ market snapshot (public) and the account (private, the trader's). One module per
     policy_checks.py  what a policy means (scales, bracket recursion, tiers, widths) and its loaders
     market.py         the market snapshot and its loaders
     account.py        the account and its loaders
+    coverage.py       hedge legs, inverse contracts, option rules, open orders, liquidation convention
 
 Loading happens in two steps: pydantic checks the shape (types, required and unknown fields), then
 ``validate_*`` checks the meaning and normalizes the model (bracket amounts filled in from the

@@ -17,6 +17,7 @@ from ...errors import (
     UnknownSymbolError,
 )
 from ..decimals import check_scale, to_fixed
+from .coverage import Order, leg_key, validate_account_coverage
 from .documents import _build, _read
 from .fields import _M, ACCOUNT_FORMAT, Dec, Str
 from .policy import Policy
@@ -26,6 +27,7 @@ class Position(_M):
     symbol: Str
     size: Dec
     entry_price: Dec
+    side: Literal["long", "short"] | None = None  # hedge mode's legs (coverage.py)
 
 
 class Account(_M):
@@ -33,6 +35,7 @@ class Account(_M):
     balances: dict[str, Dec] = {}
     positions: list[Position] = []
     isolated_margin: dict[str, Dec] = {}
+    orders: list[Order] | None = None  # open orders (coverage.py)
 
 
 def _fits(d: Decimal, scale: int, width: int, *, field: str, kind: str, source) -> None:
@@ -73,11 +76,13 @@ def validate_account(a: Account, policy: Policy, *, source: str | None = None) -
         if not policy.has_instrument(pos.symbol):
             raise UnknownSymbolError(f"the policy lists no instrument {pos.symbol!r}",
                                      source=source, field=f"{f}.symbol")
-        if pos.symbol in held:
-            raise InputError(f"a second position in {pos.symbol!r} (positions[{held[pos.symbol]}] "
-                             "is the first); at most one position per symbol", source=source,
+        key = leg_key(pos.symbol, pos.side)
+        if key in held:
+            what = "symbol" if pos.side is None else "symbol and side (hedge mode)"
+            raise InputError(f"a second position in {key!r} (positions[{held[key]}] "
+                             f"is the first); at most one position per {what}", source=source,
                              field=f"{f}.symbol")
-        held[pos.symbol] = i
+        held[key] = i
         check_scale(pos.size, sc.size, field=f"{f}.size", kind="size", source=source)
         check_scale(pos.entry_price, sc.price, field=f"{f}.entry_price", kind="price",
                     source=source)
@@ -87,6 +92,7 @@ def validate_account(a: Account, policy: Policy, *, source: str | None = None) -
         _fits(pos.size, sc.size, bits.size, field=f"{f}.size", kind="size", source=source)
         _fits(pos.entry_price, sc.price, bits.price, field=f"{f}.entry_price", kind="price",
               source=source)
+    validate_account_coverage(a, policy, source, _fits)
     if policy.mode != "isolated":
         if a.isolated_margin:
             raise InputError(f"isolated margins are only used in isolated mode (this policy is "
@@ -94,7 +100,7 @@ def validate_account(a: Account, policy: Policy, *, source: str | None = None) -
         return a
     for sym, amt in a.isolated_margin.items():
         f = f"isolated_margin.{sym}"
-        if not policy.has_instrument(sym):
+        if not policy.has_instrument(sym.split("#")[0] if policy.position_mode == "hedge" else sym):
             raise UnknownSymbolError(f"the policy lists no instrument {sym!r}", source=source,
                                      field=f)
         if sym not in held:

@@ -20,6 +20,7 @@ from ...errors import (
     PolicyError,
     UnknownSymbolError,
 )
+from .coverage import Inverse, Liquidation, OpenOrders, OptionRule
 from .deribit_pme import DeribitPme
 from .fields import _M, DEFAULT_BITS, Bool, Dec, Int, Str, _Tagged
 from .span import Span
@@ -34,6 +35,7 @@ class Scales(_M):
     price: Int
     rate: Int
     amount: Int
+    reciprocal: Int | None = None  # digits of 1/price (inverse contracts)
 
 
 class Bits(_M):
@@ -76,9 +78,15 @@ class Rule(_M):
     notional_coef: Dec | None = None
     fee_to_close: Dec | None = None
     open_interest: OpenInterestScaling | None = None
+    option: OptionRule | None = None  # option standard margin (coverage.py)
 
     @model_validator(mode="after")
     def _shape(self):
+        if self.option is not None:
+            if self.rate is not None or self.per_size is not None or self.brackets is not None:
+                raise _Tagged(FormatError, "an option rule has only 'option'")
+            if self.leverage is not None or self.open_interest is not None:
+                raise _Tagged(FormatError, "an option rule has only 'option'")
         if self.leverage is not None:
             if self.rate is not None or self.per_size is not None or self.brackets is not None:
                 raise _Tagged(FormatError, "a leverage rule has only 'leverage' (no 'rate', "
@@ -98,7 +106,9 @@ class Rule(_M):
     @property
     def kind(self) -> str:
         """``"flat"``, ``"linear"`` (Deribit size-scaled), ``"brackets"``, ``"leverage"``
-        (Hyperliquid) or ``"open_interest"`` (dYdX)."""
+        (Hyperliquid), ``"open_interest"`` (dYdX) or ``"option"`` (option standard margin)."""
+        if self.option is not None:
+            return "option"
         if self.leverage is not None:
             return "leverage"
         if self.open_interest is not None:
@@ -144,6 +154,9 @@ class Instrument(_M):
     strike: Dec | None = None
     expiry: Str | None = None
     right: Literal["call", "put"] | None = None
+    inverse: Inverse | None = None  # coin-margined contract (coverage.py)
+    index: Str | None = None  # option: market key of the index price in strike units
+    multiplier: Dec | None = None  # option: underlying units per contract (default 1)
 
     def rule(self, requirement: str) -> Rule:
         """The rule used for ``requirement`` (``"maintenance"`` or ``"initial"``)."""
@@ -185,6 +198,9 @@ class Policy(_M):
     trust: Trust | None = None
     slots: Int | None = None
     unified: Unified | None = None
+    position_mode: Literal["one_way", "hedge"] | None = None
+    open_orders: OpenOrders | None = None
+    liquidation: Liquidation | None = None
     notes: Str | None = None
     span: Span | None = None  # CME SPAN add-ons (rules/models/span.py)
     deribit_pme: DeribitPme | None = None  # Deribit PME add-ons (rules/models/deribit_pme.py)

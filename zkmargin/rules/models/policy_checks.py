@@ -17,6 +17,7 @@ from ...errors import (
 )
 from ..decimals import EXACT, check_scale, decimals_of
 from ..decimals import canonical as _c
+from .coverage import option_in_cross, validate_coverage, validate_option_rule
 from .deribit_pme import validate_deribit_pme
 from .documents import _build, _iso8601, _read
 from .fields import MAX_BITS, MAX_SCALE, MAX_SLOTS, MIN_BITS, POLICY_FORMAT, SLOT_MODES
@@ -72,6 +73,8 @@ def scaled_brackets(rule: Rule) -> list[Bracket]:
 
 
 def _validate_rule(rule: Rule, p: Policy, field: str, source) -> Rule:
+    if rule.kind == "option":
+        return rule  # checked with its instrument (coverage.validate_option_rule)
     validate_rule_extras(rule, p, field, source)
     if rule.kind == "leverage":
         return rule
@@ -201,6 +204,7 @@ def validate_policy(p: Policy, *, source: str | None = None,
             raise PolicyError(f"must be between {MIN_BITS} and {MAX_BITS}", source=source,
                               field=f"bits.{kind}")
     _check_rate(p.buffer, p, "buffer", source)
+    validate_coverage(p, source)
     if p.slots is not None:
         if not 1 <= p.slots <= MAX_SLOTS:
             raise PolicyError(f"must be between 1 and {MAX_SLOTS}", source=source, field="slots")
@@ -235,9 +239,12 @@ def validate_policy(p: Policy, *, source: str | None = None,
                               field=f"{f}.symbol")
         symbols[ins.symbol] = i
         if ins.kind == "option":
-            if p.mode != "portfolio":
+            if p.mode != "portfolio" and not option_in_cross(ins):
                 raise PolicyError(f"options are only allowed in portfolio mode (this policy is "
-                                  f"{p.mode})", source=source, field=f"{f}.kind")
+                                  f"{p.mode}), or in cross mode with option standard-margin rules "
+                                  "({'option': ...})", source=source, field=f"{f}.kind")
+            if p.mode != "portfolio":
+                validate_option_rule(ins, p, f, source)
             for name in ("underlying", "strike", "expiry", "right"):
                 if getattr(ins, name) is None:
                     raise PolicyError(f"an option needs {name!r}", source=source,
