@@ -87,6 +87,7 @@ class Rule(_M):
                 raise _Tagged(FormatError, "an option rule has only 'option'")
             if self.leverage is not None or self.open_interest is not None:
                 raise _Tagged(FormatError, "an option rule has only 'option'")
+            return self
         if self.leverage is not None:
             if self.rate is not None or self.per_size is not None or self.brackets is not None:
                 raise _Tagged(FormatError, "a leverage rule has only 'leverage' (no 'rate', "
@@ -99,7 +100,7 @@ class Rule(_M):
             if not self.brackets:
                 raise _Tagged(PolicyError, "a bracket table needs at least one bracket")
         elif self.rate is None:
-            raise _Tagged(FormatError, "a rule is {'rate'}, {'rate', 'per_size'}, {'brackets'} or "
+            raise _Tagged(FormatError, "a rule is {'rate'}, {'rate', 'per_size'}, {'brackets'}, {'option'} or "
                                        "{'leverage'}")
         return self
 
