@@ -80,6 +80,7 @@ class MarginPlan:
     collateral: list[CollateralPlan]
     factor: int = 0  # portfolio, at dr
     n_scenarios: int = 0
+    measure: tuple[str, int] = ("worst", 1)  # portfolio: the risk measure and its k (risk_measures.py)
     slots: list[Slot] = field(default_factory=list)
 
     @property
@@ -202,6 +203,9 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
         plan.factor = to_fixed(policy.factor, dr, field="scenarios.factor", kind="rate")
         assert scenarios is not None
         plan.n_scenarios = len(scenarios.names)
+        from zkmargin.rules.models.risk import measure_of
+
+        plan.measure = measure_of(scenarios)
     slots: list[Slot] = []
     for ip in instruments:
         slots.append(Slot("size", ip.symbol, plan.size_bits, signed=True))

@@ -21,6 +21,7 @@ from ...errors import (
     UnknownSymbolError,
 )
 from .fields import _M, DEFAULT_BITS, Dec, Int, Str, _Tagged
+from .risk import Measure, ScenarioSource, ZoneRung
 from .trust import Trust
 
 
@@ -125,6 +126,8 @@ class Scenarios(_M):
     initial_factor: Dec | None = None
     names: list[Str]
     pnl: dict[str, list[Dec]]
+    measure: Measure | None = None  # risk measure over the losses (models/risk.py); None: worst
+    source: ScenarioSource | None = None  # how the table was generated (informative)
 
 
 class Rounding(_M):
@@ -149,6 +152,7 @@ class Policy(_M):
     rounding: Rounding | None = None
     trust: Trust | None = None
     slots: Int | None = None
+    zones: list[ZoneRung] | None = None  # margin-call ladder (models/risk.py)
     notes: Str | None = None
 
     _by_symbol: dict = PrivateAttr(default_factory=dict)

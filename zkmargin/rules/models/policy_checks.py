@@ -20,6 +20,7 @@ from ..decimals import canonical as _c
 from .documents import _build, _iso8601, _read
 from .fields import MAX_BITS, MAX_SCALE, MAX_SLOTS, MIN_BITS, POLICY_FORMAT, SLOT_MODES
 from .policy import Bracket, Collateral, Policy, Rule
+from .risk import validate_measure, validate_zones
 from .trust import _validate_trust
 
 
@@ -262,11 +263,14 @@ def validate_policy(p: Policy, *, source: str | None = None,
             update["scenarios"] = sc.model_copy(update={
                 "initial_factor": sc.initial_factor if sc.initial_factor is not None else sc.factor,
                 "pnl": {sym: list(sc.pnl[sym]) for sym in symbols},
+                "measure": validate_measure(sc.measure, len(sc.names), p.rounding, p.decimals,
+                                            source),
             })
     elif sc is not None:
         raise PolicyError(f"scenarios are only used in portfolio mode (this policy is {p.mode})",
                           source=source, field="scenarios")
     update["trust"] = _validate_trust(p.trust, source)
+    validate_zones(p.zones, p, source)
     out = p.model_copy(update=update)
     out._index()
     return out
