@@ -81,11 +81,16 @@ def ladder(draw, case: dict) -> list[dict]:
     dr = case["policy"]["decimals"]["rate"]
     n = draw(st.integers(2, 4))
     rungs = []
+    last: dict[str, int] = {}
     for z in range(n - 1):
-        ratio = S.biased_int(draw, 1, 3 * 10**dr, (1, 10**dr, 2 * 10**dr))
-        rungs.append({"name": f"Z{z}", "requirement": draw(st.sampled_from(["maintenance", "initial"])),
-                      "ratio": S.dec(ratio, dr)})
-    rungs.append({"name": f"Z{n - 1}"})
+        kind = draw(st.sampled_from(["maintenance", "initial"]))
+        top = last.get(kind, 3 * 10**dr + 1) - 1
+        if top < 1:
+            break
+        ratio = S.biased_int(draw, 1, top, (1, 10**dr, 2 * 10**dr))
+        last[kind] = ratio
+        rungs.append({"name": f"Z{z}", "requirement": kind, "ratio": S.dec(ratio, dr)})
+    rungs.append({"name": f"Z{len(rungs)}"})
     return rungs
 
 

@@ -22,6 +22,10 @@ Definitions (``docs/formats.md`` has the full text):
   and ``equity = sum value_j + sum e_i`` must be ``>= required``.
 * portfolio: ``loss_s = -sum_i q_i * pnl_{i,s}``;
   ``requirement = round(factor * max(0, max_s loss_s))``; equity as in cross.
+* portfolio risk measures (:mod:`.risk_measures`): the table may ask for expected shortfall (the
+  mean of the k largest losses) or VaR (the k-th largest) instead of the largest loss.
+* margin-call zones (:mod:`.zones`): ``θ_z = ratio_z * REQ_{kind_z} + threshold``, the account is in
+  the first zone whose threshold its equity meets.
 * ``required = (1 + buffer) * requirement + threshold``; ``excess = equity - required``;
   ``meets = excess >= 0`` (and, in isolated mode, every position's own inequality).
 
@@ -46,6 +50,8 @@ from .requirements import (
     scenario_losses,
     standalone_scenario_requirement,
 )
+from .risk_measures import measure_requirement, risk_measure, round_fraction
+from .zones import ZoneReport, zone_report
 
 __all__ = [
     "HEALTH_DIGITS",
@@ -64,4 +70,9 @@ __all__ = [
     "PositionReport",
     "MarginReport",
     "check",
+    "risk_measure",
+    "round_fraction",
+    "measure_requirement",
+    "ZoneReport",
+    "zone_report",
 ]

@@ -82,6 +82,7 @@ class MarginReport:
     policy_digest: str
     market_digest: str
     failing_positions: list[str] = field(default_factory=list)
+    zone: dict | None = None  # the margin-call zone (engine/zones.py) when the policy has a ladder
 
     def to_json_dict(self) -> dict:
         """``{"meets", "equity", "requirement", "required", "excess", "health", "positions"}`` plus
@@ -107,6 +108,8 @@ class MarginReport:
         }
         if self.mode == "isolated":
             out["failing_positions"] = list(self.failing_positions)
+        if self.zone is not None:
+            out["zone"] = self.zone
         return out
 
     def raise_if_below(self) -> MarginReport:
@@ -228,7 +231,13 @@ def check(account, market, policy, threshold=0) -> MarginReport:
                     lp = None
             reports.append(PositionReport(pos.symbol, pos.size, n, r, lp, u, iso_eq, ok))
 
+    zone = None
+    if policy.zones is not None:
+        from .zones import zone_report
+
+        zone = zone_report(account, market, policy, t).to_json_dict()
     return MarginReport(
+        zone=zone,
         meets=meets,
         equity=equity,
         requirement=requirement,

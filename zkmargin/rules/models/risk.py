@@ -104,8 +104,11 @@ def validate_measure(m: Measure | None, n_scenarios: int, rounding: Any, scales:
 
 def validate_zones(zones: list[ZoneRung] | None, policy: Any, source: str | None) -> None:
     """Check the ladder: at least two rungs, unique names, every rung but the last with a
-    requirement kind and a ratio ``> 0`` at the rate scale, the last with neither; cross or
-    portfolio mode, per-instrument layout (no ``slots``)."""
+    requirement kind and a ratio ``> 0`` at the rate scale, ratios on one requirement kind
+    strictly decreasing down the ladder, the last rung with neither; cross or portfolio mode,
+    per-instrument layout (no ``slots``). Rungs on different kinds cannot be ordered for every
+    account (an initial requirement need not exceed the maintenance one): "at least zone Z"
+    therefore means the equity meets zone Z's own threshold."""
     if zones is None:
         return
     if policy.mode not in ZONE_MODES:
@@ -119,6 +122,7 @@ def validate_zones(zones: list[ZoneRung] | None, policy: Any, source: str | None
                           source=source, field="zones")
     seen: set[str] = set()
     last = len(zones) - 1
+    previous: dict[str, Decimal] = {}
     for z, rung in enumerate(zones):
         f = f"zones[{z}]"
         if rung.name in seen:
@@ -137,3 +141,9 @@ def validate_zones(zones: list[ZoneRung] | None, policy: Any, source: str | None
                     source=source)
         if rung.ratio <= Decimal(0):
             raise PolicyError("must be > 0", source=source, field=f"{f}.ratio")
+        before = previous.get(rung.requirement)
+        if before is not None and rung.ratio >= before:
+            raise PolicyError(f"a lower zone on the {rung.requirement} requirement must ask less than "
+                              f"the one above it (ratio {before} there)", source=source,
+                              field=f"{f}.ratio")
+        previous[rung.requirement] = rung.ratio
