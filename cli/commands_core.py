@@ -86,13 +86,21 @@ def demo(ctx):
 @market_option
 @policy_option
 @threshold_option
+@click.option("--plot", default=None, metavar="FILE.png|svg",
+              help="Also draw equity and requirement against price shocks of the largest positions, "
+                   "with the liquidation price and margin-call zones (needs zkmargin[plot]).")
 @json_option
-def check(account, market, policy, threshold, as_json):
+def check(account, market, policy, threshold, plot, as_json):
     """Clear-text margin report of ACCOUNT (zkmargin.account/1 JSON) on the trader's machine.
 
     Exit 0 when the account meets the requirement (with the policy's buffer and the threshold),
     1 when it does not."""
     report = zkmargin.check(account, market, policy, threshold)
+    if plot is not None:
+        from zkmargin.plots import plot_account
+
+        plot_account(account, market, policy, plot, threshold=threshold)
+        say(f"picture written to {plot}")
     if as_json:
         output.emit_json(report.to_json_dict())
     else:
