@@ -39,6 +39,8 @@ ALLOWED = {
     # attestations, verify enforces the rule); the custodian's workflow stays in workflows/
     ("zkmargin.api", "zkmargin.trust"),
     ("zkmargin.bundle", "zkmargin.attest"),
+    # phase B: as the API's (zone proofs apply the same trust rule)
+    ("zkmargin.zone_proofs", "zkmargin.trust"),
 }
 
 
@@ -54,7 +56,7 @@ def layer_of(module: str) -> str:
         return "rules"
     if head == "verifier":
         return "verifier.r1cs" if parts[2:3] in (["r1cs"], []) else "workflows"
-    if head in ("api", "bundle"):
+    if head in ("api", "bundle", "zone_proofs"):  # zone_proofs: the API's margin-call zone proofs
         return "api"
     return "workflows"  # attest, service, demo, bench, and what phase B puts in workflows/
 

@@ -252,9 +252,13 @@ def moves_pnl(policy: Policy, market: Market, moves: Moves, *, vols: Mapping[str
 
 
 def _versions() -> str:
-    from .. import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
-    return f"zkmargin {__version__}, numpy {np.__version__}"
+    try:
+        ours = version("zkmargin")
+    except PackageNotFoundError:  # a source checkout that was never installed
+        ours = "source"
+    return f"zkmargin {ours}, numpy {np.__version__}"
 
 
 def generate(policy, market, *, method: str, history=None, window: int | None = None, horizon: int = 1,
