@@ -86,13 +86,21 @@ def demo(ctx):
 @market_option
 @policy_option
 @threshold_option
+@click.option("--plot", default=None, metavar="FILE.png|svg",
+              help="Also draw equity and requirement against price shocks of the largest positions, "
+                   "with the liquidation price and margin-call zones (needs zkmargin[plot]).")
 @json_option
-def check(account, market, policy, threshold, as_json):
+def check(account, market, policy, threshold, plot, as_json):
     """Clear-text margin report of ACCOUNT (zkmargin.account/1 JSON) on the trader's machine.
 
     Exit 0 when the account meets the requirement (with the policy's buffer and the threshold),
     1 when it does not."""
     report = zkmargin.check(account, market, policy, threshold)
+    if plot is not None:
+        from zkmargin.plots import plot_account
+
+        plot_account(account, market, policy, plot, threshold=threshold)
+        say(f"picture written to {plot}")
     if as_json:
         output.emit_json(report.to_json_dict())
     else:
@@ -110,8 +118,11 @@ def check(account, market, policy, threshold, as_json):
 @click.option("--output", "-o", "out", default=None, metavar="PROOF",
               help="Write the proof bundle here (atomically). Default: stdout.")
 @openings_options
+@click.option("--zone", "zone", default=None, metavar="REQUEST",
+              help="Prove the account's margin-call zone on the policy's ladder instead: 'exact', "
+                   "'at-least:NAME' or 'exact:NAME'. The proof reveals that zone and nothing else.")
 @click.pass_context
-def prove(ctx, account, market, policy, threshold, challenge, out, attestations, openings):
+def prove(ctx, account, market, policy, threshold, challenge, out, attestations, openings, zone):
     """Prove that ACCOUNT meets the policy's requirement at the market snapshot, without
     revealing the account. Refuses (exit 1, nothing written) when it does not meet it."""
     if out is not None and out != "-":
@@ -120,7 +131,7 @@ def prove(ctx, account, market, policy, threshold, challenge, out, attestations,
     with output.progress("proving", enabled=_stderr_is_tty()):
         bundle = run_prove(account, market, policy, threshold, challenge,
                            attestations=attestations, openings=openings,
-                           backend=backend_from(ctx), timings=timings)
+                           backend=backend_from(ctx), timings=timings, zone=zone)
     data = bundle.to_json().encode()
     if out is None or out == "-":
         click.echo(data.decode("ascii"), nl=False)  # the bundle is ASCII JSON
@@ -183,9 +194,13 @@ def _write_receipt(path, receipt) -> None:
 @click.option("--receipt-out", "receipt_out", default=None, metavar="FILE",
               help="With --log: write the log's receipt for this verification here (for the trader).")
 @trust_options
+@click.option("--min-zone", "min_zone", default=None, metavar="NAME",
+              help="Expect a margin-call zone proof and refuse (exit 1) one that shows a worse zone "
+                   "than NAME on the policy's ladder.")
 @json_option
 @click.pass_context
-def verify(ctx, proof, market, policy, threshold, challenge, log, log_key, receipt_out, subject, max_age, as_json):
+def verify(ctx, proof, market, policy, threshold, challenge, log, log_key, receipt_out, subject, max_age, min_zone,
+           as_json):
     """Verify the proof bundle PROOF against the venue's OWN policy, market snapshot, threshold
     and challenge (never the bundle's), under the policy's trust rule: the custodians it lists
     must vouch for the committed values (their attestations travel in the bundle), or the
@@ -196,7 +211,7 @@ def verify(ctx, proof, market, policy, threshold, challenge, log, log_key, recei
         raise click.UsageError("--receipt-out needs --log")
     try:
         result = run_verify(proof, market, policy, threshold, challenge, log=log, log_key=log_key, subject=subject,
-                            max_age=max_age, backend=backend_from(ctx))
+                            max_age=max_age, backend=backend_from(ctx), min_zone=min_zone)
     except Rejected as exc:
         if receipt_out is not None and getattr(exc, "receipt", None) is not None:
             _write_receipt(receipt_out, exc.receipt)

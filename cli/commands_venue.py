@@ -199,11 +199,15 @@ def _worst(pnl: list[Decimal], names: list[str]) -> dict:
 @click.option("--inverse", is_flag=True,
               help="Futures and perpetuals are inverse contracts sized in the base currency "
                    "(Deribit): P&L move/(1+move) per unit, in the base currency.")
+@click.option("--plot", default=None, metavar="FILE.png|svg",
+              help="Also draw the loss distribution (one long unit per instrument, or --plot-account's) "
+                   "with the VaR/ES cut-offs of the table's measure (needs zkmargin[plot]).")
+@click.option("--plot-account", default=None, metavar="ACCOUNT", help="The account whose losses --plot draws.")
 @force_option
 @json_option
 def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_shock, spot_shocks,
               vol_shock, vol_shocks, vol, vols, horizon_days, rate, extreme_move, extreme_cover,
-              vol_scenarios, inverse, force, as_json):
+              vol_scenarios, inverse, plot, plot_account, force, as_json):
     """Write a copy of POLICY (a portfolio-mode policy; an existing table is replaced) with the
     per-unit P&L table of the chosen scenario grid, priced at MARKET and frozen as decimals at the
     policy's price scale. Shocks are keyed by underlying (a perpetual or future is its own
@@ -243,6 +247,10 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
         extreme_move=3.0 if extreme_move is None else extreme_move,
         extreme_cover=0.35 if extreme_cover is None else extreme_cover,
         vol_scenarios=2 if vol_scenarios is None else int(vol_scenarios), inverse=inverse)
+    if plot is not None:
+        from zkmargin.plots import plot_losses
+
+        plot_losses(new, plot, account=plot_account)
     table = new.scenarios
     worst = [{"symbol": sym, **_worst(row, table.names)} for sym, row in table.pnl.items()]
     doc = {"policy": out, "policy_digest": _digest(new), "grid": grid,
@@ -309,14 +317,18 @@ def load_history(path: str, policy) -> dict[str, list[Decimal]]:
 @click.option("--periods-per-year", type=POSITIVE_FLOAT, default=365.0, show_default=True,
               help="Prices per year in the histories (365 daily, 8760 hourly).")
 @click.option("--venue", default=None, metavar="NAME", help="Venue name of the new policy.")
+@click.option("--method", type=click.Choice(["realized", "ewma"]), default="realized", show_default=True,
+              help="Volatility estimator: the sample standard deviation, or RiskMetrics' EWMA.")
+@click.option("--lambda", "lam", type=POSITIVE_FLOAT, default=0.94, show_default=True,
+              help="EWMA decay (RiskMetrics: 0.94 for daily prices); with --method ewma.")
 @force_option
 @json_option
 def dynamic_margin(policy, history, reference_vol, out, min_mult, max_mult, periods_per_year,
-                   venue, force, as_json):
+                   venue, method, lam, force, as_json):
     """Write a copy of the rule-based POLICY whose maintenance and initial rates of every
     instrument in the history are multiplied by clip(realized vol / reference vol, min, max),
     rounded up (bracket amounts recomputed). Instruments without a history keep their rates."""
-    from zkmargin.rules.dynamic import multipliers, realized_vol, write_dynamic_policy
+    from zkmargin.rules.dynamic import ewma_vol, multipliers, realized_vol, write_dynamic_policy
     from zkmargin.rules.models import load_policy
 
     if min_mult > max_mult:
@@ -326,10 +338,12 @@ def dynamic_margin(policy, history, reference_vol, out, min_mult, max_mult, peri
     base = load_policy(policy)
     hist = load_history(history, base)
     params = dict(reference_vol=reference_vol, min_mult=min_mult, max_mult=max_mult,
-                  periods_per_year=periods_per_year)
+                  periods_per_year=periods_per_year, method=method, lam=lam)
     mults = multipliers(base, hist, **params)
     new = write_dynamic_policy(base, hist, out, venue=venue, **params)
-    rows = [{"symbol": sym, "realized_vol": round(realized_vol(series, periods_per_year), 6),
+    vol_of = (lambda s: realized_vol(s, periods_per_year)) if method == "realized" else \
+        (lambda s: ewma_vol(s, lam, periods_per_year))
+    rows = [{"symbol": sym, "realized_vol": round(vol_of(series), 6), "method": method,
              "multiplier": canonical(mults[sym])} for sym, series in hist.items()]
     doc = {"policy": out, "policy_digest": _digest(new), "previous_policy_digest": _digest(base),
            "venue": new.venue, "reference_vol": canonical(reference_vol), "instruments": rows}

@@ -87,7 +87,7 @@ def openings_options(f):
 
 
 def run_verify(proof, market, policy, threshold, challenge, *, log=None, log_key=None, subject=None,
-               max_age=None, backend=None):
+               max_age=None, backend=None, min_zone=None):
     """What ``verify`` calls: the policy's full rule, logged (with a receipt) when ``log`` is
     given."""
     _log_key_needed(log, log_key)
@@ -95,7 +95,9 @@ def run_verify(proof, market, policy, threshold, challenge, *, log=None, log_key
         import zkmargin
 
         return zkmargin.verify(Path(proof), market, policy, threshold, challenge, subject=subject,
-                               max_age=max_age, backend=backend)
+                               max_age=max_age, backend=backend, min_zone=min_zone)
+    if min_zone is not None:
+        raise click.UsageError("--min-zone with --log is not supported yet")
     from zkmargin.verifier.log import verify_and_log
 
     return verify_and_log(_bundle_arg(proof), market, policy, threshold, challenge, log=log, log_key=log_key,
@@ -135,13 +137,15 @@ def run_verify_batch(proofs, market, policy, threshold, challenges, *, log=None,
 
 
 def run_prove(account, market, policy, threshold, challenge, *, attestations: Sequence = (),
-              openings: Sequence = (), backend=None, timings=None):
+              openings: Sequence = (), backend=None, timings=None, zone=None):
     """What ``prove`` calls: over attested commitments (``attestations`` + ``openings``; the
     bundle then carries the attestations), over self-made openings (``openings`` only, from
     ``commit``), or plain."""
     import zkmargin
     from zkmargin import attest
 
+    if zone is not None and (attestations or openings):
+        raise click.UsageError("--zone over attested commitments is not supported yet")
     if attestations:
         if not openings:
             raise click.UsageError("--attestation needs the matching --openings")
@@ -152,7 +156,8 @@ def run_prove(account, market, policy, threshold, challenge, *, attestations: Se
             raise click.UsageError("several --openings need their --attestation files")
         return attest.prove_with_openings(account, market, policy, threshold, challenge, openings=openings[0],
                                           backend=backend)
-    return zkmargin.prove(account, market, policy, threshold, challenge, backend=backend, timings=timings)
+    return zkmargin.prove(account, market, policy, threshold, challenge, backend=backend, timings=timings,
+                          zone=zone)
 
 
 # --- custodian -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from . import commands_workflows  # noqa: F401,E402  custodian-keygen venue-keyg
 from . import commands_venue  # noqa: F401,E402  scenarios dynamic-margin
 from . import commands_clients  # noqa: F401,E402  client-add client-remove
 from . import commands_import  # noqa: F401,E402  import-venue import-market import-account reconcile
+from . import commands_risk  # noqa: F401,E402  generate-scenarios
 
 __all__ = ["cli", "main"]
 

@@ -68,6 +68,11 @@ def format_report(report) -> str:
         ("excess", d["excess"]),
         ("health (equity / required)", d["health"] or "-"),
     ]
+    if d.get("zone"):
+        z = d["zone"]
+        ladder = ", ".join(f"{r['name']} >= {r['threshold']}" if r["threshold"] is not None else r["name"]
+                           for r in z["ladder"])
+        summary.append(("margin-call zone", f"{z['name']}  (ladder: {ladder})"))
     lines.append(_pairs(summary))
     for note in d.get("notes", []):
         lines.append(f"  note: {note}")
@@ -83,7 +88,10 @@ def statement_summary(st: dict) -> str:
     """One sentence about a public statement."""
     ch = st.get("challenge")
     chal = f"challenge {ch[:16]}..." if ch else "no challenge"
-    return (f"{st.get('venue')} {st.get('mode')} margin, {st.get('requirement')} requirement, "
+    zone = st.get("zone")
+    what = (f"margin-call zone {zone.get('name')!r}{'' if zone.get('exact') else ' or better'}"
+            if isinstance(zone, dict) else f"{st.get('requirement')} requirement")
+    return (f"{st.get('venue')} {st.get('mode')} margin, {what}, "
             f"threshold {st.get('threshold')}, market as of {st.get('as_of')}, {chal}")
 
 

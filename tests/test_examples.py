@@ -32,6 +32,7 @@ TRIPLETS = [
     ("custodian", "account.json", 0),
     ("unified", "account.json", 0),
     ("unified", "account_thin.json", 1),
+    ("risk", "account.json", 0),  # proved in tests/test_zones.py's kind (zone) and test_risk_measures.py (ES)
 ]
 PROVED = {("cross", "account.json"), ("isolated", "account.json"), ("portfolio", "account.json"),
           ("unified", "account.json")}
@@ -50,7 +51,7 @@ def test_every_example_file_is_listed_here():
     assert accounts == {(f, a) for f, a, _ in TRIPLETS}
     for folder in {f for f, _a, _c in TRIPLETS}:
         pol = zkmargin.load_policy(EXAMPLES / folder / "policy.json")
-        assert pol.mode == (folder if folder != "custodian" else "cross")
+        assert pol.mode == {"custodian": "cross", "risk": "portfolio"}.get(folder, folder)
         zkmargin.load_market(EXAMPLES / folder / "market.json", pol)
 
 

@@ -40,6 +40,8 @@ ALLOWED = {
     ("zkmargin.api", "zkmargin.trust"),
     ("zkmargin.prepared", "zkmargin.trust"),  # the trust rule, prepared with the circuit (was api's)
     ("zkmargin.bundle", "zkmargin.attest"),
+    # phase B: as the API's (zone proofs apply the same trust rule)
+    ("zkmargin.zone_proofs", "zkmargin.trust"),
 }
 
 
@@ -55,7 +57,7 @@ def layer_of(module: str) -> str:
         return "rules"
     if head == "verifier":
         return "verifier.r1cs" if parts[2:3] in (["r1cs"], ["compiled"], ["parallel"], []) else "workflows"
-    if head in ("api", "bundle", "prepared"):
+    if head in ("api", "bundle", "prepared", "zone_proofs"):  # zone_proofs: the API's margin-call zone proofs
         return "api"
     return "workflows"  # attest, service, demo, bench, and what phase B puts in workflows/
 

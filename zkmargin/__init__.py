@@ -35,6 +35,7 @@ from .errors import __all__ as _errors_all  # noqa: F401
 from .rules.models import Account, Market, Policy, load_account, load_market, load_policy
 from .rules.digests import account_digest, market_digest, policy_digest
 from .rules.engine import MarginReport
+from .zone_proofs import prove_zone, verify_zone
 
 __version__ = "0.1.0"
 
@@ -42,5 +43,5 @@ __all__ = [
     "Account", "BUNDLE_FORMAT", "MalformedProofError", "MarginReport", "Market", "Policy",
     "ProofBundle", "VerificationResult", "account_digest", "check", "load_account", "load_market",
     "load_policy", "market_digest", "policy_digest", "prove", "statement_for", "verify",
-    "verify_batch", "__version__",
+    "verify_batch", "prove_zone", "verify_zone", "__version__",
 ] + list(_errors_all)

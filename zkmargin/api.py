@@ -140,6 +140,7 @@ def prove(
     backend=None,
     blindings: Optional[Sequence[int]] = None,
     timings: Optional[ProveTimings] = None,
+    zone=None,
     _check_witness: bool = True,
 ) -> ProofBundle:
     """Prove that ``account`` meets ``policy`` at ``market`` with the threshold and challenge.
@@ -147,7 +148,14 @@ def prove(
     Refuses with :class:`BelowRequirementError` (nothing is produced) when the clear-text engine
     says the account does not meet the requirement. ``blindings`` (one per slot) are for attested
     commitments (:mod:`zkmargin.attest`); by default fresh random ones are drawn and forgotten.
-    ``_check_witness=False`` is for tests that show the verifier rejects a forced proof."""
+    ``_check_witness=False`` is for tests that show the verifier rejects a forced proof.
+    ``zone`` (``"exact"``, ``"at-least:NAME"``) proves the account's margin-call zone instead
+    (:func:`zkmargin.zone_proofs.prove_zone`)."""
+    if zone is not None:
+        from .zone_proofs import prove_zone
+
+        return prove_zone(account, market, policy, threshold, challenge, zone=zone, backend=backend,
+                          blindings=blindings, timings=timings, _check_witness=_check_witness)
     t0 = time.perf_counter()
     pol = _policy(policy)
     mkt = _market(market, pol)
@@ -234,6 +242,8 @@ def _check_statement(claimed: dict, expected: dict, index: Optional[int] = None)
     for key, value in expected.items():
         if claimed.get(key) != value:
             raise StatementMismatchError(f"{where}the statement's {key!r} differs from the verifier's")
+    for key in set(claimed) - set(expected):
+        raise StatementMismatchError(f"{where}the statement claims {key!r}, which this verification does not ask about")
 
 
 def _decode(bundle: ProofBundle, be, n_slots: int, index: Optional[int] = None):
@@ -324,7 +334,7 @@ def _verify_prepared(v: _Verifier, bundle, challenge: Optional[bytes], *, subjec
 
 
 def verify(bundle, market, policy, threshold=0, challenge: Optional[bytes] = None, *, subject: Optional[str] = None,
-           now=None, max_age=None, backend=None) -> VerificationResult:
+           now=None, max_age=None, backend=None, min_zone: Optional[str] = None) -> VerificationResult:
     """Verify one proof bundle against the verifier's own policy, market, threshold and challenge,
     under the policy's trust rule (:mod:`zkmargin.trust`).
 
@@ -335,8 +345,14 @@ def verify(bundle, market, policy, threshold=0, challenge: Optional[bytes] = Non
     :class:`UnchallengedProofError`, :class:`AttestationRejectedError` or
     :class:`VerificationError`; returns a :class:`VerificationResult` whose ``extra["trust"]`` says
     who vouched for the committed values and how old their attestations were, or that they are
-    self-declared."""
+    self-declared. A margin-call zone proof (its statement has a ``zone``) is verified as one
+    (:func:`zkmargin.zone_proofs.verify_zone`; ``min_zone``: the worst zone the venue accepts)."""
     b = _bundle(bundle)
+    if "zone" in b.statement or min_zone is not None:
+        from .zone_proofs import verify_zone
+
+        return verify_zone(b, market, policy, threshold, challenge, subject=subject, now=now,
+                           max_age=max_age, backend=backend, min_zone=min_zone)
     v = _Verifier(market, policy, threshold, backend)
     return _verify_prepared(v, b, challenge, subject=subject, now=now, max_age=max_age)
 

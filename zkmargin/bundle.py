@@ -31,6 +31,8 @@ STATEMENT_KEYS = (
     "protocol", "venue", "mode", "requirement", "policy_digest", "market_digest", "as_of",
     "threshold", "challenge", "circuit_digest", "gates", "slots",
 )
+#: Statement keys only some proofs have: ``zone`` (a margin-call zone proof, zkmargin.zone_proofs).
+OPTIONAL_STATEMENT_KEYS = ("zone",)
 MAX_BUNDLE_BYTES = 1 << 20
 
 
@@ -98,7 +100,7 @@ class ProofBundle:
         if extra:
             raise FormatError(f"unknown key(s) {sorted(extra)}", source=source)
         st = data.get("statement")
-        if not isinstance(st, dict) or set(st) != set(STATEMENT_KEYS):
+        if not isinstance(st, dict) or not set(STATEMENT_KEYS) <= set(st) <= set(STATEMENT_KEYS) | set(OPTIONAL_STATEMENT_KEYS):
             raise FormatError(f"the statement must have exactly the keys {list(STATEMENT_KEYS)}", source=source, field="statement")
         comms = data.get("commitments")
         if not isinstance(comms, list):

@@ -38,6 +38,7 @@ __all__ = [
     "MalformedProofError",
     "StatementMismatchError",
     "AttestationRejectedError",
+    "ZoneRejectedError",
     "UnchallengedProofError",
     "ReplayError",
     "OpeningRejectedError",
@@ -187,6 +188,10 @@ class MalformedProofError(VerificationError):
 class StatementMismatchError(VerificationError):
     """A bundle's public statement (policy or market digest, threshold, challenge, circuit,
     version) differs from the verifier's own."""
+
+
+class ZoneRejectedError(VerificationError):
+    """A valid zone proof shows a worse margin-call zone than the venue asked for (``min_zone``)."""
 
 
 class AttestationRejectedError(VerificationError):

@@ -95,6 +95,7 @@ class MarginPlan:
     collateral: list[CollateralPlan]
     factor: int = 0  # portfolio, at dr
     n_scenarios: int = 0
+    measure: tuple[str, int] = ("worst", 1)  # portfolio: the risk measure and its k (risk_measures.py)
     slots: list[Slot] = field(default_factory=list)
     span: SpanPlan | None = None  # portfolio with a span section (circuits/margin/span.py)
     pme: PmePlan | None = None  # portfolio with a deribit_pme section (circuits/margin/deribit_pme.py)
@@ -268,6 +269,9 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
             from .deribit_pme import plan_pme
 
             plan.pme = plan_pme(policy, ds, dp, dr)
+        from zkmargin.rules.models.risk import measure_of
+
+        plan.measure = measure_of(scenarios)
     plan.drho = policy.decimals.reciprocal or 0
     plan.orders = policy.open_orders is not None
     slots: list[Slot] = []

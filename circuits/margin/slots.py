@@ -45,6 +45,7 @@ from ..gadgets import bits_for, boolean
 from ..lookup import Lookups, RangeLookups, Table, best_limb_bits
 from .plan import MarginPlan, Slot, plan_margin
 from .plan import p10 as _p10
+from .risk_measures import measure_requirement as _measure_requirement
 from .rounding import round_requirement as _round_requirement
 
 CROSS_COLUMNS = ("id", "live", "lo", "hi", "rate", "cum", "mark")
@@ -284,19 +285,8 @@ def slot_margin_circuit(cs: ConstraintSystem, plan: SlotPlan, rows: Optional[Seq
                 _, _, o = cs.multiply(q, pnl[s_])
                 loss = loss - o
             losses.append(loss)
-        worst_hi = max([0] + [cs.bound(l)[1] for l in losses])
-
-        def worst():
-            return max([0] + [cs.eval_signed(l) for l in losses])
-
-        M = cs.allocate(worst if cs.is_prover else None)
-        rc(M, bits_for(worst_hi), "portfolio: worst scenario loss")
-        for s_, loss in enumerate(losses):
-            gap = LinearCombination.of(M) - loss
-            rc(gap, bits_for(cs.bound(gap)[1]), f"portfolio: scenario {s_} loss covered")
-        requirement = _round_requirement(
-            cs, LinearCombination.of(M) * (plan.factor * _p10(SR - (ds + dp + dr))), plan, "portfolio requirement", rc=rc
-        )
+        # the policy's risk measure over the losses (worst, ES, VaR), with this circuit's lookups
+        requirement = _measure_requirement(cs, plan, losses, rc)
 
     # Collateral: one committed balance per asset of the policy
     collateral_value = LinearCombination()

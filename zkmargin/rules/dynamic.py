@@ -3,7 +3,10 @@
 For each instrument with a price history:
 
 1. ``vol`` = standard deviation (``ddof=1``) of the log returns ``ln(p_t / p_{t-1})``, annualized by
-   ``sqrt(periods_per_year)`` (numpy floats — the only floats in this module);
+   ``sqrt(periods_per_year)`` (numpy floats — the only floats in this module); or, with
+   ``method="ewma"``, RiskMetrics' exponentially weighted volatility (:func:`ewma_vol`, decay
+   ``lam``, 0.94 for daily data), which follows a regime change within days where the sample
+   standard deviation lags by the window;
 2. ``multiplier`` = ``vol / reference_vol`` clipped to ``[min_mult, max_mult]`` and rounded **up**
    to ``digits`` decimals (default 4); ``vol`` enters as its float value rounded half-even to 12
    decimals (so float noise such as ``0.8000000000000000444`` cannot tip a ceiling), and everything
@@ -30,10 +33,10 @@ from decimal import ROUND_CEILING, Context, Decimal, localcontext
 import numpy as np
 
 from ..errors import InputError, PolicyError, UnknownSymbolError
-from .models import Bracket, Policy, Rule, dump_document, load_policy, write_document
 from .decimals import EXACT, canonical, parse_decimal, quantize
+from .models import Bracket, Policy, Rule, dump_document, load_policy, write_document
 
-__all__ = ["realized_vol", "vol_multiplier", "scale_rate", "scale_rule", "multipliers",
+__all__ = ["realized_vol", "ewma_vol", "METHODS", "vol_multiplier", "scale_rate", "scale_rule", "multipliers",
            "dynamic_policy", "write_dynamic_policy"]
 
 
@@ -46,6 +49,32 @@ def realized_vol(prices: Sequence, periods_per_year: float = 365.0) -> float:
         raise InputError("a price history must be finite and > 0")
     r = np.diff(np.log(p))
     return float(np.std(r, ddof=1) * np.sqrt(periods_per_year))
+
+
+#: Volatility estimators of :func:`multipliers`.
+METHODS = ("realized", "ewma")
+
+
+def ewma_vol(prices: Sequence, lam: float = 0.94, periods_per_year: float = 365.0) -> float:
+    """Annualized EWMA volatility of a price series, RiskMetrics style (J.P. Morgan/Reuters,
+    *RiskMetrics — Technical Document*, 4th ed., 1996, §5.2.1: zero-mean returns, decay λ, 0.94
+    for daily data)::
+
+        r_t = ln(p_t / p_{t-1}),   σ²_1 = r_1²,   σ²_t = λ·σ²_{t-1} + (1 − λ)·r_t²
+
+    and ``sqrt(σ²_n · periods_per_year)``: the estimate after the last return."""
+    if not 0 < lam < 1:
+        raise InputError("the EWMA decay must be between 0 and 1 (RiskMetrics: 0.94 daily)", field="lambda")
+    p = np.asarray([str(x) if isinstance(x, Decimal) else x for x in prices], dtype=float)
+    if p.ndim != 1 or p.size < 3:
+        raise InputError("a price history needs at least 3 prices")
+    if not np.all(np.isfinite(p)) or np.any(p <= 0):
+        raise InputError("a price history must be finite and > 0")
+    r = np.diff(np.log(p))
+    var = r[0] ** 2
+    for x in r[1:]:
+        var = lam * var + (1.0 - lam) * x * x
+    return float(np.sqrt(var * periods_per_year))
 
 
 def vol_multiplier(vol: float, reference_vol, min_mult="1", max_mult="3",
@@ -98,28 +127,32 @@ def scale_rule(rule: Rule, mult: Decimal, rate_scale: int) -> Rule:
 
 def multipliers(policy: Policy, histories: Mapping[str, Sequence], *, reference_vol,
                 min_mult="1", max_mult="3", periods_per_year: float = 365.0,
-                digits: int = 4) -> dict[str, Decimal]:
-    """The multiplier per instrument symbol with a history."""
+                digits: int = 4, method: str = "realized", lam: float = 0.94) -> dict[str, Decimal]:
+    """The multiplier per instrument symbol with a history (``method``: ``realized`` or
+    ``ewma`` with decay ``lam``), clipped to the venue's caps ``[min_mult, max_mult]``."""
+    if method not in METHODS:
+        raise InputError(f"unknown volatility method {method!r} ({', '.join(METHODS)})", field="method")
     out = {}
     for sym, hist in histories.items():
         if not policy.has_instrument(sym):
             raise UnknownSymbolError(f"the policy lists no instrument {sym!r}",
                                      field=f"histories.{sym}")
-        out[sym] = vol_multiplier(realized_vol(hist, periods_per_year), reference_vol, min_mult,
-                                  max_mult, digits)
+        vol = realized_vol(hist, periods_per_year) if method == "realized" else ewma_vol(hist, lam, periods_per_year)
+        out[sym] = vol_multiplier(vol, reference_vol, min_mult, max_mult, digits)
     return out
 
 
 def dynamic_policy(policy, histories: Mapping[str, Sequence], *, reference_vol, min_mult="1",
                    max_mult="3", periods_per_year: float = 365.0, digits: int = 4,
-                   venue: str | None = None) -> Policy:
+                   venue: str | None = None, method: str = "realized", lam: float = 0.94) -> Policy:
     """A new policy whose rule rates are scaled by each instrument's volatility multiplier."""
     policy = load_policy(policy)
     if policy.mode == "portfolio":
         raise PolicyError("dynamic rates apply to rule-based policies; a portfolio policy scales "
                           "through the shocks of its scenario table", field="mode")
     mults = multipliers(policy, histories, reference_vol=reference_vol, min_mult=min_mult,
-                        max_mult=max_mult, periods_per_year=periods_per_year, digits=digits)
+                        max_mult=max_mult, periods_per_year=periods_per_year, digits=digits,
+                        method=method, lam=lam)
     rs = policy.decimals.rate
     doc = dump_document(policy)
     for i, ins in enumerate(policy.instruments):

@@ -24,6 +24,10 @@ Definitions (``docs/formats.md`` has the full text):
   ``requirement = round(factor * max(0, max_s loss_s))``; equity as in cross. With a ``span``
   section CME SPAN instead (:mod:`.span`), with ``deribit_pme`` Deribit's add-ons
   (:mod:`.deribit_pme`).
+* portfolio risk measures (:mod:`.risk_measures`): the table may ask for expected shortfall (the
+  mean of the k largest losses) or VaR (the k-th largest) instead of the largest loss.
+* margin-call zones (:mod:`.zones`): ``θ_z = ratio_z * REQ_{kind_z} + threshold``, the account is in
+  the first zone whose threshold its equity meets.
 * ``required = (1 + buffer) * requirement + threshold``; ``excess = equity - required``;
   ``meets = excess >= 0`` (and, in isolated mode, every position's own inequality).
 
@@ -51,6 +55,8 @@ from .requirements import (
     standalone_scenario_requirement,
 )
 from .span import SpanBreakdown, SpanCommodity, span_breakdown, span_requirement
+from .risk_measures import measure_requirement, risk_measure, round_fraction
+from .zones import ZoneReport, zone_report
 
 __all__ = [
     "HEALTH_DIGITS",
@@ -76,4 +82,9 @@ __all__ = [
     "PmeBreakdown",
     "pme_breakdown",
     "pme_requirement",
+    "risk_measure",
+    "round_fraction",
+    "measure_requirement",
+    "ZoneReport",
+    "zone_report",
 ]

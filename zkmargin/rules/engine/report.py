@@ -93,6 +93,7 @@ class MarginReport:
     market_digest: str
     failing_positions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    zone: dict | None = None  # the margin-call zone (engine/zones.py) when the policy has a ladder
 
     def to_json_dict(self) -> dict:
         """``{"meets", "equity", "requirement", "required", "excess", "health", "positions"}`` plus
@@ -120,6 +121,8 @@ class MarginReport:
             out["failing_positions"] = list(self.failing_positions)
         if self.notes:
             out["notes"] = list(self.notes)
+        if self.zone is not None:
+            out["zone"] = self.zone
         return out
 
     def raise_if_below(self) -> MarginReport:
@@ -248,7 +251,13 @@ def check(account, market, policy, threshold=0) -> MarginReport:
         if equity < 0:
             notes.append("negative equity: the account owes more than it holds (health undefined)")
 
+    zone = None
+    if policy.zones is not None:
+        from .zones import zone_report
+
+        zone = zone_report(account, market, policy, t).to_json_dict()
     return MarginReport(
+        zone=zone,
         meets=meets,
         equity=equity,
         requirement=requirement,

@@ -43,23 +43,24 @@ def scenario_losses(scenarios: Scenarios, sizes: Mapping[str, Decimal]) -> list[
 
 
 def portfolio_requirement(policy: Policy, sizes: Mapping[str, Decimal]) -> Decimal:
-    """``round(factor * max(0, max_s loss_s))`` with the factor for the policy's requirement
-    (``initial_factor`` for initial margin); with a ``span`` or ``deribit_pme`` section, that
-    venue's rule (:mod:`.span`, :mod:`.deribit_pme`)."""
+    """``round(factor * max(0, measure(loss_s)))`` with the factor for the policy's requirement
+    (``initial_factor`` for initial margin) and the table's risk measure (the worst loss by
+    default; expected shortfall or VaR, :mod:`.risk_measures`); with a ``span`` or ``deribit_pme``
+    section, that venue's rule instead (:mod:`.span`, :mod:`.deribit_pme`)."""
+    from .risk_measures import measure_requirement
+
     if policy.span is not None:
         return span_requirement(policy, sizes)
     if policy.deribit_pme is not None:
         return pme_requirement(policy, sizes)
     assert policy.scenarios is not None  # a validated portfolio policy has its table
-    losses = scenario_losses(policy.scenarios, sizes)
-    with localcontext(EXACT):
-        worst = max([_ZERO, *losses])
-        return apply_rounding(policy.factor * worst, policy.rounding)
+    return measure_requirement(policy, scenario_losses(policy.scenarios, sizes))
 
 
 def standalone_scenario_requirement(policy: Policy, symbol: str, size) -> Decimal:
     """The portfolio rule applied to one position alone (unrounded; informative only)."""
+    from .risk_measures import measure_requirement
+
     assert policy.scenarios is not None  # a validated portfolio policy has its table
-    with localcontext(EXACT):
-        worst = max([_ZERO, *scenario_losses(policy.scenarios, {symbol: _d(size)})])
-        return policy.factor * worst
+    return measure_requirement(policy, scenario_losses(policy.scenarios, {symbol: _d(size)}),
+                               rounding=None)

@@ -23,6 +23,7 @@ from ...errors import (
 from .coverage import Inverse, Liquidation, OpenOrders, OptionRule
 from .deribit_pme import DeribitPme
 from .fields import _M, DEFAULT_BITS, Bool, Dec, Int, Str, _Tagged
+from .risk import Measure, ScenarioSource, ZoneRung
 from .span import Span
 from .trust import Trust
 from .unified import Unified
@@ -174,6 +175,8 @@ class Scenarios(_M):
     initial_factor: Dec | None = None
     names: list[Str]
     pnl: dict[str, list[Dec]]
+    measure: Measure | None = None  # risk measure over the losses (models/risk.py); None: worst
+    source: ScenarioSource | None = None  # how the table was generated (informative)
 
 
 class Rounding(_M):
@@ -202,6 +205,7 @@ class Policy(_M):
     position_mode: Literal["one_way", "hedge"] | None = None
     open_orders: OpenOrders | None = None
     liquidation: Liquidation | None = None
+    zones: list[ZoneRung] | None = None  # margin-call ladder (models/risk.py)
     notes: Str | None = None
     span: Span | None = None  # CME SPAN add-ons (rules/models/span.py)
     deribit_pme: DeribitPme | None = None  # Deribit PME add-ons (rules/models/deribit_pme.py)

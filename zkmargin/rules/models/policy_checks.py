@@ -25,6 +25,7 @@ from .policy import Bracket, Collateral, Policy, Rule
 from .span import validate_span
 from .provability import check_provable
 from .tier_rules import validate_rule_extras
+from .risk import validate_measure, validate_zones
 from .trust import _validate_trust
 from .unified import validate_unified
 
@@ -317,12 +318,20 @@ def validate_policy(p: Policy, *, source: str | None = None,
             update["scenarios"] = sc.model_copy(update={
                 "initial_factor": sc.initial_factor if sc.initial_factor is not None else sc.factor,
                 "pnl": {sym: list(sc.pnl[sym]) for sym in symbols},
+                "measure": validate_measure(sc.measure, len(sc.names), p.rounding, p.decimals,
+                                            source),
             })
     elif sc is not None:
         raise PolicyError(f"scenarios are only used in portfolio mode (this policy is {p.mode})",
                           source=source, field="scenarios")
     validate_unified(p, source)
     update["trust"] = _validate_trust(p.trust, source)
+    validate_zones(p.zones, p, source)
+    measure = p.scenarios.measure if p.scenarios is not None else None
+    if measure is not None and measure.kind != "worst" and (p.span is not None or p.deribit_pme is not None):
+        raise PolicyError("a span or deribit_pme section is the venue's whole portfolio rule (its scan is "
+                          "the worst loss); the scenario table's measure must be 'worst' there",
+                          source=source, field="scenarios.measure")
     out = p.model_copy(update={**update, "span": validate_span(p, source),
                                "deribit_pme": validate_deribit_pme(p, source)})
     out._index()

@@ -1,0 +1,1 @@
+../../zkmargin/plots.py

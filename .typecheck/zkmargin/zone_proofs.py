@@ -1,0 +1,1 @@
+../../zkmargin/zone_proofs.py
