@@ -12,6 +12,8 @@ from typing import Any, Iterator, Optional, TextIO
 
 import click
 
+from zkmargin.workflows.report_text import format_report, pairs, table  # noqa: F401  (output.table, output.format_report)
+
 # --- JSON ----------------------------------------------------------------------------------------
 
 
@@ -22,58 +24,6 @@ def dumps(doc: Any) -> str:
 def emit_json(doc: Any) -> None:
     """Exactly one JSON document on stdout."""
     click.echo(dumps(doc))
-
-
-# --- tables --------------------------------------------------------------------------------------
-
-
-def table(rows: list[list[str]], right: set[int] = frozenset(), indent: str = "  ") -> str:
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    out = []
-    for r in rows:
-        cells = [r[c].rjust(widths[c]) if c in right else r[c].ljust(widths[c])
-                 for c in range(len(r))]
-        out.append((indent + "  ".join(cells)).rstrip())
-    return "\n".join(out)
-
-
-def _pairs(rows: list[tuple[str, str]], indent: str = "  ") -> str:
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{indent}{k.ljust(width)}  {v}" for k, v in rows)
-
-
-def format_report(report) -> str:
-    """A :class:`zkmargin.MarginReport` as text (the trader's own, clear-text view)."""
-    d = report.to_json_dict()
-    q = d["quote"]
-    head = (f"{d['venue']}: {d['mode']} margin, {d['requirement_kind']} requirement "
-            f"(amounts in {q})")
-    lines = [head]
-    if report.positions:
-        rows = [["symbol", "size", "notional", "requirement", "liq. price"]]
-        for p in d["positions"]:
-            rows.append([p["symbol"], p["size"], p["notional"], p["requirement"],
-                         p["liquidation_price"] or "-"])
-        lines.append(table(rows, right={1, 2, 3, 4}))
-        if d["mode"] == "portfolio":
-            lines.append("  (per-position requirements are each position's stand-alone "
-                         "scenario margin; the portfolio requirement nets them)")
-    buffer = d["buffer"]
-    summary = [
-        ("collateral value", d["collateral_value"]),
-        ("equity", d["equity"]),
-        ("requirement", d["requirement"]),
-        (f"required = (1 + {buffer}) x requirement + threshold {d['threshold']}", d["required"]),
-        ("excess", d["excess"]),
-        ("health (equity / required)", d["health"] or "-"),
-    ]
-    lines.append(_pairs(summary))
-    if d.get("failing_positions"):
-        lines.append("  positions below their own isolated requirement: "
-                     + ", ".join(d["failing_positions"]))
-    verdict = "MEETS the requirement" if d["meets"] else "does NOT meet the requirement"
-    lines.append(f"result: the account {verdict}")
-    return "\n".join(lines)
 
 
 def statement_summary(st: dict) -> str:
@@ -100,7 +50,7 @@ def format_verification(result) -> str:
     extra = dict(getattr(result, "extra", None) or {})
     trust = extra.pop("trust", None)
     if trust is not None:
-        from zkmargin.trust import describe
+        from zkmargin.documents.trust import describe
 
         if isinstance(trust, list):
             rows.extend((f"trust, bundle {i}", describe(r)) for i, r in enumerate(trust))
@@ -116,7 +66,7 @@ def format_verification(result) -> str:
         elif isinstance(value, (list, tuple)):
             value = ", ".join(map(str, value))
         rows.append((key.replace("_", " "), str(value)))
-    lines.append(_pairs(rows))
+    lines.append(pairs(rows))
     return "\n".join(lines)
 
 
@@ -128,7 +78,7 @@ def verification_json(result) -> dict:
 def describe_bundle(bundle, path: Optional[str], file_bytes: Optional[int], lg_n: int,
                     version: int) -> dict:
     """The public description ``inspect`` shows: the statement and sizes, nothing else."""
-    from zkmargin.bundle import BUNDLE_FORMAT
+    from zkmargin.documents.bundle import BUNDLE_FORMAT
 
     return {
         "file": path,
@@ -157,11 +107,11 @@ def format_inspect(desc: dict) -> str:
         rows.append((key, "-" if value is None else str(value)))
     slots = st.get("slots") or []
     rows.append(("slots", f"{len(slots)}: " + ", ".join(map(str, slots))))
-    lines.append(_pairs(rows))
+    lines.append(pairs(rows))
     atts = desc.get("attestations") or []
     if atts:
         lines.append(f"attestations ({len(atts)}, not checked by inspect):")
-        lines.append(_pairs([(f"custodian {a['custodian'][:16]}…",
+        lines.append(pairs([(f"custodian {a['custodian'][:16]}…",
                               f"for {a['audience']!r}, account {a['subject']!r}, as of {a['as_of']}, "
                               f"{a['slots']} slot(s), " + (f"challenge {a['challenge'][:16]}…" if a["challenge"]
                                                           else "no challenge")) for a in atts]))
@@ -176,7 +126,7 @@ def format_inspect(desc: dict) -> str:
     ]
     if desc.get("bundle_bytes") is not None:
         rows.append(("bundle file", f"{desc['bundle_bytes']} bytes"))
-    lines.append(_pairs(rows))
+    lines.append(pairs(rows))
     lines.append("note: inspect only reads the public fields; 'zkmargin verify' checks the proof")
     return "\n".join(lines)
 

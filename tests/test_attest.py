@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 import zkmargin
-from zkmargin import attest as A
+from zkmargin.workflows import custodian as A
 from zkmargin.api import _verify_bare
 from zkmargin.errors import AttestationError, AttestationRejectedError, FormatError
 from zkmargin.verifier.audit import audit
@@ -386,7 +386,7 @@ def test_workflow_options_for_prove_and_verify(tmp_path, multi, keys):
     --subject, --max-age and --log (composed here into stand-alone commands)."""
     import click
 
-    from zkmargin.cli import commands_workflows as W
+    from zkmargin.cli import workflow_options as W
 
     @click.command()
     @click.argument("proof")

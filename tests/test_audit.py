@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 import zkmargin
-from zkmargin import attest as A
+from zkmargin.workflows import custodian as A
 from zkmargin.cli.main import cli
 from zkmargin.verifier.audit import audit
 from zkmargin.verifier.log import VerificationLog

@@ -14,32 +14,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: layer -> the layers it may import (besides itself). The margin rules and the cryptographic core
-#: know nothing of each other; the circuits know the rules' public numbers; nothing imports the CLI.
+#: know nothing of each other; the circuits know the rules' public numbers; the documents a proof
+#: travels with (bundle, attestation, openings, the trust rule) sit below the API; nothing imports
+#: the CLI.
 MAY_IMPORT: dict[str, set[str]] = {
     "errors": set(),
     "files": {"errors"},
-    "crypto": {"errors"},
+    "crypto": {"errors", "files"},
     "rules": {"errors", "files"},
     "circuits": {"errors", "crypto", "rules"},
     "prover": {"errors", "crypto", "circuits"},
     "verifier.r1cs": {"errors", "crypto", "circuits"},
-    "api": {"errors", "files", "crypto", "rules", "circuits", "prover", "verifier.r1cs"},
-    "workflows": {"errors", "files", "crypto", "rules", "circuits", "prover", "verifier.r1cs", "api",
-                  "package"},
-    "cli": {"errors", "files", "crypto", "rules", "circuits", "prover", "verifier.r1cs", "api",
+    "documents": {"errors", "files", "crypto", "rules", "prover"},
+    "api": {"errors", "files", "crypto", "rules", "circuits", "prover", "verifier.r1cs", "documents"},
+    "workflows": {"errors", "files", "crypto", "rules", "circuits", "prover", "verifier.r1cs", "documents",
+                  "api", "package"},
+    "cli": {"errors", "files", "crypto", "rules", "circuits", "prover", "verifier.r1cs", "documents", "api",
             "workflows", "package"},
-    "package": {"errors", "api", "rules"},
+    "package": {"errors", "api", "rules", "documents"},
 }
 
-#: Known exceptions, each with the phase that removes it.
-ALLOWED = {
-    # phase B: the demo's report formatting moves out of the CLI
-    ("zkmargin.demo", "zkmargin.cli.output"),
-    # phase B: the attestation document and the trust rule move below the API (the bundle carries
-    # attestations, verify enforces the rule); the custodian's workflow stays in workflows/
-    ("zkmargin.api", "zkmargin.trust"),
-    ("zkmargin.bundle", "zkmargin.attest"),
-}
+#: Known exceptions to the layers, each with the reason it is allowed: none.
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def layer_of(module: str) -> str:
@@ -48,15 +44,11 @@ def layer_of(module: str) -> str:
     if module == "zkmargin":
         return "package"
     head = parts[1]
-    if head in ("errors", "files", "crypto", "rules", "circuits", "prover", "cli"):
+    if head in ("errors", "files", "crypto", "rules", "documents", "circuits", "prover", "cli", "api"):
         return head
-    if head == "models":  # phase B moves it into rules/models/
-        return "rules"
-    if head == "verifier":
+    if head == "verifier":  # the R1CS verifier sits beside the prover; the log and the audit above the API
         return "verifier.r1cs" if parts[2:3] in (["r1cs"], []) else "workflows"
-    if head in ("api", "bundle"):
-        return "api"
-    return "workflows"  # attest, service, demo, bench, and what phase B puts in workflows/
+    return "workflows"  # workflows/, importers/
 
 
 def package_modules(root: Path) -> dict[str, Path]:

@@ -31,7 +31,7 @@ import margin_strategies as S  # noqa: E402
 
 import zkmargin.api as api  # noqa: E402
 from zkmargin import ProofBundle, prove, verify, verify_batch  # noqa: E402
-from zkmargin.bundle import STATEMENT_KEYS  # noqa: E402
+from zkmargin.documents.bundle import STATEMENT_KEYS  # noqa: E402
 from zkmargin.circuits.cs import ConstraintSystem  # noqa: E402
 from zkmargin.circuits.margin import build, plan_margin  # noqa: E402
 from zkmargin.rules.decimals import canonical  # noqa: E402

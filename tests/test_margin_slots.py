@@ -391,7 +391,7 @@ def test_one_custodian_attests_the_packed_slots_and_the_venue_checks_them():
     """A custodian holding the whole book commits the canonical layout (sorted ids, nulls last);
     the trader proves over the attested commitments; the venue checks the proof and the signature;
     an auditor given every opening recomputes the report from the packed slots."""
-    from zkmargin import attest as A
+    from zkmargin.workflows import custodian as A
 
     case = slot_case("cross", K=4)
     key = A.generate_private_key()
@@ -411,7 +411,7 @@ def test_one_custodian_attests_the_packed_slots_and_the_venue_checks_them():
 def test_a_position_slot_attested_by_two_custodians_is_refused():
     """Summing two custodians' packed values would read as a third instrument: refused on both the
     trader's and the venue's side. The twin: the balances (additive) shared by two custodians."""
-    from zkmargin import attest as A
+    from zkmargin.workflows import custodian as A
 
     case = slot_case("cross", K=4)
     ka, kb = A.generate_private_key(), A.generate_private_key()

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from zkmargin.cli.main import cli
-from zkmargin.verifier.receipt import Receipt, check_receipt
+from zkmargin.verifier.log.receipt import Receipt, check_receipt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import log_helpers as H  # noqa: E402

@@ -27,11 +27,11 @@ pytest.importorskip("limits", reason="the 'serve' extra (limits) is not installe
 httpx = pytest.importorskip("httpx", reason="httpx (the test client) is not installed")
 
 import zkmargin  # noqa: E402
-from zkmargin.clients import add_client, parse_rate, remove_client  # noqa: E402
+from zkmargin.workflows.service import add_client, parse_rate, remove_client  # noqa: E402
 from zkmargin.errors import LogError, MissingExtraError, RateLimitedError, ReplayError, ServiceBusyError  # noqa: E402
-from zkmargin.service import ChallengeStore, ServiceLimits, create_app  # noqa: E402
+from zkmargin.workflows.service import ChallengeStore, ServiceLimits, create_app  # noqa: E402
 from zkmargin.verifier.audit import audit  # noqa: E402
-from zkmargin import attest as A  # noqa: E402
+from zkmargin.workflows import custodian as A  # noqa: E402
 from zkmargin.verifier.log import VerificationLog  # noqa: E402
 
 # A small venue (one perpetual, one collateral asset): ~0.15 s per proof, so the load test can
@@ -178,7 +178,7 @@ def test_challenge_prove_verify_round_trip(service):
     head = c.get("/v1/log/head").json()  # the signed tree head right after the append
     assert head["format"] == "zkmargin.sth/1" and head["root_hash"] == body["entry"]["root_hash"]
     assert head["tree_size"] == body["entry"]["id"] == body["receipt"]["index"] + 1
-    from zkmargin.verifier.receipt import check_receipt
+    from zkmargin.verifier.log import check_receipt
 
     assert check_receipt(body["receipt"], A.public_key_hex(VENUE_KEY), bundle=bundle).entry["result"] == "accepted"
     # the same challenge a second time: refused before any verification, 409

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from zkmargin.cli.main import cli
-from zkmargin.clients import (
+from zkmargin.workflows.service import (
     ClientRegistry,
     add_client,
     bearer_key,

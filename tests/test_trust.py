@@ -1,4 +1,4 @@
-"""The venue's trust rule (policy ``trust`` section, zkmargin.trust), attack by attack, each with
+"""The venue's trust rule (policy ``trust`` section, zkmargin.documents.trust), attack by attack, each with
 its honest twin: through the library, the command line (exit 1 for a rejection, 2 for an input
 error, one line each), verify-batch, the service's verification call and the audit of a log.
 
@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import zkmargin
-from zkmargin import attest as A
+from zkmargin.workflows import custodian as A
 from zkmargin.api import _verify_bare
 from zkmargin.cli.main import cli
 from zkmargin.errors import (
@@ -23,7 +23,7 @@ from zkmargin.errors import (
     PolicyError,
     UnchallengedProofError,
 )
-from zkmargin.trust import MAX_CLOCK_SKEW_SECONDS, describe, recheck_accepted
+from zkmargin.documents.trust import MAX_CLOCK_SKEW_SECONDS, describe, recheck_accepted
 from zkmargin.verifier.audit import audit
 from zkmargin.verifier.log import VerificationLog, verify_and_log, verify_batch_and_log
 
@@ -314,9 +314,9 @@ def test_the_service_call_applies_the_policy_rule(tmp_path, good):
     """The service's verification call (Service.verify; the HTTP route passes the authenticated
     account as the subject): stale, other-venue, other-challenge and other-subject attestations
     are refused with the policy's default rule, the honest one passes."""
-    from zkmargin.service import Service
+    from zkmargin.workflows.service import Service
 
-    from zkmargin.clients import add_client
+    from zkmargin.workflows.service import add_client
 
     fresh = market(datetime.now(timezone.utc).replace(microsecond=0))
     clients = tmp_path / "clients.json"

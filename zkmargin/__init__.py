@@ -29,7 +29,7 @@ from .api import (  # noqa: E402
     verify,
     verify_batch,
 )
-from .bundle import BUNDLE_FORMAT, ProofBundle
+from .documents.bundle import BUNDLE_FORMAT, ProofBundle
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all  # noqa: F401
 from .rules.models import Account, Market, Policy, load_account, load_market, load_policy

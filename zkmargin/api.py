@@ -5,7 +5,7 @@ policy's quote currency; ``challenge`` is bytes (the CLI takes hex). Every rejec
 precise :class:`~zkmargin.errors.Rejected` subclass; success returns a result object.
 
 ``verify`` and ``verify_batch`` enforce the venue's trust rule (the policy's ``trust`` section,
-:mod:`zkmargin.trust`) by default: the proof must answer a challenge unless the policy allows
+:mod:`zkmargin.documents.trust`) by default: the proof must answer a challenge unless the policy allows
 unchallenged proofs, and its committed values must be vouched for by the custodians the policy
 lists (or be self-declared where it lists none). The bare cryptographic check is
 :func:`_verify_bare`, private: a venue never accepts on it alone.
@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from .crypto.backends import get_backend
-from .bundle import ProofBundle, canonical_statement_bytes
+from .documents.bundle import ProofBundle, canonical_statement_bytes
+from .documents.bundle import check_challenge as _challenge
+from .documents.bundle import load_bundle as _bundle
 from .circuits.layouts import build, plan_margin, witness_values  # per-instrument or K-slot layout
 from .circuits.margin import MarginPlan
 from .rules.decimals import canonical, parse_decimal
@@ -40,10 +42,6 @@ from .rules.models import Account, Market, Policy, load_account, load_market, lo
 from .crypto.proof import R1CSProof
 from .crypto.r1cs_transcript import OLD_PROTOCOLS, PROTOCOL
 
-MIN_CHALLENGE_BYTES = 16
-MAX_CHALLENGE_BYTES = 64
-
-
 # --- inputs --------------------------------------------------------------------------------------
 
 
@@ -60,34 +58,6 @@ def _threshold(threshold, policy: Policy) -> Decimal:
     if t < 0:
         raise InputError("the threshold must be >= 0", field="threshold")
     return t
-
-
-def _challenge(challenge) -> Optional[bytes]:
-    if challenge is None:
-        return None
-    if not isinstance(challenge, (bytes, bytearray)):
-        raise InputError("the challenge must be bytes (hex on the command line)", field="challenge")
-    if not MIN_CHALLENGE_BYTES <= len(challenge) <= MAX_CHALLENGE_BYTES:
-        raise InputError(
-            f"the challenge must be {MIN_CHALLENGE_BYTES} to {MAX_CHALLENGE_BYTES} bytes, got {len(challenge)}",
-            field="challenge",
-        )
-    return bytes(challenge)
-
-
-def _bundle(bundle) -> ProofBundle:
-    if isinstance(bundle, ProofBundle):
-        return bundle
-    if isinstance(bundle, dict):
-        return ProofBundle.from_json_dict(bundle)
-    if isinstance(bundle, (bytes, bytearray)):
-        return ProofBundle.from_json(bytes(bundle))
-    if isinstance(bundle, (str, Path)):
-        text = str(bundle)
-        if text.lstrip().startswith("{"):
-            return ProofBundle.from_json(text)
-        return ProofBundle.load(bundle)
-    raise InputError(f"cannot read a proof bundle from {type(bundle).__name__}")
 
 
 def statement_for(policy: Policy, market: Market, threshold: Decimal, challenge: Optional[bytes], plan: MarginPlan, cs) -> dict:
@@ -145,7 +115,7 @@ def prove(
 
     Refuses with :class:`BelowRequirementError` (nothing is produced) when the clear-text engine
     says the account does not meet the requirement. ``blindings`` (one per slot) are for attested
-    commitments (:mod:`zkmargin.attest`); by default fresh random ones are drawn and forgotten.
+    commitments (:mod:`zkmargin.workflows.custodian`); by default fresh random ones are drawn and forgotten.
     ``_check_witness=False`` is for tests that show the verifier rejects a forced proof."""
     t0 = time.perf_counter()
     pol = _policy(policy)
@@ -259,7 +229,7 @@ class _Verifier:
         self.be = get_backend(backend)
         # digests and circuit digest once per verifier, not once per proof
         self._base = statement_for(self.policy, self.market, self.threshold, None, self.plan, self.cs)
-        from .trust import TrustRule
+        from .documents.trust import TrustRule
 
         self.trust_rule = TrustRule.of(self.policy, digest=self._base["policy_digest"])
 
@@ -279,7 +249,7 @@ def _verified(v: _Verifier, b: ProofBundle, ch: Optional[bytes], rule, subject: 
     """One bundle through the whole rule: the statement against the verifier's own, the
     challenge rule, the trust rule, then the proof (the cheap checks first). Returns the
     verification item (for one MSM with others) and the trust report."""
-    from .trust import enforce
+    from .documents.trust import enforce
 
     item = v.item(b, ch, index)
     where = "" if index is None else f"bundle {index}: "
@@ -291,7 +261,7 @@ def _verify_prepared(v: _Verifier, bundle, challenge: Optional[bytes], *, subjec
                      now=None, max_age=None) -> VerificationResult:
     """:func:`verify` with a prepared verifier (plan and circuit built once per policy, market
     and threshold)."""
-    from .trust import parse_now, require_subject
+    from .documents.trust import parse_now, require_subject
     from .verifier.r1cs import verify_batch as r1cs_verify_batch
 
     t0 = time.perf_counter()
@@ -311,7 +281,7 @@ def _verify_prepared(v: _Verifier, bundle, challenge: Optional[bytes], *, subjec
 def verify(bundle, market, policy, threshold=0, challenge: Optional[bytes] = None, *, subject: Optional[str] = None,
            now=None, max_age=None, backend=None) -> VerificationResult:
     """Verify one proof bundle against the verifier's own policy, market, threshold and challenge,
-    under the policy's trust rule (:mod:`zkmargin.trust`).
+    under the policy's trust rule (:mod:`zkmargin.documents.trust`).
 
     ``subject`` is the account id the venue knows for this trader (required when the policy lists
     custodians: their attestations must name it). ``now`` is the verifier's time (default: the
@@ -353,7 +323,7 @@ def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=
     likewise (None, one string for all, or one per bundle). When the batch fails, the bundles are
     checked one by one and the error names the invalid ones. ``extra["trust"]`` is the list of the
     bundles' trust reports."""
-    from .trust import check_subjects, parse_now, subjects_for
+    from .documents.trust import check_subjects, parse_now, subjects_for
     from .verifier.r1cs import verify_batch as r1cs_verify_batch
 
     t0 = time.perf_counter()

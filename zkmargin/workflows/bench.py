@@ -14,8 +14,14 @@ proof plus the 48-byte commitments), bundle bytes (the JSON file a trader sends,
 them as hex next to the public statement). Nothing here is random: sizes, prices and balances are
 functions of the index, so every run proves the same statements (the blindings are fresh).
 
-    from zkmargin.bench import run_benchmarks
+    from zkmargin.workflows.bench import run_benchmarks
     print(run_benchmarks(quick=True).to_table())
+
+:func:`msm_reference_seconds` is the unit every benchmark table quotes its ratios in (one native
+4,096-point multi-scalar multiplication, measured in the same run).
+
+May import the API and everything below it. Used by the CLI (``bench``), ``benchmarks/`` and the
+tests.
 """
 
 from __future__ import annotations
@@ -27,9 +33,9 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Callable, Optional
 
-from .api import ProveTimings, prove, verify, verify_batch
-from .crypto.backends import get_backend
-from .rules.models import load_account, load_market, load_policy
+from ..api import ProveTimings, prove, verify, verify_batch
+from ..crypto.backends import get_backend
+from ..rules.models import load_account, load_market, load_policy
 
 __all__ = [
     "SWEEP",
@@ -103,7 +109,7 @@ def portfolio_workload() -> tuple[dict, dict, dict]:
     """(policy, market, account): portfolio margin over 4 perpetuals and 16 options (a call and a
     put at 90 % and 110 % of spot on each), 16 SPAN scenarios from :mod:`zkmargin.rules.scenarios`
     (15 % price scan range, 25 vol points, Black–Scholes repricing)."""
-    from .rules.scenarios import black_scholes, build_scenarios, year_fraction
+    from ..rules.scenarios import black_scholes, build_scenarios, year_fraction
 
     expiry = "2024-12-27T08:00:00Z"
     t = year_fraction(AS_OF, expiry)
@@ -212,7 +218,7 @@ def msm_reference_seconds(backend=None, repeats: int = 5) -> float:
     import secrets
     import statistics
 
-    from .crypto.generators import get_generators
+    from ..crypto.generators import get_generators
 
     be = get_backend(backend)
     points = get_generators(be).G(MSM_REFERENCE_POINTS)

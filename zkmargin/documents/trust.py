@@ -32,6 +32,11 @@ returns the *trust report* (JSON-able)::
 logged acceptance, at the entry's logged time. Failures are
 :class:`~zkmargin.errors.AttestationRejectedError` (a stale, foreign or forged attestation: exit 1)
 or :class:`~zkmargin.errors.InputError` (the verifier's own arguments: exit 2).
+
+May import :mod:`zkmargin.errors`, :mod:`zkmargin.crypto` (group backends), :mod:`zkmargin.rules`
+(the policy's models and digest) and the documents beside it (bundle, attestation). Used by the
+API (``verify`` and ``verify_batch`` enforce the rule), the log's verify-and-record, the audit,
+the service and the CLI's descriptions of a result.
 """
 
 from __future__ import annotations
@@ -41,7 +46,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Optional, Sequence
 
-from .errors import AttestationRejectedError, InputError, UnchallengedProofError
+from ..crypto.backends import get_backend
+from ..errors import AttestationRejectedError, InputError, UnchallengedProofError, ZkMarginError
+from ..rules.digests import policy_digest
+from ..rules.models import load_market, load_policy, parse_timestamp
+from .attestation import parse_as_of, slot_coverage
+from .bundle import check_challenge, load_bundle
 
 #: How far in the verifier's future an attestation's ``as_of`` may lie (clocks differ a little).
 MAX_CLOCK_SKEW_SECONDS = 60
@@ -67,8 +77,6 @@ class TrustRule:
     @classmethod
     def of(cls, policy, *, max_age=None, digest: Optional[str] = None) -> "TrustRule":
         """The rule of a loaded policy (``digest``: its digest, when the caller has it already)."""
-        from .rules.digests import policy_digest
-
         t = policy.trust_rule
         listed = {c.key: c.name for c in t.custodians}
         rule = cls(
@@ -147,15 +155,11 @@ def require_subject(rule: TrustRule, subject, field: str = "subject") -> Optiona
 def _coverage_and_sums(rule: TrustRule, bundle, atts, be, where: str) -> list[str]:
     """Every slot of a required kind is attested; every attested slot's proof commitment is the
     sum of the attested ones. Returns the slots no attestation covers."""
-    from .attest import _coverage
-
     names = list(bundle.statement.get("slots") or [])
     if len(names) != len(bundle.commitments):
         raise AttestationRejectedError(f"{where}the bundle's slots and commitments differ in number")
     required = {s for s in names if s.partition(":")[0] in rule.kinds}
-    cover = _coverage(names, atts, rule.mode, AttestationRejectedError, required=required, where=where)
-    from .errors import ZkMarginError
-
+    cover = slot_coverage(names, atts, rule.mode, AttestationRejectedError, required=required, where=where)
     attested = [dict(zip(a.slots, a.commitments)) for a in atts]
     for s, V in zip(names, bundle.commitments):
         ks = cover[s]
@@ -185,10 +189,6 @@ def enforce(rule: TrustRule, bundle, market, challenge: Optional[bytes], *, subj
     at the verifier's time ``now``; return the trust report or raise
     :class:`AttestationRejectedError`. ``subject_from_attestations`` (audits of logs that did not
     record the subject) accepts the one subject every attestation names."""
-    from .attest import _parse_as_of
-    from .crypto.backends import get_backend
-    from .rules.models import parse_timestamp
-
     require_challenge(rule, challenge, where)
     atts = list(bundle.attestations or [])
     report = {"self_declared": not atts, "subject": None,
@@ -243,7 +243,7 @@ def enforce(rule: TrustRule, bundle, market, challenge: Optional[bytes], *, subj
             raise AttestationRejectedError(
                 f"{where}attestation {k} ({name}) carries no challenge; this venue's policy requires every "
                 "attestation to be made for its challenge")
-        t = _parse_as_of(a.as_of, "as_of", None)
+        t = parse_as_of(a.as_of, "as_of", None)
         age = (now - t).total_seconds()
         if age > rule.max_age:
             raise AttestationRejectedError(
@@ -269,14 +269,12 @@ def check_trust(bundle, market, policy, challenge: Optional[bytes] = None, *, su
                 now=None, max_age=None, backend=None) -> dict:
     """The trust rule of ``policy`` on one bundle, on its own (no proof verification, no
     statement check): the trust report, or :class:`AttestationRejectedError`."""
-    from .api import _bundle, _challenge, _market, _policy
-
-    pol = _policy(policy)
-    mkt = _market(market, pol)
+    pol = load_policy(policy)
+    mkt = load_market(market, pol)
     rule = TrustRule.of(pol, max_age=max_age)
     subject = require_subject(rule, subject)
-    return enforce(rule, _bundle(bundle), mkt, _challenge(challenge), subject=subject, now=parse_now(now),
-                   backend=backend)
+    return enforce(rule, load_bundle(bundle), mkt, check_challenge(challenge), subject=subject,
+                   now=parse_now(now), backend=backend)
 
 
 def recheck_accepted(bundle, policy, market, challenge: Optional[bytes], logged_time: str, *,
@@ -287,10 +285,8 @@ def recheck_accepted(bundle, policy, market, challenge: Optional[bytes], logged_
     entry should not have been accepted (e.g. self-declared values under a policy with
     custodians, a stale or foreign attestation, no challenge). ``rule``: the policy's rule when the
     caller prepared it (``api._Verifier.trust_rule``)."""
-    from .api import _bundle
-
     rule = rule or TrustRule.of(policy)
-    return enforce(rule, _bundle(bundle), market, challenge, subject=subject, now=parse_now(logged_time),
+    return enforce(rule, load_bundle(bundle), market, challenge, subject=subject, now=parse_now(logged_time),
                    backend=backend, subject_from_attestations=subject is None)
 
 

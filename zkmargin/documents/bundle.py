@@ -10,8 +10,16 @@
 The statement is bound into the transcript (as canonical JSON) before any challenge; a verifier
 never trusts it — it rebuilds its own from its own policy, market, threshold and challenge and
 refuses a bundle whose statement differs. The attestations are not in the transcript: they are
-checked against the commitments (:mod:`zkmargin.trust`), so leaving one out or adding a foreign
-one only gets the bundle rejected. ``zkmargin.proof/1`` bundles (no attestations) are refused.
+checked against the commitments (:mod:`zkmargin.documents.trust`), so leaving one out or adding a
+foreign one only gets the bundle rejected. ``zkmargin.proof/1`` bundles (no attestations) are
+refused.
+
+:func:`load_bundle` reads a bundle from whatever a caller holds (a parsed bundle, its JSON, a
+path); :func:`check_challenge` checks the venue's challenge a proof answers (16 to 64 bytes).
+
+May import :mod:`zkmargin.errors`, :mod:`zkmargin.files` and the attestation document. Used by the
+API (``prove`` makes bundles, ``verify`` reads them), the trust rule, the workflows, the log and the
+CLI; ``ProofBundle`` and ``BUNDLE_FORMAT`` are re-exported from ``zkmargin``.
 """
 
 from __future__ import annotations
@@ -21,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from .files.atomic import write_atomic  # noqa: F401  (re-exported: zkmargin.bundle.write_atomic)
-from .errors import FormatError
+from ..errors import FormatError, InputError
+from ..files.atomic import write_atomic  # called as zkmargin.documents.bundle.write_atomic by the CLI
+from .attestation import SignedCommitments
 
 BUNDLE_FORMAT = "zkmargin.proof/2"
 OLD_BUNDLE_FORMATS = ("zkmargin.proof/1",)
@@ -32,6 +41,8 @@ STATEMENT_KEYS = (
     "threshold", "challenge", "circuit_digest", "gates", "slots",
 )
 MAX_BUNDLE_BYTES = 1 << 20
+MIN_CHALLENGE_BYTES = 16
+MAX_CHALLENGE_BYTES = 64
 
 
 def canonical_statement_bytes(statement: dict) -> bytes:
@@ -58,7 +69,7 @@ class ProofBundle:
     statement: dict
     commitments: list[bytes]
     proof: bytes
-    attestations: Optional[list] = None  # zkmargin.attest.SignedCommitments; None or [] = none
+    attestations: Optional[list] = None  # SignedCommitments; None or [] = none
 
     def __post_init__(self):
         if self.attestations is None:
@@ -111,8 +122,6 @@ class ProofBundle:
                               field="attestations")
         if len(atts) > MAX_ATTESTATIONS:
             raise FormatError(f"at most {MAX_ATTESTATIONS} attestations", source=source, field="attestations")
-        from .attest import SignedCommitments  # attest imports this module
-
         attestations = [SignedCommitments.from_json_dict(a, source, f"attestations[{i}].")
                         for i, a in enumerate(atts)]
         return cls(statement=dict(st), commitments=commitments, proof=proof, attestations=attestations)
@@ -136,3 +145,34 @@ class ProofBundle:
         except OSError as exc:
             raise FormatError(f"cannot read ({exc.strerror})", source=str(p)) from None
         return cls.from_json(raw, source=str(p))
+
+
+def load_bundle(bundle) -> ProofBundle:
+    """A parsed bundle from a :class:`ProofBundle`, its JSON object, JSON text or bytes, or a path."""
+    if isinstance(bundle, ProofBundle):
+        return bundle
+    if isinstance(bundle, dict):
+        return ProofBundle.from_json_dict(bundle)
+    if isinstance(bundle, (bytes, bytearray)):
+        return ProofBundle.from_json(bytes(bundle))
+    if isinstance(bundle, (str, Path)):
+        text = str(bundle)
+        if text.lstrip().startswith("{"):
+            return ProofBundle.from_json(text)
+        return ProofBundle.load(bundle)
+    raise InputError(f"cannot read a proof bundle from {type(bundle).__name__}")
+
+
+def check_challenge(challenge) -> Optional[bytes]:
+    """The venue's challenge a proof answers: None, or bytes of :data:`MIN_CHALLENGE_BYTES` to
+    :data:`MAX_CHALLENGE_BYTES` (an :class:`InputError` otherwise)."""
+    if challenge is None:
+        return None
+    if not isinstance(challenge, (bytes, bytearray)):
+        raise InputError("the challenge must be bytes (hex on the command line)", field="challenge")
+    if not MIN_CHALLENGE_BYTES <= len(challenge) <= MAX_CHALLENGE_BYTES:
+        raise InputError(
+            f"the challenge must be {MIN_CHALLENGE_BYTES} to {MAX_CHALLENGE_BYTES} bytes, got {len(challenge)}",
+            field="challenge",
+        )
+    return bytes(challenge)

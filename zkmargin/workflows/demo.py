@@ -16,6 +16,9 @@
 
 :func:`run_demo` prints as it goes (through ``echo``) and returns a :class:`DemoResult` whose ``ok``
 is True only when every step behaved as expected.
+
+May import the API and everything below it, the custodian workflow and the report's text form
+(:mod:`.report_text`, shared with ``zkmargin check``). Used by the CLI (``demo``) and the tests.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ from decimal import Decimal
 from importlib.resources import files
 from typing import Callable, Optional
 
-from .api import ProveTimings, check, prove, verify
-from .crypto.backends import get_backend
-from .bundle import ProofBundle
-from .errors import BelowRequirementError, Rejected
-from .rules.models import Account, Market, Policy, dump_document, load_account, load_market, load_policy
+from ..api import ProveTimings, check, prove, verify
+from ..crypto.backends import get_backend
+from ..documents.bundle import ProofBundle
+from ..errors import BelowRequirementError, Rejected
+from ..rules.models import Account, Market, Policy, dump_document, load_account, load_market, load_policy
+from .report_text import format_report
 
 __all__ = ["DemoStep", "DemoResult", "example", "custodian_example", "run_demo", "DEMO_THRESHOLD"]
 
@@ -89,7 +93,7 @@ def custodian_example(now: Optional[datetime] = None):
     anyone can sign with it, never list it in a real policy)."""
     import json
 
-    from .attest import load_private_key
+    from ..crypto.ed25519 import load_private_key
 
     data = files("zkmargin.data")
     name = "example_policy_custodian.json"
@@ -137,8 +141,6 @@ def run_demo(echo: Callable[[str], None] = print, backend=None,
             step(name, expected, f"rejected: {exc.one_line()}", True)
         else:
             step(name, expected, "ACCEPTED (should have been rejected)", False)
-
-    from .cli.output import format_report  # pure text formatting, shared with `zkmargin check`
 
     pol, mkt, acct = example("cross")
     echo("zkmargin demo: a trader proves a hidden account meets a venue's margin requirement")
@@ -281,8 +283,8 @@ def run_demo(echo: Callable[[str], None] = print, backend=None,
 
 def _custodied_venue(echo, step, expect_rejected, be) -> None:
     """Step 8: a venue that accepts only what its custodian vouches for (module docstring)."""
-    from .attest import attest, prove_attested
-    from .trust import describe
+    from ..documents.trust import describe
+    from .custodian import attest, prove_attested
 
     pol, mkt, acct, key = custodian_example()
     t = pol.trust

@@ -102,7 +102,7 @@ class SignedTreeHead:
         which proves nothing about who signed unless the caller knows that key is the venue's)."""
         from cryptography.exceptions import InvalidSignature
 
-        from zkmargin.attest import load_public_key
+        from zkmargin.crypto.ed25519 import load_public_key
         from zkmargin.errors import ZkMarginError
 
         try:
@@ -154,7 +154,7 @@ class SignedTreeHead:
 
 def sign_tree_head(private_key, tree_size: int, root_hash: bytes, timestamp: int) -> SignedTreeHead:
     """Sign (tree_size, timestamp, root_hash) with the venue's Ed25519 private key."""
-    from zkmargin.attest import public_key_hex
+    from zkmargin.crypto.ed25519 import public_key_hex
 
     unsigned = SignedTreeHead(bytes.fromhex(public_key_hex(private_key)), tree_size, timestamp, bytes(root_hash),
                               b"")

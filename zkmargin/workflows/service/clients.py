@@ -27,11 +27,15 @@ search for it from the hash, and a slow hash would make every request expensive 
 Authentication looks the client up by the key id and compares the hash with
 :func:`hmac.compare_digest`; an unknown key id is compared against a dummy entry, so every failure
 takes the same path and gives the same answer.
+
+Writing the file (``client-add``, ``client-remove``) is :mod:`.registration`.
+
+May import :mod:`zkmargin.errors` and the standard library. Used by the service (its gate and
+quotas), :mod:`.registration` and the CLI.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import hmac
 import json
@@ -41,11 +45,9 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Iterator, Optional
 
-from .files.atomic import write_atomic
-from .errors import FormatError, InputError
+from ...errors import FormatError, InputError
 
 __all__ = [
     "CLIENTS_FORMAT",
@@ -56,8 +58,6 @@ __all__ = [
     "ClientsFile",
     "parse_rate",
     "load_clients",
-    "add_client",
-    "remove_client",
     "bearer_key",
 ]
 
@@ -149,7 +149,7 @@ class Quotas:
 # --- clients -------------------------------------------------------------------------------------
 
 
-def _key_hash(salt: bytes, secret: bytes) -> bytes:
+def hash_key(salt: bytes, secret: bytes) -> bytes:
     return hashlib.sha256(KEY_DOMAIN + salt + secret).digest()
 
 
@@ -178,7 +178,7 @@ class Client:
         return {"id": self.id, "subject": self.subject, "key_id": self.key_id}
 
 
-def _check_subject(subject, *, source=None, field: str = "subject") -> str:
+def check_subject(subject, *, source=None, field: str = "subject") -> str:
     if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_CHARS:
         raise FormatError(f"must be a non-empty string of at most {MAX_SUBJECT_CHARS} characters",
                           source=source, field=field)
@@ -188,7 +188,7 @@ def _check_subject(subject, *, source=None, field: str = "subject") -> str:
     return subject
 
 
-def _check_id(client_id, *, source=None, field: str = "id") -> str:
+def check_client_id(client_id, *, source=None, field: str = "id") -> str:
     if not isinstance(client_id, str) or not _ID.match(client_id):
         raise FormatError("must be 1-64 characters from A-Z a-z 0-9 . _ - (starting with a letter or digit)",
                           source=source, field=field)
@@ -212,8 +212,8 @@ def _client_from(data, i: int, source) -> Client:
     if not isinstance(created, str):
         raise FormatError("must be a string", source=source, field=f"{where}.created")
     return Client(
-        id=_check_id(data["id"], source=source, field=f"{where}.id"),
-        subject=_check_subject(data["subject"], source=source, field=f"{where}.subject"),
+        id=check_client_id(data["id"], source=source, field=f"{where}.id"),
+        subject=check_subject(data["subject"], source=source, field=f"{where}.subject"),
         key_id=data["key_id"], key_salt=data["key_salt"], key_hash=data["key_hash"], created=created,
         quotas=Quotas.from_json_dict(data.get("quotas", {}), source=source, where=f"{where}.quotas"),
     )
@@ -247,7 +247,7 @@ class ClientRegistry:
             salt, expected = bytes.fromhex(client.key_salt), bytes.fromhex(client.key_hash)
         else:
             salt, expected = self._dummy
-        ok = hmac.compare_digest(_key_hash(salt, secret), expected)
+        ok = hmac.compare_digest(hash_key(salt, secret), expected)
         return client if (ok and client is not None and m is not None) else None
 
     def get(self, client_id: str) -> Optional[Client]:
@@ -331,114 +331,6 @@ class ClientsFile:
                 except InputError as exc:
                     logger.warning("clients file not reloaded, keeping the previous clients: %s", exc.one_line())
             return self._registry
-
-
-# --- writing -------------------------------------------------------------------------------------
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class _DirLock:
-    """An advisory lock on the clients file's folder, so two ``client-add`` runs do not lose one
-    another's client (each reads, changes and atomically replaces the file)."""
-
-    def __init__(self, path: str):
-        self.dir = os.path.dirname(os.path.abspath(path))
-
-    def __enter__(self):
-        self.fd = os.open(self.dir, os.O_RDONLY)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
-
-
-def _write(path: str, registry: ClientRegistry) -> None:
-    data = json.dumps(registry.to_json_dict(), indent=2, ensure_ascii=True).encode() + b"\n"
-    write_atomic(path, data, mode=0o600)
-
-
-def _write_key_file(key_file: str, key: str) -> None:
-    """The key alone in a new file of mode 0600 (an existing file is never overwritten)."""
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, key.encode() + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def add_client(path, client_id: str, subject: Optional[str] = None, *, challenges: Optional[str] = None,
-               verifies: Optional[str] = None, outstanding: Optional[int] = None,
-               rotate: bool = False, key_file=None) -> tuple[Client, str]:
-    """Register a client in the clients file at ``path`` (created when absent) and return it with
-    its fresh API key — the only time the key exists outside the client's hands. With ``rotate``,
-    an existing client gets a new key (the old one stops working) and keeps its subject unless
-    another is given; its quotas are replaced by the ones given, if any. With ``key_file``, the key
-    is also written to that new file (mode 0600) before the clients file changes."""
-    path = os.fspath(path)
-    if key_file is not None and os.path.lexists(key_file):
-        raise InputError("the key file exists already (it is never overwritten)", source=os.fspath(key_file))
-    _check_id(client_id, field="--id")
-    if subject is not None:
-        _check_subject(subject, field="--subject")
-    elif not rotate:
-        raise InputError("a new client needs the account it is known by", field="--subject")
-    if outstanding is not None and (isinstance(outstanding, bool) or not 1 <= outstanding <= 1_000_000):
-        raise InputError("must be from 1 to 1000000", field="--outstanding")
-    quotas = Quotas(
-        challenges=None if challenges is None else parse_rate(challenges, field="--challenges"),
-        verifies=None if verifies is None else parse_rate(verifies, field="--verifies"),
-        outstanding=outstanding,
-    )
-    with _DirLock(path):
-        reg = load_clients(path) if os.path.exists(path) else ClientRegistry(source=path)
-        old = reg.get(client_id)
-        if old is not None and not rotate:
-            raise InputError(f"client {client_id!r} exists (use --rotate for a new key)", source=path, field="--id")
-        if old is None and rotate:
-            raise InputError(f"no client {client_id!r} to rotate", source=path, field="--id")
-        kid = secrets.token_hex(8)
-        while reg._by_kid.get(kid) is not None:  # 64 random bits: practically never taken
-            kid = secrets.token_hex(8)
-        secret = secrets.token_bytes(32)
-        salt = secrets.token_bytes(16)
-        if old is not None and quotas == Quotas():
-            quotas = old.quotas
-        if subject is None:
-            subject = old.subject
-        client = Client(id=client_id, subject=subject, key_id=kid, key_salt=salt.hex(),
-                        key_hash=_key_hash(salt, secret).hex(), created=_now(), quotas=quotas)
-        others = [c for c in reg if c.id != client_id]
-        key = f"{KEY_PREFIX}{kid}_{secret.hex()}"
-        if key_file is not None:
-            try:
-                _write_key_file(os.fspath(key_file), key)
-            except OSError as exc:
-                raise InputError(f"cannot write the key file ({exc.strerror})", source=os.fspath(key_file)) from None
-        try:
-            _write(path, ClientRegistry(others + [client], source=path))
-        except BaseException:
-            if key_file is not None:
-                os.unlink(key_file)
-            raise
-    return client, key
-
-
-def remove_client(path, client_id: str) -> Client:
-    """Remove a client (its key stops working as soon as the service re-reads the file)."""
-    path = os.fspath(path)
-    with _DirLock(path):
-        reg = load_clients(path)
-        old = reg.get(client_id)
-        if old is None:
-            raise InputError(f"no client {client_id!r}", source=path, field="--id")
-        _write(path, ClientRegistry([c for c in reg if c.id != client_id], source=path))
-    return old
 
 
 def bearer_key(header: Optional[str]) -> Optional[str]:

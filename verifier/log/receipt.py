@@ -1,10 +1,6 @@
-"""Log entries as Merkle leaves, and receipts (``zkmargin.receipt/1``) that a trader checks offline.
+"""Receipts (``zkmargin.receipt/1``) that a trader checks offline.
 
-An entry's leaf data is ``"zkmargin.log-entry/2\\0" || canonical JSON of its hashed fields``
-(sorted keys, compact, ASCII); its leaf hash is ``SHA-256(0x00 || leaf data)`` (RFC 9162). The
-hashed fields are :data:`HASHED_FIELDS`; nothing in them is private (digests, the threshold, the
-challenge, the venue's account id for the trader, the hash of the bundle, the outcome).
-
+An entry's leaf (its hashed fields, :data:`~.entry.HASHED_FIELDS`) is defined in :mod:`.entry`.
 A receipt is what every append returns, and what the venue hands the trader with its answer::
 
     {"format": "zkmargin.receipt/1",
@@ -21,57 +17,21 @@ to the signed root, and the bundle's hash.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Optional
 
 from zkmargin.errors import FormatError, ReceiptRejectedError
 
-from .merkle import HASH_SIZE, leaf_hash, verify_inclusion
+from .entry import HASHED_FIELDS, bundle_hash_of, entry_leaf_hash
+from .merkle import HASH_SIZE, verify_inclusion
 from .sth import SignedTreeHead, hex_bytes, read_json_document, uint_field
 
 RECEIPT_FORMAT = "zkmargin.receipt/1"
-LEAF_DOMAIN = b"zkmargin.log-entry/2\0"
-HASHED_FIELDS = (
-    "seq", "time", "software", "policy_digest", "market_digest", "circuit_digest", "threshold",
-    "challenge", "subject", "bundle_hash", "result", "code", "reason", "attestations_hash",
-)
 # fields that are always strings; the others are strings or null (seq is an integer)
 REQUIRED_STRINGS = ("time", "software", "policy_digest", "market_digest", "threshold", "bundle_hash", "result")
 RECEIPT_KEYS = ("format", "index", "entry", "leaf_hash", "sth", "inclusion_proof")
 MAX_PROOF_LENGTH = 64
-
-
-def canonical_json_bytes(obj) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def leaf_data(fields: dict) -> bytes:
-    """The RFC 9162 leaf data d of one entry (KeyError when a hashed field is missing)."""
-    return LEAF_DOMAIN + canonical_json_bytes({k: fields[k] for k in HASHED_FIELDS})
-
-
-def entry_leaf_hash(fields: dict) -> bytes:
-    return leaf_hash(leaf_data(fields))
-
-
-def bundle_hash_of(bundle) -> str:
-    """The ``bundle_hash`` the log records for a bundle: SHA-256 of its canonical JSON (a parsed
-    bundle or a file that parses), or of the raw bytes of one that does not parse."""
-    from zkmargin.bundle import ProofBundle
-    from zkmargin.errors import ZkMarginError
-
-    from .log import bundle_bytes
-
-    if isinstance(bundle, (str, os.PathLike)) and not (isinstance(bundle, str) and bundle.lstrip().startswith("{")):
-        try:
-            bundle = ProofBundle.load(bundle)
-        except ZkMarginError:
-            with open(bundle, "rb") as fh:
-                bundle = fh.read(1 << 20)
-    return hashlib.sha256(bundle_bytes(bundle)).hexdigest()
 
 
 @dataclass
@@ -181,7 +141,7 @@ def check_receipt(receipt, venue_key, *, bundle=None) -> ReceiptCheck:
     logged bundle hash is this bundle's). Raises :class:`FormatError` / :class:`InputError` for
     a malformed receipt, key or bundle file, :class:`ReceiptRejectedError` for a well-formed one
     that does not check out."""
-    from zkmargin.attest import load_public_key, public_key_hex
+    from zkmargin.crypto.ed25519 import load_public_key, public_key_hex
     from zkmargin.errors import InputError
 
     r = Receipt.load(receipt)
