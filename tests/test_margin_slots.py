@@ -324,7 +324,7 @@ def test_a_mark_of_an_instrument_nobody_holds_is_bound():
     p, m, a, t = S.load(case)
     plan_moved = plan_margin(p, S.load({**case, "market": moved})[1], t)
     expected = {**bundle.statement}
-    proof = zkmargin.proof.R1CSProof.from_bytes(bundle.proof, ARK)
+    proof = zkmargin.crypto.proof.R1CSProof.from_bytes(bundle.proof, ARK)
     V = [ARK.decode(c) for c in bundle.commitments]
     with pytest.raises(VerificationError):
         r1cs_verify(build(plan_moved), proof, V, public_inputs(expected), ARK)

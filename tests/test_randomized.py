@@ -308,7 +308,7 @@ def test_the_real_order_twin_a_permutation_verifies_both_ways(monkeypatch):
 def test_phase_two_challenges_depend_on_each_phase_one_commitment(good):
     p, V = H.decode(good)
     cs = H.verifier_cs(GOOD, K)
-    gens = __import__("zkmargin.generators", fromlist=["get_generators"]).get_generators(ARK)
+    gens = __import__("zkmargin.crypto.generators", fromlist=["get_generators"]).get_generators(ARK)
     base = replay(cs, p, V, (), ARK, gens).phase2_challenges
     assert [label for label, _ in base] == [b"shuffle z"]
     for name in ("A_I", "A_O", "S"):

@@ -44,7 +44,7 @@ DOCUMENT_TABLES = ("policies", "markets")
 @dataclass
 class TreeState:
     """The tree after the last append: its size, its peaks (concatenated 32-byte hashes, see
-    :class:`~zkmargin.verifier.merkle.CompactRange`) and the last signed head's timestamp."""
+    :class:`~zkmargin.verifier.log.merkle.CompactRange`) and the last signed head's timestamp."""
 
     size: int = 0
     peaks: bytes = b""

@@ -3,7 +3,7 @@
 ccxt's unified numbers are binary floats; the exchanges' own answers, kept by ccxt in each
 structure's ``info``, are decimal strings (Binance's leverage brackets are the exception: the
 exchange sends JSON numbers). Exchange data reaches the importers as JSON parsed by
-:func:`zkmargin.decimals.loads_json`, so a JSON number arrives as an exact ``Decimal`` of its own
+:func:`zkmargin.rules.decimals.loads_json`, so a JSON number arrives as an exact ``Decimal`` of its own
 text and a string stays a string. Two readers:
 
 * :func:`decimal_string` — for fields the exchange sends as strings. A JSON number there means the
