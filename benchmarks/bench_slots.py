@@ -34,10 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import zkmargin  # noqa: E402
 from zkmargin.api import ProveTimings, _Verifier  # noqa: E402
+from zkmargin.circuits.layouts import build, plan_margin  # noqa: E402
 from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.crypto.generators import get_generators  # noqa: E402
-from zkmargin.circuits.layouts import build, plan_margin, witness_values  # noqa: E402
-from zkmargin.errors import CircuitError  # noqa: E402
 from zkmargin.rules.models import load_account, load_market, load_policy  # noqa: E402
 from zkmargin.verifier.r1cs import verify_batch  # noqa: E402
 

@@ -45,7 +45,17 @@ from .bounds import WireBounds, check_no_wrap
 from .flatten import Columns, FlatWeights, build_columns
 from .randomized import ChallengeCollisionError, RandomizedBlock, RandomizedCS
 from .system import ConstraintSystem
-from .wires import L_KIND, O_KIND, ONE, ONE_KIND, R_KIND, V_KIND, LCLike, LinearCombination, Variable
+from .wires import (
+    L_KIND,
+    O_KIND,
+    ONE,
+    ONE_KIND,
+    R_KIND,
+    V_KIND,
+    LCLike,
+    LinearCombination,
+    Variable,
+)
 
 __all__ = [
     "ChallengeCollisionError", "Columns", "ConstraintSystem", "FlatWeights", "LCLike", "LinearCombination",

@@ -8,14 +8,20 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Optional
+from typing import TYPE_CHECKING
 
 from . import margin as _margin
-from .margin import slots as _slots
 from .cs import ConstraintSystem
+from .margin import slots as _slots
+
+if TYPE_CHECKING:
+    from zkmargin.rules.models import Account, Market, Policy
+
+#: The public plan of either layout.
+Plan = _margin.MarginPlan | _slots.SlotPlan
 
 
-def plan_margin(policy, market, threshold: Decimal):
+def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> Plan:
     """The public plan of the policy's circuit (a :class:`~zkmargin.circuits.margin.MarginPlan`
     or a :class:`~zkmargin.circuits.margin.slots.SlotPlan`)."""
     if getattr(policy, "slots", None):
@@ -23,14 +29,14 @@ def plan_margin(policy, market, threshold: Decimal):
     return _margin.plan_margin(policy, market, threshold)
 
 
-def witness_values(plan, account) -> list[int]:
+def witness_values(plan: Plan, account: Account) -> list[int]:
     """The committed values, slot by slot (prover only)."""
     if isinstance(plan, _slots.SlotPlan):
         return _slots.slot_witness_values(plan, account)
     return _margin.witness_values(plan, account)
 
 
-def build(plan, values: Optional[list[int]] = None) -> ConstraintSystem:
+def build(plan: Plan, values: list[int] | None = None) -> ConstraintSystem:
     """The prover's circuit when ``values`` are given, else the verifier's."""
     if isinstance(plan, _slots.SlotPlan):
         return _slots.build_slots(plan, values)

@@ -22,7 +22,17 @@ from zkmargin.errors import CircuitError, UnsatisfiedError
 
 from .bounds import WireBounds
 from .flatten import Flattening
-from .wires import L_KIND, O_KIND, ONE, ONE_KIND, R_KIND, V_KIND, LCLike, LinearCombination, Variable
+from .wires import (
+    L_KIND,
+    O_KIND,
+    ONE,
+    ONE_KIND,
+    R_KIND,
+    V_KIND,
+    LCLike,
+    LinearCombination,
+    Variable,
+)
 
 if TYPE_CHECKING:
     from .randomized import RandomizedBlock, RandomizedCS

@@ -12,7 +12,7 @@ gadgets, the lookups and the margin circuit, through :mod:`.cs`.
 
 from __future__ import annotations
 
-from typing import ClassVar, Union
+from typing import ClassVar
 
 from zkmargin.crypto.field import R, signed
 
@@ -127,4 +127,4 @@ class LinearCombination:
         return " + ".join(parts) or "0"
 
 
-LCLike = Union[LinearCombination, Variable, int]
+LCLike = LinearCombination | Variable | int

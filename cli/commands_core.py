@@ -17,9 +17,12 @@ import click
 
 import zkmargin
 from zkmargin.errors import Rejected
+from zkmargin.files import atomic  # atomic.write_atomic, looked up per call (tests make it fail)
 
 from . import output
 from .app import backend_from, cli
+from .errors import say
+from .params import CHALLENGE_MAX_BYTES, CHALLENGE_MIN_BYTES, HEX_CHALLENGE, HexChallenge  # noqa: F401,E402
 from .workflow_options import (  # the venue/custodian options verify, verify-batch, prove take
     log_option,
     openings_options,
@@ -28,9 +31,6 @@ from .workflow_options import (  # the venue/custodian options verify, verify-ba
     run_verify_batch,
     trust_options,
 )
-from .errors import say
-
-from .params import CHALLENGE_MAX_BYTES, CHALLENGE_MIN_BYTES, HEX_CHALLENGE, HexChallenge  # noqa: F401,E402
 
 market_option = click.option("--market", "-m", "market", required=True, metavar="MARKET",
                              help="The market snapshot (zkmargin.market/1 JSON).")
@@ -127,7 +127,7 @@ def prove(ctx, account, market, policy, threshold, challenge, out, attestations,
         sys.stdout.flush()
         where = "stdout"
     else:
-        zkmargin.documents.bundle.write_atomic(out, data)
+        atomic.write_atomic(out, data)
         where = out
     st = bundle.statement
     spent = f", {timings.build + timings.prove:.2f} s" if timings.prove else ""

@@ -55,7 +55,8 @@ def serve(ctx, market, policy, clients, threshold, host, port, log, log_key, max
     are held to their quotas (429 with Retry-After). POST /v1/challenge, POST /v1/verify,
     GET /v1/client, GET /v1/health; OpenAPI at /openapi.json. RATE is N/unit or 'N per K units'
     (second, minute, hour, day)."""
-    from zkmargin.workflows.service import ServiceLimits, serve as run
+    from zkmargin.workflows.service import ServiceLimits
+    from zkmargin.workflows.service import serve as run
 
     log_key_needed(log, log_key)
     limits = ServiceLimits.build(

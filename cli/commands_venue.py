@@ -27,12 +27,12 @@ import math
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import click
 
-from zkmargin.rules.decimals import canonical, load_json_file, parse_decimal
 from zkmargin.errors import FormatError, InputError, UnknownSymbolError
+from zkmargin.rules.decimals import canonical, load_json_file, parse_decimal
 from zkmargin.rules.models import check_format_tag
 
 from . import output
@@ -56,7 +56,7 @@ class Number(click.ParamType):
 
     name = "X"
 
-    def __init__(self, *, minimum: Optional[Decimal] = None, strict: bool = False,
+    def __init__(self, *, minimum: Decimal | None = None, strict: bool = False,
                  as_float: bool = False):
         self.minimum, self.strict, self.as_float = minimum, strict, as_float
 
@@ -111,7 +111,7 @@ def _finite_float(value, *, source: str, field: str, minimum: float, strict: boo
     return x
 
 
-def _mapping(path: Optional[str], known: set[str], *, strict: bool) -> Optional[dict]:
+def _mapping(path: str | None, known: set[str | None], *, strict: bool) -> dict | None:
     """A ``{key: number}`` file as ``{key: float}``; every key must be one of ``known``."""
     if path is None:
         return None
@@ -221,6 +221,7 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
         initial_factor=initial_factor, spot_shocks=spot, vol_shocks=vshock, vols=sigma,
         rate=rate, horizon_days=horizon_days)
     table = new.scenarios
+    assert table is not None  # write_policy_with_scenarios wrote one
     worst = [{"symbol": sym, **_worst(row, table.names)} for sym, row in table.pnl.items()]
     doc = {"policy": out, "policy_digest": _digest(new), "grid": grid,
            "scenarios": len(table.names), "instruments": worst}
@@ -306,8 +307,9 @@ def dynamic_margin(policy, history, reference_vol, out, min_mult, max_mult, peri
                   periods_per_year=periods_per_year)
     mults = multipliers(base, hist, **params)
     new = write_dynamic_policy(base, hist, out, venue=venue, **params)
-    rows = [{"symbol": sym, "realized_vol": round(realized_vol(series, periods_per_year), 6),
-             "multiplier": canonical(mults[sym])} for sym, series in hist.items()]
+    rows: list[dict[str, Any]] = [
+        {"symbol": sym, "realized_vol": round(realized_vol(series, periods_per_year), 6),
+         "multiplier": canonical(mults[sym])} for sym, series in hist.items()]
     doc = {"policy": out, "policy_digest": _digest(new), "previous_policy_digest": _digest(base),
            "venue": new.venue, "reference_vol": canonical(reference_vol), "instruments": rows}
     if as_json:

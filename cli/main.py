@@ -6,14 +6,16 @@ Adding commands: write ``cli/commands_<topic>.py`` whose functions are decorated
 
 from __future__ import annotations
 
+from . import (
+    commands_clients,  # noqa: F401,E402  client-add client-remove
+    commands_core,  # noqa: F401,E402  demo check prove verify verify-batch challenge inspect bench
+    commands_custodian,  # noqa: F401,E402  custodian-keygen attest commit open
+    commands_import,  # noqa: F401,E402  import-venue import-market import-account reconcile
+    commands_log,  # noqa: F401,E402  venue-keygen log-head receipt audit
+    commands_service,  # noqa: F401,E402  serve
+    commands_venue,  # noqa: F401,E402  scenarios dynamic-margin
+)
 from .app import cli
-from . import commands_core  # noqa: F401,E402  demo check prove verify verify-batch challenge inspect bench
-from . import commands_custodian  # noqa: F401,E402  custodian-keygen attest commit open
-from . import commands_log  # noqa: F401,E402  venue-keygen log-head receipt audit
-from . import commands_service  # noqa: F401,E402  serve
-from . import commands_venue  # noqa: F401,E402  scenarios dynamic-margin
-from . import commands_clients  # noqa: F401,E402  client-add client-remove
-from . import commands_import  # noqa: F401,E402  import-venue import-market import-account reconcile
 
 __all__ = ["cli", "main"]
 

@@ -8,7 +8,8 @@ import json
 import sys
 import threading
 import time
-from typing import Any, Iterator, Optional, TextIO
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 import click
 
@@ -75,7 +76,7 @@ def verification_json(result) -> dict:
     return result.to_json_dict()
 
 
-def describe_bundle(bundle, path: Optional[str], file_bytes: Optional[int], lg_n: int,
+def describe_bundle(bundle, path: str | None, file_bytes: int | None, lg_n: int,
                     version: int) -> dict:
     """The public description ``inspect`` shows: the statement and sizes, nothing else."""
     from zkmargin.documents.bundle import BUNDLE_FORMAT
@@ -135,7 +136,7 @@ def format_inspect(desc: dict) -> str:
 
 
 @contextlib.contextmanager
-def progress(label: str, enabled: Optional[bool] = None, stream: Optional[TextIO] = None,
+def progress(label: str, enabled: bool | None = None, stream: TextIO | None = None,
              delay: float = 0.3, interval: float = 0.1) -> Iterator[None]:
     """A spinner with elapsed time on ``stream`` (stderr) while the block runs, shown only when
     the stream is a terminal and the block takes more than ``delay`` seconds; erased after."""

@@ -13,8 +13,8 @@ modules only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import click
 
@@ -23,7 +23,7 @@ from .params import MAX_AGE
 json_option = click.option("--json", "as_json", is_flag=True, help="Write exactly one JSON document to stdout.")
 
 
-def slot_list(text: Optional[str]) -> Optional[list[str]]:
+def slot_list(text: str | None) -> list[str] | None:
     if text is None:
         return None
     slots = [s.strip() for s in text.split(",") if s.strip()]

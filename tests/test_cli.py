@@ -17,11 +17,11 @@ from click.testing import CliRunner
 
 import zkmargin
 import zkmargin.files.atomic
-from zkmargin.workflows.bench import BenchReport, BenchRow
 from zkmargin.cli import commands_core, output
 from zkmargin.cli.main import cli
-from zkmargin.workflows.demo import example, shrink_balances
 from zkmargin.rules.models import dump_document
+from zkmargin.workflows.bench import BenchReport, BenchRow
+from zkmargin.workflows.demo import example, shrink_balances
 
 DATA = files("zkmargin.data")
 POLICY = str(DATA / "example_policy_cross.json")
@@ -342,7 +342,7 @@ def test_oserror_is_one_line_exit_2(monkeypatch, tmp_path, proof):
     def denied(path, data):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(zkmargin.documents.bundle, "write_atomic", denied)
+    monkeypatch.setattr(zkmargin.files.atomic, "write_atomic", denied)
     r = run(["prove", ACCOUNT, *VENUE, "-o", str(tmp_path / "p.json")])
     one_line_error(r, 2, "p.json", "Permission denied")
 

@@ -83,8 +83,8 @@ def proof(cwd) -> Path:
 
 @pytest.fixture(scope="module")
 def thin(cwd) -> Path:
-    from zkmargin.workflows.demo import example, shrink_balances
     from zkmargin.rules.models import write_document
+    from zkmargin.workflows.demo import example, shrink_balances
 
     pol, _mkt, acct = example("cross")
     path = cwd / "thin.json"

@@ -24,10 +24,14 @@ import zkmargin
 from zkmargin.errors import LogError, ReplayError, StatementMismatchError, VerificationError
 from zkmargin.verifier import log as L
 from zkmargin.verifier.audit import audit
-from zkmargin.verifier.log import VerificationLog, verify_and_log, verify_batch_and_log
-from zkmargin.verifier.log.merkle import MerkleTree, verify_consistency, verify_inclusion
-from zkmargin.verifier.log import check_receipt
+from zkmargin.verifier.log import (
+    VerificationLog,
+    check_receipt,
+    verify_and_log,
+    verify_batch_and_log,
+)
 from zkmargin.verifier.log.entry import entry_leaf_hash
+from zkmargin.verifier.log.merkle import MerkleTree, verify_consistency, verify_inclusion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import log_helpers as H  # noqa: E402

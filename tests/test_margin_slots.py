@@ -30,12 +30,11 @@ import r1cs_helpers as H  # noqa: E402
 
 import zkmargin  # noqa: E402
 from zkmargin.api import public_inputs, statement_for  # noqa: E402
-from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.circuits.layouts import build, plan_margin, witness_values  # noqa: E402
 from zkmargin.circuits.lookup import Table  # noqa: E402
 from zkmargin.circuits.margin import MarginPlan  # noqa: E402
 from zkmargin.circuits.margin.slots import SlotPlan, build_slots, honest_rows, pack, unpack  # noqa: E402
-from zkmargin.rules.engine import position_requirement  # noqa: E402
+from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.errors import (  # noqa: E402
     BelowRequirementError,
     InputError,
@@ -44,9 +43,9 @@ from zkmargin.errors import (  # noqa: E402
     UnsatisfiedError,
     VerificationError,
 )
-from zkmargin.crypto.field import R  # noqa: E402
-from zkmargin.rules.models import load_policy  # noqa: E402
 from zkmargin.prover.r1cs import prove as r1cs_prove  # noqa: E402
+from zkmargin.rules.engine import position_requirement  # noqa: E402
+from zkmargin.rules.models import load_policy  # noqa: E402
 from zkmargin.verifier.r1cs import verify as r1cs_verify  # noqa: E402
 
 ARK = get_backend("arkworks")
@@ -300,7 +299,7 @@ def test_changing_any_row_invalidates_a_proof(cross):
     plan, values, public = cross
     proof, V = r1cs_prove(build_slots(plan, values), H.blind(len(values)), public, ARK)
     r1cs_verify(build_slots(plan), proof, V, public, ARK)
-    for j, row in enumerate(plan.table.rows):
+    for j in range(len(plan.table.rows)):
         for i in (j % plan.table.width, plan.columns.index("rate"), plan.columns.index("mark")):
             rows = [list(r) for r in plan.table.rows]
             rows[j][i] += 1

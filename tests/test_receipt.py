@@ -211,7 +211,7 @@ def test_log_options_are_checked(world, tmp_path):
 def test_verify_batch_logs_one_receipt_per_bundle(world, tmp_path):
     b0, b1 = [H.prove(300 + i) for i in range(2)]
     files = []
-    for i, (b, ch, _) in enumerate((b0, b1)):
+    for i, (b, _ch, _) in enumerate((b0, b1)):
         files.append(tmp_path / f"p{i}.json")
         b.save(files[-1])
     key = tmp_path / "k.pem"

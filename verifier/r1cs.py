@@ -18,16 +18,23 @@ proof's sum is weighted by an independent random ρ_j and the G, H columns are m
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
-from zkmargin.crypto.backends import get_backend
 from zkmargin.circuits.cs import ChallengeCollisionError, ConstraintSystem
-from zkmargin.errors import CircuitError, VerificationError
+from zkmargin.crypto.backends import GroupBackend, get_backend
+from zkmargin.crypto.backends.base import Point
 from zkmargin.crypto.field import R, batch_inv, inv, powers
-from zkmargin.crypto.generators import get_generators
+from zkmargin.crypto.generators import Generators, get_generators
 from zkmargin.crypto.proof import R1CSProof
-from zkmargin.crypto.r1cs_transcript import PHASE1_LABELS, PHASE2_LABELS, PHI_LABEL, T_LABELS, start_transcript
+from zkmargin.crypto.r1cs_transcript import (
+    PHASE1_LABELS,
+    PHASE2_LABELS,
+    PHI_LABEL,
+    T_LABELS,
+    start_transcript,
+)
+from zkmargin.errors import CircuitError, VerificationError
 
 
 @dataclass
@@ -36,11 +43,11 @@ class _Terms:
     (scalar, point) pairs for everything else; B and B̃ scalars kept apart for merging."""
 
     n: int
-    g: list
-    h: list
+    g: list[int]
+    h: list[int]
     b: int
     b_t: int
-    pairs: list
+    pairs: list[tuple[int, Point]]
 
 
 @dataclass
@@ -56,11 +63,16 @@ class Replay:
     phi: int
     x: int
     w: int
-    us: list
-    phase2_challenges: list
+    us: list[int]
+    phase2_challenges: list[tuple[bytes, int]]
 
 
-def replay(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, be, gens) -> Replay:
+#: One proof to verify: (the verifier's phase-1 circuit, the proof, its commitments V, public inputs).
+VerifyItem = tuple[ConstraintSystem, R1CSProof, Sequence[Point], Sequence[tuple[bytes, bytes]]]
+
+
+def replay(cs: ConstraintSystem, proof: R1CSProof, V: Sequence[Point], public_inputs: Sequence[tuple[bytes, bytes]],
+           be: GroupBackend, gens: Generators) -> Replay:
     """Rebuild the proof's transcript from the verifier's own circuit and public inputs, in the
     order of docs/notes/transcript.md, and build phase 2 (if any) from its challenges."""
     if cs.is_prover:
@@ -81,7 +93,7 @@ def replay(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, b
     for label in PHASE1_LABELS:
         t.append_point(label, getattr(proof, label.decode()), be)
     full = cs
-    drawn: list = []
+    drawn: list[tuple[bytes, int]] = []
     if phases == 2:
         try:
             full = cs.randomize(t.challenge_scalar)
@@ -108,7 +120,8 @@ def replay(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, b
     return Replay(cs=full, n=n, y=y, z=z, phi=phi, x=x, w=w, us=us, phase2_challenges=drawn)
 
 
-def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, be, gens, rho: int = 1) -> _Terms:
+def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence[Point], public_inputs: Sequence[tuple[bytes, bytes]],
+           be: GroupBackend, gens: Generators, rho: int = 1) -> _Terms:
     """The proof's equation with every scalar multiplied by the batch weight ``rho``."""
     rp = replay(cs, proof, V, public_inputs, be, gens)
     n, y, z, x, w, us, phi = rp.n, rp.y, rp.z, rp.x, rp.w, rp.us, rp.phi
@@ -188,12 +201,14 @@ class R1CSVerification:
     proofs: int = 1
 
 
-def verify(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs=(), backend=None) -> R1CSVerification:
+def verify(cs: ConstraintSystem, proof: R1CSProof, V: Sequence[Point],
+           public_inputs: Sequence[tuple[bytes, bytes]] = (),
+           backend: str | GroupBackend | None = None) -> R1CSVerification:
     """Verify one proof with one MSM; raises :class:`VerificationError` on failure."""
     return verify_batch([(cs, proof, V, public_inputs)], backend=backend)
 
 
-def verify_batch(items: Sequence[tuple], backend=None) -> R1CSVerification:
+def verify_batch(items: Sequence[VerifyItem], backend: str | GroupBackend | None = None) -> R1CSVerification:
     """Verify many ``(cs, proof, V, public_inputs)`` at once: every proof's equation weighted by a
     fresh 128-bit random ρ_j, G and H columns merged, one MSM. A batch containing any invalid
     proof fails as a whole (find the culprit by verifying one by one)."""
@@ -206,7 +221,7 @@ def verify_batch(items: Sequence[tuple], backend=None) -> R1CSVerification:
     h = [0] * n_max
     b_total = 0
     b_t_total = 0
-    pairs = []
+    pairs: list[tuple[int, Point]] = []
     for j, (cs, proof, V, public) in enumerate(items):
         if proof.backend is not None and proof.backend.name != be.name:
             raise VerificationError("the proof was decoded with another backend; decode it with this one")

@@ -32,9 +32,9 @@ from .api import (  # noqa: E402
 from .documents.bundle import BUNDLE_FORMAT, ProofBundle
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all  # noqa: F401
-from .rules.models import Account, Market, Policy, load_account, load_market, load_policy
 from .rules.digests import account_digest, market_digest, policy_digest
 from .rules.engine import MarginReport
+from .rules.models import Account, Market, Policy, load_account, load_market, load_policy
 
 __version__ = "0.1.0"
 

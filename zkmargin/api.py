@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
+from .circuits.layouts import build, plan_margin, witness_values  # per-instrument or K-slot layout
+from .circuits.margin import MarginPlan
 from .crypto.backends import get_backend
+from .crypto.field import R
+from .crypto.proof import R1CSProof
+from .crypto.r1cs_transcript import OLD_PROTOCOLS, PROTOCOL
 from .documents.bundle import ProofBundle, canonical_statement_bytes
 from .documents.bundle import check_challenge as _challenge
 from .documents.bundle import load_bundle as _bundle
-from .circuits.layouts import build, plan_margin, witness_values  # per-instrument or K-slot layout
-from .circuits.margin import MarginPlan
-from .rules.decimals import canonical, parse_decimal
-from .rules.digests import market_digest, policy_digest
-from .rules.engine import MarginReport, check as _engine_check
 from .errors import (
     BelowRequirementError,
     DecodeError,
@@ -37,10 +37,11 @@ from .errors import (
     StatementMismatchError,
     VerificationError,
 )
-from .crypto.field import R
+from .rules.decimals import canonical, parse_decimal
+from .rules.digests import market_digest, policy_digest
+from .rules.engine import MarginReport
+from .rules.engine import check as _engine_check
 from .rules.models import Account, Market, Policy, load_account, load_market, load_policy
-from .crypto.proof import R1CSProof
-from .crypto.r1cs_transcript import OLD_PROTOCOLS, PROTOCOL
 
 # --- inputs --------------------------------------------------------------------------------------
 
@@ -60,7 +61,7 @@ def _threshold(threshold, policy: Policy) -> Decimal:
     return t
 
 
-def statement_for(policy: Policy, market: Market, threshold: Decimal, challenge: Optional[bytes], plan: MarginPlan, cs) -> dict:
+def statement_for(policy: Policy, market: Market, threshold: Decimal, challenge: bytes | None, plan: MarginPlan, cs) -> dict:
     """The public statement a proof is about (what both sides must agree on)."""
     return {
         "protocol": PROTOCOL.decode(),
@@ -104,11 +105,11 @@ def prove(
     market,
     policy,
     threshold=0,
-    challenge: Optional[bytes] = None,
+    challenge: bytes | None = None,
     *,
     backend=None,
-    blindings: Optional[Sequence[int]] = None,
-    timings: Optional[ProveTimings] = None,
+    blindings: Sequence[int] | None = None,
+    timings: ProveTimings | None = None,
     _check_witness: bool = True,
 ) -> ProofBundle:
     """Prove that ``account`` meets ``policy`` at ``market`` with the threshold and challenge.
@@ -190,7 +191,7 @@ _MISMATCH = {
 }
 
 
-def _check_statement(claimed: dict, expected: dict, index: Optional[int] = None) -> None:
+def _check_statement(claimed: dict, expected: dict, index: int | None = None) -> None:
     where = "" if index is None else f"bundle {index}: "
     if claimed.get("protocol") in {p.decode() for p in OLD_PROTOCOLS}:
         raise StatementMismatchError(
@@ -205,7 +206,7 @@ def _check_statement(claimed: dict, expected: dict, index: Optional[int] = None)
             raise StatementMismatchError(f"{where}the statement's {key!r} differs from the verifier's")
 
 
-def _decode(bundle: ProofBundle, be, n_slots: int, index: Optional[int] = None):
+def _decode(bundle: ProofBundle, be, n_slots: int, index: int | None = None):
     where = "" if index is None else f"bundle {index}: "
     if len(bundle.commitments) != n_slots:
         raise MalformedProofError(f"{where}{len(bundle.commitments)} commitments, the policy's circuit takes {n_slots}")
@@ -233,10 +234,10 @@ class _Verifier:
 
         self.trust_rule = TrustRule.of(self.policy, digest=self._base["policy_digest"])
 
-    def expected(self, challenge: Optional[bytes]) -> dict:
+    def expected(self, challenge: bytes | None) -> dict:
         return {**self._base, "challenge": challenge.hex() if challenge is not None else None}
 
-    def item(self, bundle: ProofBundle, challenge: Optional[bytes], index: Optional[int] = None):
+    def item(self, bundle: ProofBundle, challenge: bytes | None, index: int | None = None):
         expected = self.expected(challenge)
         _check_statement(bundle.statement, expected, index)
         proof, V = _decode(bundle, self.be, len(self.plan.slots), index)
@@ -244,8 +245,8 @@ class _Verifier:
         return (self.cs, proof, V, public_inputs(expected))
 
 
-def _verified(v: _Verifier, b: ProofBundle, ch: Optional[bytes], rule, subject: Optional[str], now,
-              index: Optional[int] = None):
+def _verified(v: _Verifier, b: ProofBundle, ch: bytes | None, rule, subject: str | None, now,
+              index: int | None = None):
     """One bundle through the whole rule: the statement against the verifier's own, the
     challenge rule, the trust rule, then the proof (the cheap checks first). Returns the
     verification item (for one MSM with others) and the trust report."""
@@ -257,7 +258,7 @@ def _verified(v: _Verifier, b: ProofBundle, ch: Optional[bytes], rule, subject: 
     return item, report
 
 
-def _verify_prepared(v: _Verifier, bundle, challenge: Optional[bytes], *, subject: Optional[str] = None,
+def _verify_prepared(v: _Verifier, bundle, challenge: bytes | None, *, subject: str | None = None,
                      now=None, max_age=None) -> VerificationResult:
     """:func:`verify` with a prepared verifier (plan and circuit built once per policy, market
     and threshold)."""
@@ -278,7 +279,7 @@ def _verify_prepared(v: _Verifier, bundle, challenge: Optional[bytes], *, subjec
     )
 
 
-def verify(bundle, market, policy, threshold=0, challenge: Optional[bytes] = None, *, subject: Optional[str] = None,
+def verify(bundle, market, policy, threshold=0, challenge: bytes | None = None, *, subject: str | None = None,
            now=None, max_age=None, backend=None) -> VerificationResult:
     """Verify one proof bundle against the verifier's own policy, market, threshold and challenge,
     under the policy's trust rule (:mod:`zkmargin.documents.trust`).
@@ -296,7 +297,7 @@ def verify(bundle, market, policy, threshold=0, challenge: Optional[bytes] = Non
     return _verify_prepared(v, b, challenge, subject=subject, now=now, max_age=max_age)
 
 
-def _verify_bare(bundle, market, policy, threshold=0, challenge: Optional[bytes] = None, *,
+def _verify_bare(bundle, market, policy, threshold=0, challenge: bytes | None = None, *,
                  backend=None) -> VerificationResult:
     """The bare cryptographic check: the statement and the proof, no trust rule (no challenge
     requirement, attestations ignored). For auditors checking openings and for tests; never the

@@ -10,6 +10,8 @@ value (balances, sizes, entry prices, blinding factors, witnesses).
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ZkMarginError",
     "InputError",
@@ -51,6 +53,11 @@ class ZkMarginError(Exception):
     """Base class of every error zkmargin raises on purpose."""
 
     exit_code = 2
+    #: Set by the verification log (:mod:`zkmargin.verifier.log`) on a rejection it recorded: the
+    #: entry's summary (one bundle) or summaries (a batch), and the receipt(s). None otherwise.
+    log_entry: dict[str, Any] | None = None
+    log_entries: list[dict[str, Any]] | None = None
+    receipt: dict[str, Any] | list[dict[str, Any]] | None = None
 
     def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
         self.message = message

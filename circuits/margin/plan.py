@@ -129,8 +129,8 @@ def _interval_bounds(thresholds_hi: list[int | None], unit: int, max_value: int)
 
 def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPlan:
     """Compile the public side: integer constants at declared scales, and the slot layout."""
-    from zkmargin.rules.models import price_of
     from zkmargin.rules.engine import bracket_pieces, collateral_pieces
+    from zkmargin.rules.models import price_of
 
     d = policy.decimals
     ds, dp, dr, da = d.size, d.price, d.rate, d.amount

@@ -8,8 +8,8 @@ May import :mod:`zkmargin.errors`. Used by the audit's other modules and the CLI
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
 from zkmargin.errors import LogTamperedError
 
@@ -36,11 +36,11 @@ class Evidence:
 
     source: str
     kind: str  # "sth" or "receipt"
-    tree_size: Optional[int] = None
-    index: Optional[int] = None
+    tree_size: int | None = None
+    index: int | None = None
     ok: bool = False
-    problem: Optional[str] = None
-    consistency_proof: Optional[list] = None
+    problem: str | None = None
+    consistency_proof: list | None = None
 
     def to_json_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -56,7 +56,7 @@ class AuditReport:
     tree_size: int = 0
     root_hash: str = ""
     signed_size: int = 0
-    signed_root: Optional[str] = None
+    signed_root: str | None = None
     heads: int = 0
     edited: list = field(default_factory=list)
     deleted: list = field(default_factory=list)
@@ -74,9 +74,9 @@ class AuditReport:
     rejected: int = 0
     checked: int = 0
     failed_proofs: list = field(default_factory=list)
-    sample: Optional[int] = None
-    seed: Optional[int] = None
-    sampled_ids: Optional[list] = None
+    sample: int | None = None
+    seed: int | None = None
+    sampled_ids: list | None = None
     timings: dict = field(default_factory=dict)
 
     @property
@@ -175,7 +175,7 @@ class AuditReport:
         lines.append(f"result: {'clean' if self.clean else 'TAMPERED OR FAILED'}")
         return "\n".join(lines) + "\n"
 
-    def raise_if_not_clean(self) -> "AuditReport":
+    def raise_if_not_clean(self) -> AuditReport:
         if not self.clean:
             raise LogTamperedError("; ".join(self.problems()), source=self.path)
         return self

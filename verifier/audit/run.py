@@ -13,7 +13,7 @@ import os
 import random
 import secrets
 import time
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from zkmargin.crypto.ed25519 import load_public_key, public_key_hex
 from zkmargin.errors import InputError, ReceiptRejectedError, ZkMarginError
@@ -28,8 +28,8 @@ from .report import KEY_FROM_LOG, AuditReport, Evidence
 from .tree import bodies_intact, check_evidence, check_tree, stored_leaf
 
 
-def audit(path, *, venue_key=None, sths: Sequence = (), receipts: Sequence = (), sample: Optional[int] = None,
-          seed: Optional[int] = None, backend=None, verify_proofs: bool = True) -> AuditReport:
+def audit(path, *, venue_key=None, sths: Sequence = (), receipts: Sequence = (), sample: int | None = None,
+          seed: int | None = None, backend=None, verify_proofs: bool = True) -> AuditReport:
     """Audit the log at ``path``; never raises on tampering — inspect :attr:`AuditReport.clean`
     (or call :meth:`AuditReport.raise_if_not_clean)`. ``venue_key`` is the venue's public key as
     the auditor knows it; ``sths`` and ``receipts`` are older signed heads and receipts (paths,
@@ -57,7 +57,7 @@ def audit(path, *, venue_key=None, sths: Sequence = (), receipts: Sequence = (),
             report.key, report.key_source = log.log_id, KEY_FROM_LOG
         # one streaming pass over the rows: leaves recomputed, bodies hashed then dropped
         rows: list[LogEntry] = []
-        leaves: list[Optional[bytes]] = []
+        leaves: list[bytes | None] = []
         bad_bodies = set()
         for e in log.entries(bodies=True):
             leaves.append(stored_leaf(e))
@@ -85,7 +85,7 @@ def audit(path, *, venue_key=None, sths: Sequence = (), receipts: Sequence = (),
             ev = Evidence(source=name, kind="sth")
             ev.ok = check_evidence(ev, sth, report.key, tree, root)
             report.evidence.append(ev)
-        for name, r, src in held:
+        for name, r, _src in held:
             ev = Evidence(source=name, kind="receipt", index=r.index)
             try:
                 check_receipt(r, report.key)

@@ -10,8 +10,6 @@ May import :mod:`zkmargin.errors`, :mod:`zkmargin.crypto.ed25519` and the log
 
 from __future__ import annotations
 
-from typing import Optional
-
 from zkmargin.crypto.ed25519 import load_public_key
 from zkmargin.errors import InputError
 
@@ -21,7 +19,7 @@ from ..log.sth import SignedTreeHead
 from .report import AuditReport, Evidence, ranges
 
 
-def stored_leaf(e: LogEntry) -> Optional[bytes]:
+def stored_leaf(e: LogEntry) -> bytes | None:
     """The leaf hash recomputed from the row's hashed fields (None when they cannot be hashed)."""
     try:
         return entry_leaf_hash(e.fields())
@@ -40,7 +38,7 @@ def bodies_intact(e: LogEntry) -> bool:
     return isinstance(e.attestations, (bytes, bytearray)) and sha256_hex(bytes(e.attestations)) == e.attestations_hash
 
 
-def check_tree(rows: list[LogEntry], leaves: list[Optional[bytes]], heads, key_hex: str, report: AuditReport,
+def check_tree(rows: list[LogEntry], leaves: list[bytes | None], heads, key_hex: str, report: AuditReport,
                 tree: MerkleTree) -> None:
     """Positions, leaf hashes and the signed heads against the recomputed tree."""
     n = len(rows)

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from zkmargin.documents.bundle import ProofBundle
 from zkmargin.errors import ReplayError, ZkMarginError
@@ -111,8 +111,8 @@ class LogEntry:
     code: Any
     reason: Any
     attestations_hash: Any
-    bundle: Optional[bytes]
-    attestations: Optional[bytes]
+    bundle: bytes | None
+    attestations: bytes | None
     leaf_hash: Any
 
     def fields(self) -> dict:
@@ -122,6 +122,8 @@ class LogEntry:
         return {"id": self.id, **self.fields(), "leaf_hash": self.leaf_hash}
 
 
-def replay_error(challenge: bytes, seq: int) -> ReplayError:
-    return ReplayError(f"the challenge {challenge.hex()[:16]}… was accepted already (log entry {seq}); "
+def replay_error(challenge: bytes | None, seq: int) -> ReplayError:
+    """The refusal of a challenge entry ``seq`` accepted already (only an accepted challenge has
+    one, so ``challenge`` is never None here)."""
+    return ReplayError(f"the challenge {(challenge or b'').hex()[:16]}… was accepted already (log entry {seq}); "
                        "a challenge answers one proof only: ask for a fresh one")

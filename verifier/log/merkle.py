@@ -24,7 +24,7 @@ We write these ourselves rather than use ``pymerkle``: its proofs are serialized
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"
@@ -184,7 +184,7 @@ class CompactRange:
         return b"".join(self.peaks)
 
     @classmethod
-    def from_bytes(cls, size: int, data: bytes) -> "CompactRange":
+    def from_bytes(cls, size: int, data: bytes) -> CompactRange:
         if len(data) % HASH_SIZE:
             raise ValueError("the peaks are not a whole number of hashes")
         return cls(size, [data[i:i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)])

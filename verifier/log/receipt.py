@@ -56,7 +56,7 @@ class Receipt:
         write_atomic(path, self.to_json().encode())
 
     @classmethod
-    def from_json_dict(cls, data, source=None) -> "Receipt":
+    def from_json_dict(cls, data, source=None) -> Receipt:
         """Strict parse: a malformed receipt is a FormatError naming the field."""
         if not isinstance(data, dict):
             raise FormatError("a receipt is a JSON object", source=source)
@@ -98,7 +98,7 @@ class Receipt:
         )
 
     @classmethod
-    def load(cls, src) -> "Receipt":
+    def load(cls, src) -> Receipt:
         if isinstance(src, Receipt):
             return src
         data, source = read_json_document(src, "receipt")

@@ -14,7 +14,8 @@ May import the API and the modules of the log beside it. Used by the service, th
 from __future__ import annotations
 
 import time
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from zkmargin.errors import InputError, ReplayError, ZkMarginError
 
@@ -22,7 +23,7 @@ from .entry import replay_error
 from .verification_log import Appended, VerificationLog
 
 
-def _open_for_append(log, log_key) -> tuple[Optional[VerificationLog], bool]:
+def _open_for_append(log, log_key) -> tuple[VerificationLog | None, bool]:
     """(the log, whether we opened it) for a path or an open log; checks it can sign."""
     if log is None:
         return None, False
@@ -41,8 +42,8 @@ def _open_for_append(log, log_key) -> tuple[Optional[VerificationLog], bool]:
 def _attach(outcome, entry: Appended) -> None:
     """Put the entry and its receipt on the result (accepted) or the error (rejected)."""
     if isinstance(outcome, ZkMarginError):
-        outcome.log_entry = entry.summary()  # type: ignore[attr-defined]
-        outcome.receipt = entry.receipt.to_json_dict()  # type: ignore[attr-defined]
+        outcome.log_entry = entry.summary()
+        outcome.receipt = entry.receipt.to_json_dict()
     else:
         outcome.extra["log"] = entry.summary()
         outcome.extra["receipt"] = entry.receipt.to_json_dict()
@@ -51,7 +52,7 @@ def _attach(outcome, entry: Appended) -> None:
 # --- verify and record ---------------------------------------------------------------------------
 
 
-def verify_prepared(verifier, bundle, challenge: Optional[bytes], *, subject: Optional[str] = None, now=None,
+def verify_prepared(verifier, bundle, challenge: bytes | None, *, subject: str | None = None, now=None,
                     max_age=None):
     """Exactly :func:`zkmargin.api.verify` (the policy's trust rule included), with a prepared
     ``api._Verifier`` (plan and circuit built once per policy, market and threshold — what a
@@ -61,9 +62,9 @@ def verify_prepared(verifier, bundle, challenge: Optional[bytes], *, subject: Op
     return _verify_prepared(verifier, bundle, challenge, subject=subject, now=now, max_age=max_age)
 
 
-def verify_and_log(bundle, market, policy, threshold=0, challenge: Optional[bytes] = None, *,
-                   log=None, log_key=None, subject: Optional[str] = None, now=None,
-                   max_age: Optional[float] = None, backend=None, verifier=None):
+def verify_and_log(bundle, market, policy, threshold=0, challenge: bytes | None = None, *,
+                   log=None, log_key=None, subject: str | None = None, now=None,
+                   max_age: float | None = None, backend=None, verifier=None):
     """Verify a bundle under the policy's trust rule (:func:`zkmargin.verify`: ``subject``,
     ``now`` and ``max_age`` as there; the attestations travel in the bundle) and record the
     outcome in ``log`` (a path, with ``log_key`` the venue's signing key, or an open
@@ -103,7 +104,7 @@ def verify_and_log(bundle, market, policy, threshold=0, challenge: Optional[byte
                 outcome = entry.replay
             _attach(outcome, entry)
     finally:
-        if opened:
+        if opened and lg is not None:
             lg.close()
     if isinstance(outcome, ZkMarginError):
         raise outcome
@@ -111,7 +112,7 @@ def verify_and_log(bundle, market, policy, threshold=0, challenge: Optional[byte
 
 
 def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, challenge=None, *, log=None,
-                         log_key=None, subject=None, now=None, max_age: Optional[float] = None, backend=None):
+                         log_key=None, subject=None, now=None, max_age: float | None = None, backend=None):
     """Batch-verify (one MSM) under the policy's trust rule and record one entry per bundle.
     ``subject`` is None, one string for all or one per bundle. Challenges the log accepted before
     (or that two bundles of the batch share) are refused as replays. When the batch fails, every
@@ -120,20 +121,20 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
     ``exc.receipt``) is the list of receipts, one per bundle, in order; ``extra["trust"]`` the
     trust reports."""
     from zkmargin.api import VerificationResult, _bundle, _challenge, _verified, _Verifier
-    from zkmargin.errors import VerificationError
     from zkmargin.documents.trust import check_subjects, parse_now, subjects_for
+    from zkmargin.errors import VerificationError
     from zkmargin.verifier.r1cs import verify_batch as r1cs_verify_batch
 
     t0 = time.perf_counter()
     if not bundles:
         raise InputError("no proofs to verify")
     if challenge is None or isinstance(challenge, (bytes, bytearray)):
-        challenges = [challenge] * len(bundles)
+        given = [challenge] * len(bundles)
     else:
-        challenges = list(challenge)
-        if len(challenges) != len(bundles):
-            raise InputError(f"{len(bundles)} bundles but {len(challenges)} challenges", field="challenge")
-    challenges = [_challenge(c) for c in challenges]
+        given = list(challenge)
+        if len(given) != len(bundles):
+            raise InputError(f"{len(bundles)} bundles but {len(given)} challenges", field="challenge")
+    challenges = [_challenge(c) for c in given]
     v = _Verifier(market, policy, threshold, backend)
     rule = v.trust_rule.tightened(max_age)
     subjects = check_subjects(rule, subjects_for(subject, len(bundles)))
@@ -185,7 +186,7 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
                     outcomes[i] = ReplayError(f"bundle {i}: {entry.replay.message}")
                 entries.append(entry)
     finally:
-        if opened:
+        if opened and lg is not None:
             lg.close()
     summaries = [e.summary() for e in entries]
     receipts = [e.receipt.to_json_dict() for e in entries]
@@ -193,8 +194,8 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
     if bad:
         first = outcomes[bad[0]]
         err = first if len(bad) == 1 else VerificationError(f"the batch does not verify: invalid bundle(s) {bad}")
-        err.log_entries = summaries  # type: ignore[attr-defined]
-        err.receipt = receipts  # type: ignore[attr-defined]
+        err.log_entries = summaries
+        err.receipt = receipts
         raise err
     res = VerificationResult(valid=True, statement=parsed[0].statement, gates=v.cs.total_gates,
                              proof_bytes=sum(len(p.proof) for p in parsed), seconds=time.perf_counter() - t0,

@@ -24,7 +24,6 @@ import os
 import sqlite3
 import threading
 import urllib.parse
-from typing import Optional
 
 from zkmargin.errors import InputError, LogError
 
@@ -149,7 +148,7 @@ class SQLiteLogStore(LogStore):
             return {}
         return {str(k): str(v) for k, v in self._fetch("SELECT key, value FROM meta")}
 
-    def _state(self) -> Optional[TreeState]:
+    def _state(self) -> TreeState | None:
         row = self._db.execute("SELECT size, peaks, timestamp FROM tree WHERE one = 1").fetchone()
         if row is None:
             return None
@@ -158,7 +157,7 @@ class SQLiteLogStore(LogStore):
             raise LogError("the log's tree state is malformed", source=self.path)
         return TreeState(size, bytes(peaks), ts)
 
-    def tree_state(self) -> Optional[TreeState]:
+    def tree_state(self) -> TreeState | None:
         try:
             return self._state()
         except sqlite3.DatabaseError as exc:
@@ -202,12 +201,12 @@ class SQLiteLogStore(LogStore):
                 raise
         return rows
 
-    def _accepted_seq(self, challenge: str) -> Optional[int]:
+    def _accepted_seq(self, challenge: str) -> int | None:
         row = self._db.execute("SELECT seq FROM entries WHERE challenge = ? AND result = 'accepted' "
                                "ORDER BY id LIMIT 1", (challenge,)).fetchone()
         return None if row is None else row[0]
 
-    def accepted_seq(self, challenge: str) -> Optional[int]:
+    def accepted_seq(self, challenge: str) -> int | None:
         with self._lock:
             try:
                 return self._accepted_seq(challenge)
@@ -217,7 +216,7 @@ class SQLiteLogStore(LogStore):
     def count(self) -> int:
         return int(self._fetch("SELECT COUNT(*) FROM entries", one=True)[0])
 
-    def entries(self, *, bodies: bool = True, start: int = 1, stop: Optional[int] = None):
+    def entries(self, *, bodies: bool = True, start: int = 1, stop: int | None = None):
         if bodies:
             cols = ", ".join(ENTRY_COLUMNS)
         else:  # an empty marker where a body is stored, NULL where none is

@@ -22,8 +22,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Optional
+from datetime import UTC, datetime
 
 from zkmargin.errors import FormatError, InputError
 
@@ -35,11 +34,11 @@ MAX_DOCUMENT_BYTES = 1 << 20
 
 
 def now_ms() -> int:
-    return int(datetime.now(timezone.utc).timestamp() * 1000)
+    return int(datetime.now(UTC).timestamp() * 1000)
 
 
 def ms_to_iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
 
 def hex_bytes(value, source, field: str, size: int) -> bytes:
@@ -61,7 +60,7 @@ def uint_field(value, source, field: str) -> int:
     return value
 
 
-def read_json_document(src, what: str) -> tuple[dict, Optional[str]]:
+def read_json_document(src, what: str) -> tuple[dict, str | None]:
     """A JSON object from a dict, JSON text/bytes or a path (at most 1 MiB): (data, source)."""
     if isinstance(src, dict):
         return src, None
@@ -124,7 +123,7 @@ class SignedTreeHead:
         return json.dumps(self.to_json_dict(), indent=2) + "\n"
 
     @classmethod
-    def from_json_dict(cls, data, source=None, prefix: str = "") -> "SignedTreeHead":
+    def from_json_dict(cls, data, source=None, prefix: str = "") -> SignedTreeHead:
         """Strict parse; ``prefix`` names where the head sits in a larger document ("sth.")."""
         if not isinstance(data, dict):
             raise FormatError("a signed tree head is a JSON object", source=source, field=prefix.rstrip(".") or None)
@@ -145,7 +144,7 @@ class SignedTreeHead:
         )
 
     @classmethod
-    def load(cls, src) -> "SignedTreeHead":
+    def load(cls, src) -> SignedTreeHead:
         if isinstance(src, SignedTreeHead):
             return src
         data, source = read_json_document(src, "signed tree head")

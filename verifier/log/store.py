@@ -26,8 +26,8 @@ May import :mod:`zkmargin.errors` and the entry's hashed fields (:mod:`.entry`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional, Sequence
 
 from .entry import HASHED_FIELDS
 
@@ -79,11 +79,11 @@ class LogStore(ABC):
         """The identity written at creation (``format``, ``log_id``, ``created``)."""
 
     @abstractmethod
-    def append(self, prepare: Callable[[TreeState, Callable[[str], Optional[int]]], AppendRows]) -> AppendRows:
+    def append(self, prepare: Callable[[TreeState, Callable[[str], int | None]], AppendRows]) -> AppendRows:
         """Run one exclusive append transaction (see the module docstring); returns the rows."""
 
     @abstractmethod
-    def accepted_seq(self, challenge: str) -> Optional[int]:
+    def accepted_seq(self, challenge: str) -> int | None:
         """The seq of the entry that accepted this challenge (hex), or None."""
 
     @abstractmethod
@@ -91,7 +91,7 @@ class LogStore(ABC):
         """How many entries are stored."""
 
     @abstractmethod
-    def entries(self, *, bodies: bool = True, start: int = 1, stop: Optional[int] = None) -> Iterator[dict]:
+    def entries(self, *, bodies: bool = True, start: int = 1, stop: int | None = None) -> Iterator[dict]:
         """Stored entry rows with ``start <= id < stop``, in id order, as stored (``bodies=False``
         leaves ``bundle`` and ``attestations`` out: None, and a marker whether one was stored)."""
 
@@ -104,11 +104,11 @@ class LogStore(ABC):
         """Every stored signed head, by tree size."""
 
     @abstractmethod
-    def latest_head(self) -> Optional[dict]:
+    def latest_head(self) -> dict | None:
         """The signed head with the largest tree size, or None."""
 
     @abstractmethod
-    def tree_state(self) -> Optional[TreeState]:
+    def tree_state(self) -> TreeState | None:
         """The stored tree state (None when missing)."""
 
     @abstractmethod
@@ -116,7 +116,7 @@ class LogStore(ABC):
         """Every stored (digest, body) of ``policies`` or ``markets``."""
 
     @abstractmethod
-    def document(self, table: str, digest: str) -> Optional[bytes]:
+    def document(self, table: str, digest: str) -> bytes | None:
         """One stored body by digest, or None."""
 
     @abstractmethod

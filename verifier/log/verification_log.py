@@ -22,14 +22,24 @@ the log beside it. Used by verify-and-record (:mod:`.record`), the audit, the se
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Iterator, Optional, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from zkmargin.crypto.ed25519 import load_private_key, public_key_hex
 from zkmargin.errors import InputError, LogError, ReplayError, ZkMarginError
 
-from .entry import HASHED_FIELDS, MAX_REASON, LogEntry, bundle_bytes, entry_leaf_hash, replay_error, sha256_hex, software_id
+from .entry import (
+    HASHED_FIELDS,
+    MAX_REASON,
+    LogEntry,
+    bundle_bytes,
+    entry_leaf_hash,
+    replay_error,
+    sha256_hex,
+    software_id,
+)
 from .merkle import CompactRange, MerkleTree
 from .receipt import Receipt
 from .sqlite import SQLiteLogStore
@@ -38,7 +48,7 @@ from .store import LOG_FORMAT, OLD_FORMATS, AppendRows, LogStore, TreeState
 
 
 def _utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass
@@ -51,7 +61,7 @@ class Appended:
     leaf_hash: str
     result: str
     receipt: Receipt
-    replay: Optional[ReplayError] = None
+    replay: ReplayError | None = None
 
     @property
     def id(self) -> int:
@@ -125,9 +135,9 @@ class VerificationLog:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def record(self, bundle, policy, market, threshold=0, challenge: Optional[bytes] = None, outcome=None, *,
-               circuit_digest: Optional[str] = None, subject: Optional[str] = None,
-               now: Optional[str] = None) -> Appended:
+    def record(self, bundle, policy, market, threshold=0, challenge: bytes | None = None, outcome=None, *,
+               circuit_digest: str | None = None, subject: str | None = None,
+               now: str | None = None) -> Appended:
         """Append one verification outcome and sign the new tree head. ``outcome`` is the
         :class:`VerificationResult` of an accepted proof or the :class:`ZkMarginError` a rejected
         one raised. ``policy`` and ``market`` are the verifier's own (models, paths or dicts);
@@ -154,7 +164,7 @@ class VerificationLog:
         data = bundle_bytes(bundle)
         att_blob = None  # attestations travel inside the bundle (zkmargin.proof/2) since issue 9
         ch_hex = bytes(challenge).hex() if challenge is not None else None
-        fields = {
+        fields: dict[str, Any] = {
             "time": now or _utc_now(),
             "software": software_id(),
             "policy_digest": pd,
@@ -181,7 +191,7 @@ class VerificationLog:
             if f["result"] == "accepted" and ch_hex is not None:
                 prior = accepted_seq(ch_hex)
                 if prior is not None:
-                    replay = replay_error(bytes(challenge), prior)
+                    replay = replay_error(challenge, prior)
                     f.update(result="rejected", code=ReplayError.__name__, reason=replay.one_line()[:MAX_REASON])
             seq = state.size + 1
             f["seq"] = seq
@@ -208,7 +218,7 @@ class VerificationLog:
 
     # --- reading ---------------------------------------------------------------------------------
 
-    def accepted_seq(self, challenge: Optional[bytes]) -> Optional[int]:
+    def accepted_seq(self, challenge: bytes | None) -> int | None:
         """The entry that accepted this challenge, or None (the replay pre-check)."""
         if challenge is None:
             return None
@@ -217,7 +227,7 @@ class VerificationLog:
     def __len__(self) -> int:
         return self.store.count()
 
-    def entries(self, *, bodies: bool = False, start: int = 1, stop: Optional[int] = None) -> Iterator[LogEntry]:
+    def entries(self, *, bodies: bool = False, start: int = 1, stop: int | None = None) -> Iterator[LogEntry]:
         """Stored rows in id order, as stored. Without ``bodies`` the bundle and attestations are
         ``b""`` where one is stored and None where none is."""
         for row in self.store.entries(bodies=bodies, start=start, stop=stop):
@@ -234,7 +244,7 @@ class VerificationLog:
             raise LogError(f"the signed head at tree size {row.get('tree_size')!r} is malformed",
                            source=self.path) from None
 
-    def heads(self) -> Iterator[tuple[dict, Optional[SignedTreeHead]]]:
+    def heads(self) -> Iterator[tuple[dict, SignedTreeHead | None]]:
         """Every stored signed head as (row, parsed head or None when the row is malformed)."""
         for row in self.store.heads():
             try:
@@ -259,21 +269,21 @@ class VerificationLog:
                 raise LogError(f"entry {e['id']}'s leaf hash is malformed", source=self.path) from None
         return t
 
-    def inclusion_proof(self, seq: int, tree_size: Optional[int] = None) -> list[bytes]:
+    def inclusion_proof(self, seq: int, tree_size: int | None = None) -> list[bytes]:
         """PATH(seq-1, D[0:tree_size]) for a trader holding an older receipt."""
         try:
             return self.tree().inclusion_proof(seq - 1, tree_size)
         except ValueError as exc:
             raise InputError(str(exc)) from None
 
-    def consistency_proof(self, old_size: int, new_size: Optional[int] = None) -> list[bytes]:
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """PROOF(old_size, D[0:new_size]) for an auditor holding an older signed head."""
         try:
             return self.tree().consistency_proof(old_size, new_size)
         except ValueError as exc:
             raise InputError(str(exc)) from None
 
-    def document(self, table: str, digest: str) -> Optional[bytes]:
+    def document(self, table: str, digest: str) -> bytes | None:
         return self.store.document(table, digest)
 
     def documents(self, table: str) -> list[tuple[str, bytes]]:

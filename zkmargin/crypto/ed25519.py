@@ -20,7 +20,10 @@ from ..files.atomic import write_private
 from ..files.bounded import read_small
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 #: What a private key can be read from: a key object, PEM bytes, 32 raw bytes, a 64-hex-digit
 #: seed, or a path to a file holding PEM (PKCS#8) or the hex seed.
@@ -92,7 +95,10 @@ def load_public_key(src: PublicKeySource, what: str = "custodian public key",
     """An Ed25519 public key from a key object, 64 hex digits, 32 raw bytes, or a path to a file
     holding the hex or a PEM public key (``what`` and ``error`` as for :func:`load_private_key`)."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
     if isinstance(src, Ed25519PublicKey):
         return src

@@ -34,9 +34,10 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Optional, Sequence
+from datetime import UTC, datetime
+from typing import Any, Union
 
 from ..crypto.ed25519 import load_public_key
 from ..errors import FormatError, ZkMarginError
@@ -50,11 +51,16 @@ MAX_SUBJECT_CHARS = 256
 MAX_AUDIENCE_CHARS = 256
 CHALLENGE_BYTES = (16, 64)  # as zkmargin.api accepts for a proof's challenge
 
+JSONDict = dict[str, Any]
+#: Where a document came from: a dict, its JSON text or bytes, or a path.
+DocumentSource = Union[JSONDict, str, bytes, "os.PathLike[str]"]
+
 _ATTESTATION_KEYS = ("format", "custodian", "audience", "subject", "challenge", "policy_digest", "as_of",
                      "nonce", "slots", "commitments", "signature")
 
 
-def load_json_document(src, fmt: str, what: str, old: Sequence[str] = ()) -> tuple[dict, Optional[str]]:
+def load_json_document(src: DocumentSource, fmt: str, what: str,
+                       old: Sequence[str] = ()) -> tuple[JSONDict, str | None]:
     """A signed or private document's JSON object from a dict, JSON text or bytes, or a path (at
     most :data:`~zkmargin.files.bounded.MAX_DOCUMENT_BYTES`), with its format tag checked:
     (data, source)."""
@@ -63,7 +69,7 @@ def load_json_document(src, fmt: str, what: str, old: Sequence[str] = ()) -> tup
         return src, None
     if isinstance(src, (str, os.PathLike)) and not (isinstance(src, str) and src.lstrip().startswith("{")):
         source = os.fspath(src)
-        src = read_small(src, what)
+        src = read_small(source, what)
     if isinstance(src, (bytes, bytearray)) and len(src) > MAX_DOCUMENT_BYTES:
         raise FormatError(f"the {what} is too large", source=source)
     try:
@@ -77,15 +83,15 @@ def load_json_document(src, fmt: str, what: str, old: Sequence[str] = ()) -> tup
     return data, source
 
 
-def canonical_json_bytes(obj) -> bytes:
+def canonical_json_bytes(obj: object) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 _LOWER_HEX = re.compile(r"^(?:[0-9a-f]{2})*$")
 
 
-def _hex_at(value, field: str, source, size: Optional[int] = None,
-            bounds: Optional[tuple[int, int]] = None) -> bytes:
+def _hex_at(value: object, field: str, source: str | None, size: int | None = None,
+            bounds: tuple[int, int] | None = None) -> bytes:
     """Bytes from a signed document's hex field: lowercase digits only, an even number of them
     (the signature covers the exact string), with a one-line FormatError naming the field."""
     if not isinstance(value, str) or not _LOWER_HEX.match(value):
@@ -100,7 +106,7 @@ def _hex_at(value, field: str, source, size: Optional[int] = None,
     return raw
 
 
-def text_at(value, field: str, source, limit: int) -> str:
+def text_at(value: object, field: str, source: str | None, limit: int) -> str:
     if not isinstance(value, str) or not value.strip():
         raise FormatError("must be a non-empty string", source=source, field=field)
     if len(value) > limit or not value.isprintable():
@@ -121,7 +127,7 @@ class SignedCommitments:
     custodian: str
     audience: str
     subject: str
-    challenge: Optional[str]
+    challenge: str | None
     policy_digest: str
     as_of: str
     nonce: str
@@ -129,7 +135,7 @@ class SignedCommitments:
     commitments: list[bytes]
     signature: bytes = b""
 
-    def signed_fields(self) -> dict:
+    def signed_fields(self) -> JSONDict:
         return {
             "format": ATTESTATION_FORMAT,
             "custodian": self.custodian,
@@ -147,7 +153,7 @@ class SignedCommitments:
         """The exact bytes the custodian signs (domain-separated canonical JSON)."""
         return SIGNATURE_DOMAIN + canonical_json_bytes(self.signed_fields())
 
-    def to_json_dict(self) -> dict:
+    def to_json_dict(self) -> JSONDict:
         out = self.signed_fields()
         out["signature"] = self.signature.hex()
         return out
@@ -158,7 +164,7 @@ class SignedCommitments:
     def digest(self) -> str:
         return hashlib.sha256(canonical_json_bytes(self.to_json_dict())).hexdigest()
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         write_atomic(path, self.to_json().encode())
 
     def signature_valid(self) -> bool:
@@ -171,7 +177,7 @@ class SignedCommitments:
         return True
 
     @classmethod
-    def from_json_dict(cls, data, source=None, where: str = "") -> "SignedCommitments":
+    def from_json_dict(cls, data: object, source: str | None = None, where: str = "") -> SignedCommitments:
         """Parse strictly; ``where`` prefixes the field names in errors (``attestations[0].``)."""
         if not isinstance(data, dict):
             raise FormatError("an attestation is a JSON object", source=source, field=where.rstrip(".") or None)
@@ -215,14 +221,14 @@ class SignedCommitments:
         )
 
     @classmethod
-    def load(cls, src) -> "SignedCommitments":
+    def load(cls, src: SignedCommitments | DocumentSource) -> SignedCommitments:
         if isinstance(src, SignedCommitments):
             return src
         data, source = load_json_document(src, ATTESTATION_FORMAT, "an attestation", OLD_ATTESTATION_FORMATS)
         return cls.from_json_dict(data, source)
 
 
-def parse_as_of(text: str, field: str, source) -> datetime:
+def parse_as_of(text: str, field: str, source: str | None) -> datetime:
     """An attestation's time as an aware UTC datetime (FormatError naming the field)."""
     try:
         t = datetime.fromisoformat(text)
@@ -230,7 +236,7 @@ def parse_as_of(text: str, field: str, source) -> datetime:
         raise FormatError("is not an ISO 8601 timestamp", source=source, field=field) from None
     if t.tzinfo is None:
         raise FormatError("the timestamp needs a time zone (e.g. 'Z')", source=source, field=field)
-    return t.astimezone(timezone.utc)
+    return t.astimezone(UTC)
 
 
 
@@ -239,7 +245,7 @@ def _position_groups(slot_names: Sequence[str], mode: str) -> dict[str, str]:
     price and isolated margin)."""
     if mode != "isolated":
         return {}
-    out = {}
+    out: dict[str, str] = {}
     for s in slot_names:
         kind, _, key = s.partition(":")
         if kind in ("size", "entry", "isolated"):
@@ -247,8 +253,9 @@ def _position_groups(slot_names: Sequence[str], mode: str) -> dict[str, str]:
     return out
 
 
-def slot_coverage(slot_names: Sequence[str], attestations: Sequence[SignedCommitments], mode: str, error, *,
-              required: Optional[set] = None, where: str = "") -> dict[str, list[int]]:
+def slot_coverage(slot_names: Sequence[str], attestations: Sequence[SignedCommitments], mode: str,
+                  error: type[ZkMarginError], *, required: set[str] | None = None,
+                  where: str = "") -> dict[str, list[int]]:
     """For every slot, the attestations (indices) that cover it; enforces the combination rules:
     every slot of ``required`` (default: all) is covered, isolated positions come from one
     custodian."""
@@ -271,7 +278,7 @@ def slot_coverage(slot_names: Sequence[str], attestations: Sequence[SignedCommit
         raise error(f"{where}position slot(s) {shared} are attested by several custodians; a position slot packs "
                     "an instrument and a size and must come from exactly one custodian")
     groups = _position_groups(slot_names, mode)
-    by_group: dict[str, set] = {}
+    by_group: dict[str, set[int]] = {}
     for s, g in groups.items():
         by_group.setdefault(g, set()).update(cover[s])
     for g, ks in by_group.items():

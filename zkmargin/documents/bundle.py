@@ -25,13 +25,16 @@ CLI; ``ProofBundle`` and ``BUNDLE_FORMAT`` are re-exported from ``zkmargin``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import FormatError, InputError
-from ..files.atomic import write_atomic  # called as zkmargin.documents.bundle.write_atomic by the CLI
+from ..files.atomic import write_atomic
 from .attestation import SignedCommitments
+
+JSONDict = dict[str, Any]
 
 BUNDLE_FORMAT = "zkmargin.proof/2"
 OLD_BUNDLE_FORMATS = ("zkmargin.proof/1",)
@@ -45,11 +48,12 @@ MIN_CHALLENGE_BYTES = 16
 MAX_CHALLENGE_BYTES = 64
 
 
-def canonical_statement_bytes(statement: dict) -> bytes:
+def canonical_statement_bytes(statement: JSONDict) -> bytes:
     return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def hex_field(value: Any, what: str, source, size: int | None = None, *, lowercase: bool = False) -> bytes:
+def hex_field(value: Any, what: str, source: str | None, size: int | None = None, *,
+              lowercase: bool = False) -> bytes:
     """Bytes from a hex string field of a document, with a one-line FormatError naming the field
     (``lowercase=True`` also refuses upper-case digits, for signed documents whose bytes must be
     canonical)."""
@@ -66,16 +70,16 @@ def hex_field(value: Any, what: str, source, size: int | None = None, *, lowerca
 
 @dataclass
 class ProofBundle:
-    statement: dict
+    statement: JSONDict
     commitments: list[bytes]
     proof: bytes
-    attestations: Optional[list] = None  # SignedCommitments; None or [] = none
+    attestations: list[SignedCommitments] = field(default_factory=list)  # [] = self-declared values
 
-    def __post_init__(self):
-        if self.attestations is None:
+    def __post_init__(self) -> None:
+        if self.attestations is None:  # an untyped caller's None: no attestations
             self.attestations = []
 
-    def to_json_dict(self) -> dict:
+    def to_json_dict(self) -> JSONDict:
         return {
             "format": BUNDLE_FORMAT,
             "statement": self.statement,
@@ -92,11 +96,11 @@ class ProofBundle:
         """Bytes of binary content: proof plus commitments."""
         return len(self.proof) + sum(len(c) for c in self.commitments)
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         write_atomic(path, self.to_json().encode())
 
     @classmethod
-    def from_json_dict(cls, data: Any, source: str | None = None) -> "ProofBundle":
+    def from_json_dict(cls, data: Any, source: str | None = None) -> ProofBundle:
         if not isinstance(data, dict):
             raise FormatError("a proof bundle is a JSON object", source=source)
         if data.get("format") in OLD_BUNDLE_FORMATS:
@@ -127,7 +131,7 @@ class ProofBundle:
         return cls(statement=dict(st), commitments=commitments, proof=proof, attestations=attestations)
 
     @classmethod
-    def from_json(cls, text: str | bytes, source: str | None = None) -> "ProofBundle":
+    def from_json(cls, text: str | bytes, source: str | None = None) -> ProofBundle:
         if len(text) > MAX_BUNDLE_BYTES:
             raise FormatError(f"a proof bundle is at most {MAX_BUNDLE_BYTES} bytes", source=source)
         try:
@@ -137,7 +141,7 @@ class ProofBundle:
         return cls.from_json_dict(data, source)
 
     @classmethod
-    def load(cls, path) -> "ProofBundle":
+    def load(cls, path: str | os.PathLike[str]) -> ProofBundle:
         p = Path(path)
         try:
             with open(p, "rb") as fh:
@@ -147,7 +151,7 @@ class ProofBundle:
         return cls.from_json(raw, source=str(p))
 
 
-def load_bundle(bundle) -> ProofBundle:
+def load_bundle(bundle: object) -> ProofBundle:
     """A parsed bundle from a :class:`ProofBundle`, its JSON object, JSON text or bytes, or a path."""
     if isinstance(bundle, ProofBundle):
         return bundle
@@ -163,7 +167,7 @@ def load_bundle(bundle) -> ProofBundle:
     raise InputError(f"cannot read a proof bundle from {type(bundle).__name__}")
 
 
-def check_challenge(challenge) -> Optional[bytes]:
+def check_challenge(challenge: object) -> bytes | None:
     """The venue's challenge a proof answers: None, or bytes of :data:`MIN_CHALLENGE_BYTES` to
     :data:`MAX_CHALLENGE_BYTES` (an :class:`InputError` otherwise)."""
     if challenge is None:

@@ -19,15 +19,16 @@ workflow and the CLI (``attest``, ``commit``, ``open``, ``prove --openings``).
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..crypto.backends import get_backend
+from ..crypto.backends import GroupBackend, get_backend
 from ..crypto.field import R
 from ..errors import FormatError, InputError
 from ..files.atomic import write_private
-from .attestation import load_json_document
+from .attestation import DocumentSource, JSONDict, load_json_document
 from .bundle import hex_field
 
 OPENINGS_FORMAT = "zkmargin.openings/1"
@@ -36,11 +37,11 @@ _OPENINGS_KEYS = ("format", "policy_digest", "custodian", "nonce", "slots", "val
 _INT = re.compile(r"^-?[0-9]+$")
 
 
-def _hexfield(value, what: str, source, size: int | None = None) -> bytes:
+def _hexfield(value: object, what: str, source: str | None, size: int | None = None) -> bytes:
     return hex_field(value, what, source, size, lowercase=True)
 
 
-def _strlist(value, what: str, source) -> list[str]:
+def _strlist(value: object, what: str, source: str | None) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
         raise FormatError(f"{what} must be a list of strings", source=source)
     if len(set(value)) != len(value):
@@ -60,7 +61,7 @@ class Openings:
     custodian: str | None = None
     nonce: str | None = None
 
-    def to_json_dict(self) -> dict:
+    def to_json_dict(self) -> JSONDict:
         return {
             "format": OPENINGS_FORMAT,
             "policy_digest": self.policy_digest,
@@ -74,11 +75,11 @@ class Openings:
     def to_json(self) -> str:
         return json.dumps(self.to_json_dict(), indent=2) + "\n"
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write atomically with mode 0600 (the openings reveal the account)."""
         write_private(path, self.to_json().encode())
 
-    def subset(self, slots: Iterable[str]) -> "Openings":
+    def subset(self, slots: Iterable[str]) -> Openings:
         """The openings of the chosen slots only (to hand an auditor)."""
         want = list(slots)
         index = {s: i for i, s in enumerate(self.slots)}
@@ -91,7 +92,7 @@ class Openings:
         return Openings(self.policy_digest, [self.slots[i] for i in ids], [self.values[i] for i in ids],
                         [self.blindings[i] for i in ids], self.custodian, self.nonce)
 
-    def commitments(self, backend=None) -> list[bytes]:
+    def commitments(self, backend: str | GroupBackend | None = None) -> list[bytes]:
         from ..crypto.generators import get_generators
         from ..prover.r1cs import commit
 
@@ -100,7 +101,7 @@ class Openings:
         return [be.encode(commit(be, gens, v, g)) for v, g in zip(self.values, self.blindings)]
 
     @classmethod
-    def from_json_dict(cls, data, source=None) -> "Openings":
+    def from_json_dict(cls, data: object, source: str | None = None) -> Openings:
         if not isinstance(data, dict) or data.get("format") != OPENINGS_FORMAT:
             raise FormatError(f"not openings (format must be {OPENINGS_FORMAT!r})", source=source)
         if set(data) != set(_OPENINGS_KEYS):
@@ -128,7 +129,7 @@ class Openings:
         return cls(data["policy_digest"], slots, values, blindings, data["custodian"], data["nonce"])
 
     @classmethod
-    def load(cls, src) -> "Openings":
+    def load(cls, src: Openings | DocumentSource) -> Openings:
         if isinstance(src, Openings):
             return src
         data, source = load_json_document(src, OPENINGS_FORMAT, "openings")

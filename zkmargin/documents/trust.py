@@ -42,16 +42,21 @@ the service and the CLI's descriptions of a result.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Optional, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
-from ..crypto.backends import get_backend
+from ..crypto.backends import GroupBackend, get_backend
 from ..errors import AttestationRejectedError, InputError, UnchallengedProofError, ZkMarginError
 from ..rules.digests import policy_digest
-from ..rules.models import load_market, load_policy, parse_timestamp
-from .attestation import parse_as_of, slot_coverage
-from .bundle import check_challenge, load_bundle
+from ..rules.models import Market, Policy, load_market, load_policy, parse_timestamp
+from .attestation import SignedCommitments, parse_as_of, slot_coverage
+from .bundle import ProofBundle, check_challenge, load_bundle
+
+#: The trust report (JSON-able; see the module docstring).
+TrustReport = dict[str, Any]
+BackendChoice = str | GroupBackend | None
 
 #: How far in the verifier's future an attestation's ``as_of`` may lie (clocks differ a little).
 MAX_CLOCK_SKEW_SECONDS = 60
@@ -67,27 +72,27 @@ class TrustRule:
     venue: str
     policy_digest: str
     mode: str
-    custodians: dict  # key hex -> name, in the policy's order
-    kinds: tuple
-    max_age: Optional[float]
+    custodians: dict[str, str]  # key hex -> name, in the policy's order
+    kinds: tuple[str, ...]
+    max_age: float | None
     self_declared: bool
     unchallenged: bool
     attestation_challenge: bool
 
     @classmethod
-    def of(cls, policy, *, max_age=None, digest: Optional[str] = None) -> "TrustRule":
+    def of(cls, policy: Policy, *, max_age: object = None, digest: str | None = None) -> TrustRule:
         """The rule of a loaded policy (``digest``: its digest, when the caller has it already)."""
         t = policy.trust_rule
         listed = {c.key: c.name for c in t.custodians}
         rule = cls(
             venue=policy.venue, policy_digest=digest or policy_digest(policy), mode=policy.mode, custodians=listed,
-            kinds=tuple(t.attest or ()), max_age=float(t.max_age_seconds) if listed else None,
+            kinds=tuple(t.attest or ()), max_age=float(t.max_age_seconds) if listed and t.max_age_seconds is not None else None,
             self_declared=not listed, unchallenged=bool(t.unchallenged),
             attestation_challenge=bool(t.attestation_challenge),
         )
         return rule.tightened(max_age)
 
-    def tightened(self, max_age) -> "TrustRule":
+    def tightened(self, max_age: object) -> TrustRule:
         """This rule with a smaller maximum age; a larger one is an input error (a flag may only
         tighten the policy's rule)."""
         limit = check_max_age(max_age)
@@ -96,13 +101,13 @@ class TrustRule:
         if not self.custodians:
             raise InputError("the policy lists no custodians, so there is no attestation age to tighten",
                              field="max_age")
-        if limit > self.max_age:
+        if self.max_age is not None and limit > self.max_age:
             raise InputError(f"{limit:g} s is more than the policy's trust.max_age_seconds "
                              f"({self.max_age:g} s); a verifier may only tighten it", field="max_age")
         return replace(self, max_age=limit)
 
 
-def check_max_age(value) -> Optional[float]:
+def check_max_age(value: object) -> float | None:
     """``None`` or a positive, finite number of seconds (NaN, infinities, zero, negatives and
     booleans are input errors: none of them may switch the age check off)."""
     if value is None:
@@ -116,11 +121,11 @@ def check_max_age(value) -> Optional[float]:
     return v
 
 
-def parse_now(now) -> datetime:
+def parse_now(now: object) -> datetime:
     """The verifier's clock: ``None`` (the system clock), an aware datetime or an ISO 8601 string
     with a time zone."""
     if now is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     if isinstance(now, str):
         try:
             now = datetime.fromisoformat(now)
@@ -130,10 +135,10 @@ def parse_now(now) -> datetime:
         raise InputError("the verifier's time is a datetime or an ISO 8601 string", field="now")
     if now.tzinfo is None:
         raise InputError("the verifier's time needs a time zone", field="now")
-    return now.astimezone(timezone.utc)
+    return now.astimezone(UTC)
 
 
-def require_challenge(rule: TrustRule, challenge: Optional[bytes], where: str = "") -> None:
+def require_challenge(rule: TrustRule, challenge: bytes | None, where: str = "") -> None:
     """A proof without a challenge could be an old proof replayed; refused unless the policy says
     ``trust.unchallenged: true``."""
     if challenge is None and not rule.unchallenged:
@@ -142,7 +147,7 @@ def require_challenge(rule: TrustRule, challenge: Optional[bytes], where: str = 
             "(issue a challenge with 'zkmargin challenge' and have the trader prove against it)")
 
 
-def require_subject(rule: TrustRule, subject, field: str = "subject") -> Optional[str]:
+def require_subject(rule: TrustRule, subject: object, field: str = "subject") -> str | None:
     """The account id the venue knows: required (input error) when the policy lists custodians."""
     if subject is not None and (not isinstance(subject, str) or not subject.strip()):
         raise InputError("the subject is the account id the venue knows (a non-empty string)", field=field)
@@ -152,7 +157,8 @@ def require_subject(rule: TrustRule, subject, field: str = "subject") -> Optiona
     return subject
 
 
-def _coverage_and_sums(rule: TrustRule, bundle, atts, be, where: str) -> list[str]:
+def _coverage_and_sums(rule: TrustRule, bundle: ProofBundle, atts: list[SignedCommitments], be: GroupBackend,
+                       where: str) -> list[str]:
     """Every slot of a required kind is attested; every attested slot's proof commitment is the
     sum of the attested ones. Returns the slots no attestation covers."""
     names = list(bundle.statement.get("slots") or [])
@@ -183,8 +189,9 @@ def _coverage_and_sums(rule: TrustRule, bundle, atts, be, where: str) -> list[st
     return [s for s in names if not cover[s]]
 
 
-def enforce(rule: TrustRule, bundle, market, challenge: Optional[bytes], *, subject: Optional[str],
-            now: datetime, backend=None, where: str = "", subject_from_attestations: bool = False) -> dict:
+def enforce(rule: TrustRule, bundle: ProofBundle, market: Market, challenge: bytes | None, *,
+            subject: str | None, now: datetime, backend: BackendChoice = None, where: str = "",
+            subject_from_attestations: bool = False) -> TrustReport:
     """Apply ``rule`` to ``bundle`` (its statement already checked against the verifier's own)
     at the verifier's time ``now``; return the trust report or raise
     :class:`AttestationRejectedError`. ``subject_from_attestations`` (audits of logs that did not
@@ -204,6 +211,8 @@ def enforce(rule: TrustRule, bundle, market, challenge: Optional[bytes], *, subj
         raise AttestationRejectedError(
             f"{where}attestation 0 is signed by a custodian this venue's policy does not list (it lists "
             f"none; key {atts[0].custodian[:16]}…)")
+    max_age = rule.max_age
+    assert max_age is not None  # a policy that lists custodians has trust.max_age_seconds (validated)
     if subject is None and not subject_from_attestations:
         raise InputError("name the account the proof is for (the subject its attestations must name)",
                          field="subject")
@@ -245,19 +254,19 @@ def enforce(rule: TrustRule, bundle, market, challenge: Optional[bytes], *, subj
                 "attestation to be made for its challenge")
         t = parse_as_of(a.as_of, "as_of", None)
         age = (now - t).total_seconds()
-        if age > rule.max_age:
+        if age > max_age:
             raise AttestationRejectedError(
                 f"{where}attestation {k} ({name}) is stale: made {age:.0f} s before the verifier's time, "
-                f"the limit is {rule.max_age:g} s")
+                f"the limit is {max_age:g} s")
         if -age > MAX_CLOCK_SKEW_SECONDS:
             raise AttestationRejectedError(
                 f"{where}attestation {k} ({name}) is dated {-age:.0f} s in the verifier's future "
                 f"(allowed clock skew {MAX_CLOCK_SKEW_SECONDS} s)")
         apart = abs((t - market_t).total_seconds())
-        if apart > rule.max_age:
+        if apart > max_age:
             raise AttestationRejectedError(
                 f"{where}attestation {k} ({name}) is {apart:.0f} s away from the market snapshot's time "
-                f"({market.as_of}), the limit is {rule.max_age:g} s")
+                f"({market.as_of}), the limit is {max_age:g} s")
         vouched.append({"name": name, "key": a.custodian, "as_of": a.as_of, "age_seconds": round(age, 3),
                         "challenge_bound": a.challenge is not None, "slots": len(a.slots)})
     unattested = _coverage_and_sums(rule, bundle, atts, get_backend(backend), where)
@@ -265,8 +274,9 @@ def enforce(rule: TrustRule, bundle, market, challenge: Optional[bytes], *, subj
     return report
 
 
-def check_trust(bundle, market, policy, challenge: Optional[bytes] = None, *, subject: Optional[str] = None,
-                now=None, max_age=None, backend=None) -> dict:
+def check_trust(bundle: object, market: object, policy: object, challenge: bytes | None = None, *,
+                subject: str | None = None, now: object = None, max_age: object = None,
+                backend: BackendChoice = None) -> TrustReport:
     """The trust rule of ``policy`` on one bundle, on its own (no proof verification, no
     statement check): the trust report, or :class:`AttestationRejectedError`."""
     pol = load_policy(policy)
@@ -277,8 +287,9 @@ def check_trust(bundle, market, policy, challenge: Optional[bytes] = None, *, su
                    now=parse_now(now), backend=backend)
 
 
-def recheck_accepted(bundle, policy, market, challenge: Optional[bytes], logged_time: str, *,
-                     subject: Optional[str] = None, backend=None, rule: Optional[TrustRule] = None) -> dict:
+def recheck_accepted(bundle: object, policy: Policy, market: Market, challenge: bytes | None, logged_time: str,
+                     *, subject: str | None = None, backend: BackendChoice = None,
+                     rule: TrustRule | None = None) -> TrustReport:
     """What an audit runs for an accepted log entry: the policy's trust rule (the stored policy,
     its own ``max_age_seconds``) at the entry's logged time. Without a logged ``subject`` the
     attestations must all name one subject. Raises :class:`AttestationRejectedError` when the
@@ -296,7 +307,7 @@ def _age(seconds: float) -> str:
     return f"{text} old" if seconds >= 0 else f"{text} ahead of the verifier's clock"
 
 
-def describe(report: Optional[dict]) -> str:
+def describe(report: TrustReport | None) -> str:
     """The trust report in words: who vouched and how old their attestation was, or
     "self-declared values"."""
     if not report:
@@ -316,7 +327,7 @@ def describe(report: Optional[dict]) -> str:
     return text
 
 
-def subjects_for(subject, n: int) -> list:
+def subjects_for(subject: str | None | Sequence[str | None], n: int) -> list[str | None]:
     """One subject per bundle of a batch from ``None``, one string for all, or a sequence."""
     if subject is None or isinstance(subject, str):
         return [subject] * n
@@ -326,6 +337,6 @@ def subjects_for(subject, n: int) -> list:
     return out
 
 
-def check_subjects(rule: TrustRule, subjects: Sequence) -> list:
+def check_subjects(rule: TrustRule, subjects: Sequence[str | None]) -> list[str | None]:
     return [require_subject(rule, s, field="subject" if len(subjects) == 1 else f"subject[{i}]")
             for i, s in enumerate(subjects)]

@@ -19,12 +19,11 @@ Error messages name the symbol and field, never a value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
-
 from decimal import localcontext
+from typing import Any
 
-from zkmargin.rules.decimals import EXACT
 from zkmargin.errors import ExchangeDataError, UnknownSymbolError
+from zkmargin.rules.decimals import EXACT
 from zkmargin.rules.models import Account, Policy, parse_account, validate_account
 
 from .exchanges import PositionRow
@@ -73,8 +72,8 @@ def position_rows(data: ExchangeData, contracts: Contracts) -> list[tuple[Positi
     return rows
 
 
-def account_from_exchange(data: ExchangeData, *, policy: Optional[Policy] = None,
-                          symbols: Optional[list[str]] = None) -> ImportedAccount:
+def account_from_exchange(data: ExchangeData, *, policy: Policy | None = None,
+                          symbols: list[str] | None = None) -> ImportedAccount:
     """Convert the recording's positions and balance into an account (see the module rules).
 
     ``symbols`` (ids or unified symbols) limits which positions may be held: a position outside
@@ -115,7 +114,7 @@ def account_from_exchange(data: ExchangeData, *, policy: Optional[Policy] = None
         raise ExchangeDataError(f"the positions are {mode} but the policy is {policy.mode}",
                                 source=src, field="positions")
 
-    positions = []
+    positions: list[dict[str, Any]] = []
     isolated = {}
     with localcontext(EXACT):
         for mid, (row, w) in held.items():

@@ -30,8 +30,8 @@ from decimal import ROUND_CEILING, Context, Decimal, localcontext
 import numpy as np
 
 from ..errors import InputError, PolicyError, UnknownSymbolError
-from .models import Bracket, Policy, Rule, dump_document, load_policy, write_document
 from .decimals import EXACT, canonical, parse_decimal, quantize
+from .models import Bracket, Policy, Rule, dump_document, load_policy, write_document
 
 __all__ = ["realized_vol", "vol_multiplier", "scale_rate", "scale_rule", "multipliers",
            "dynamic_policy", "write_dynamic_policy"]

@@ -29,9 +29,9 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Callable, Optional
 
 from ..api import ProveTimings, prove, verify, verify_batch
 from ..crypto.backends import get_backend
@@ -309,7 +309,7 @@ class BenchReport:
 
 
 def run_benchmarks(quick: bool = False, backend=None,
-                   progress: Optional[Callable[[str], None]] = None) -> BenchReport:
+                   progress: Callable[[str], None] | None = None) -> BenchReport:
     """Run W1, W2 and the universe-size sweep (4..256, or 4..32 with ``quick``) and return the
     report. ``progress`` is called with each workload's name before it runs. The full run also
     times a batch verification of 100 W1 proofs."""

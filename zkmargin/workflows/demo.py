@@ -25,17 +25,25 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from importlib.resources import files
-from typing import Callable, Optional
 
 from ..api import ProveTimings, check, prove, verify
 from ..crypto.backends import get_backend
 from ..documents.bundle import ProofBundle
 from ..errors import BelowRequirementError, Rejected
-from ..rules.models import Account, Market, Policy, dump_document, load_account, load_market, load_policy
+from ..rules.models import (
+    Account,
+    Market,
+    Policy,
+    dump_document,
+    load_account,
+    load_market,
+    load_policy,
+)
 from .report_text import format_report
 
 __all__ = ["DemoStep", "DemoResult", "example", "custodian_example", "run_demo", "DEMO_THRESHOLD"]
@@ -86,7 +94,7 @@ def example(mode: str) -> tuple[Policy, Market, Account]:
     return pol, mkt, acct
 
 
-def custodian_example(now: Optional[datetime] = None):
+def custodian_example(now: datetime | None = None):
     """The venue with a custodian (``example_policy_custodian.json``), its market snapshot stamped
     with ``now`` (default: the current time: attestations are checked against it), the cross
     example account, and the published EXAMPLE custodian key (``example_custodian_key.json``;
@@ -99,7 +107,7 @@ def custodian_example(now: Optional[datetime] = None):
     name = "example_policy_custodian.json"
     pol = load_policy(data.joinpath(name).read_bytes(), source=f"zkmargin/data/{name}")
     _pol, mkt, _acct = example("cross")
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     mkt = load_market({**dump_document(mkt), "as_of": stamp}, pol, source="(example market, stamped now)")
     acct = load_account(dump_document(example("cross")[2]), pol, source="zkmargin/data/example_account_cross.json")
     key = json.loads(data.joinpath("example_custodian_key.json").read_text())
@@ -113,7 +121,7 @@ def shrink_balances(account: Account, policy: Policy, factor: int = SHRINK) -> A
     unit = Decimal(1).scaleb(-policy.decimals.amount)
     doc["balances"] = {k: str((Decimal(v) / factor).quantize(unit, rounding="ROUND_FLOOR"))
                        for k, v in doc.get("balances", {}).items()}
-    return load_account(doc, policy, source="(in memory: balances / %d)" % factor)
+    return load_account(doc, policy, source=f"(in memory: balances / {factor})")
 
 
 def _flip(data: bytes, index: int) -> bytes:
@@ -313,7 +321,7 @@ def _custodied_venue(echo, step, expect_rejected, be) -> None:
     expect_rejected("other venue", lambda: verify(elsewhere, mkt, other, 0, challenge, subject=DEMO_SUBJECT,
                                                   backend=be), "rejected")
     echo("   c) the same proof presented two hours later (the venue's clock):")
-    later = datetime.now(timezone.utc) + timedelta(hours=2)
+    later = datetime.now(UTC) + timedelta(hours=2)
     expect_rejected("stale attestation", lambda: verify(bundle, mkt, pol, 0, challenge, subject=DEMO_SUBJECT,
                                                         now=later, backend=be), "rejected")
     echo("   d) the attestation replayed with a proof for a new challenge:")

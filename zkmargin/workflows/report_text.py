@@ -7,8 +7,10 @@ by the CLI (:mod:`zkmargin.cli.output` re-exports it) and the demo.
 
 from __future__ import annotations
 
+from collections.abc import Set
 
-def table(rows: list[list[str]], right: set[int] = frozenset(), indent: str = "  ") -> str:
+
+def table(rows: list[list[str]], right: Set[int] = frozenset(), indent: str = "  ") -> str:
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     out = []
     for r in rows:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 
 from ...errors import BelowRequirementError, InputError
+from ..decimals import EXACT, canonical, parse_decimal, quantize
 from ..models import (
     Account,
     Market,
@@ -22,7 +23,6 @@ from ..models import (
     validate_account,
     validate_market,
 )
-from ..decimals import EXACT, canonical, parse_decimal, quantize
 from .collateral import collateral_value
 from .exact import _DIV, _ONE, _ZERO
 from .liquidation import liquidation_price

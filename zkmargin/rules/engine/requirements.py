@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal, localcontext
 
-from ..models import Policy, Rounding, Scenarios
 from ..decimals import EXACT, quantize
+from ..models import Policy, Rounding, Scenarios
 from .exact import _ZERO, _d
 
 

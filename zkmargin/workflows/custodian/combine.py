@@ -22,7 +22,6 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Optional
 
 from ...crypto.backends import get_backend
 from ...crypto.field import R
@@ -36,7 +35,7 @@ from .commit import plan_for
 
 def _pair(attestations: Sequence[SignedCommitments], openings: Sequence[Openings]) -> list[Openings]:
     """Each attestation's openings (matched by custodian and nonce)."""
-    by_id = {}
+    by_id: dict[tuple[str | None, str | None], list[Openings]] = {}
     for o in openings:
         by_id.setdefault((o.custodian, o.nonce), []).append(o)
     out = []
@@ -58,7 +57,7 @@ class Combined:
     slots: list[str]
     values: list[int]
     blindings: list[int]
-    commitments: list[Optional[bytes]] = field(default_factory=list)  # None: no attestation covers it
+    commitments: list[bytes | None] = field(default_factory=list)  # None: no attestation covers it
 
 
 def combine(attestations: Sequence, openings: Sequence, policy, *, market=None, backend=None) -> Combined:
@@ -66,9 +65,9 @@ def combine(attestations: Sequence, openings: Sequence, policy, *, market=None, 
     and sum the shares slot by slot. Every slot of a kind the policy's trust section requires
     attested (all kinds by default) must be covered; a slot no attestation covers gets value 0,
     blinding 0 and commitment None. Raises :class:`AttestationError` (prover side)."""
-    from ...rules.digests import policy_digest
     from ...crypto.generators import get_generators
     from ...prover.r1cs import commit
+    from ...rules.digests import policy_digest
 
     atts = [SignedCommitments.load(a) for a in attestations]
     ops = [Openings.load(o) for o in openings]
@@ -115,7 +114,7 @@ def combine(attestations: Sequence, openings: Sequence, policy, *, market=None, 
 # --- prover side ---------------------------------------------------------------------------------
 
 
-def prove_attested(account, market, policy, threshold=0, challenge: Optional[bytes] = None, *,
+def prove_attested(account, market, policy, threshold=0, challenge: bytes | None = None, *,
                    attestations: Sequence = (), openings: Sequence = (), backend=None) -> ProofBundle:
     """Prove over attested commitments and embed the attestations in the bundle
     (``zkmargin.proof/2``). The openings (one document per attestation) must open the attested
@@ -139,10 +138,10 @@ def prove_attested(account, market, policy, threshold=0, challenge: Optional[byt
     plan = plan_margin(pol, mkt, Decimal(0))
     mine = witness_values(plan, acct)
     blindings = list(comb.blindings)
-    for i, (s, a, b, V) in enumerate(zip(comb.slots, comb.values, mine, comb.commitments)):
+    for i, (s, attested, own, V) in enumerate(zip(comb.slots, comb.values, mine, comb.commitments)):
         if V is None:  # a kind the venue does not require attested: self-declared, fresh blinding
             blindings[i] = secrets.randbelow(R - 1) + 1
-        elif a != b:
+        elif attested != own:
             raise AttestationError(f"the attested value for slot {s!r} differs from the account's")
     bundle = prove(acct, mkt, pol, threshold, challenge, backend=backend, blindings=blindings)
     if any(V is not None and V != mine_V for V, mine_V in zip(comb.commitments, bundle.commitments)):
@@ -151,7 +150,7 @@ def prove_attested(account, market, policy, threshold=0, challenge: Optional[byt
     return bundle
 
 
-def prove_with_openings(account, market, policy, threshold=0, challenge: Optional[bytes] = None, *,
+def prove_with_openings(account, market, policy, threshold=0, challenge: bytes | None = None, *,
                         openings, backend=None) -> ProofBundle:
     """Prove with self-made openings (:func:`new_openings`), so chosen commitments can be opened
     to an auditor later. The openings must match the account."""

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Optional
 
 from ...crypto.backends import get_backend
 from ...crypto.ed25519 import load_private_key, public_key_hex
@@ -57,11 +56,11 @@ def slot_scales(plan) -> dict[str, int]:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def attest(account, market, policy, custodian_private_key, *, subject: str, challenge: Optional[bytes] = None,
-           slots: Optional[Sequence[str]] = None, as_of: Optional[str] = None,
+def attest(account, market, policy, custodian_private_key, *, subject: str, challenge: bytes | None = None,
+           slots: Sequence[str] | None = None, as_of: str | None = None,
            backend=None) -> tuple[SignedCommitments, Openings]:
     """Commit to ``account``'s values (every slot of the policy's circuit, or ``slots``), sign the
     commitments with the custodian's Ed25519 key for the policy's venue (the audience), the
@@ -69,10 +68,10 @@ def attest(account, market, policy, custodian_private_key, *, subject: str, chal
     to come. Returns (attestation, openings); the openings go to the trader only. ``market`` may
     be None (the slot values do not depend on prices)."""
     from ...circuits.layouts import witness_values
-    from ...rules.digests import policy_digest
     from ...crypto.generators import get_generators
-    from ...rules.models import Account, load_account
     from ...prover.r1cs import commit
+    from ...rules.digests import policy_digest
+    from ...rules.models import Account, load_account
 
     key = load_private_key(custodian_private_key)
     pol, _mkt, plan = plan_for(policy, market)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
-from typing import Optional
 
 from ...crypto.field import R
 from ...documents.bundle import ProofBundle
@@ -23,7 +22,7 @@ from ...rules.decimals import EXACT
 from .commit import plan_for, slot_scales
 
 
-def combine_openings(openings: Sequence, slots: Optional[Sequence[str]] = None) -> Openings:
+def combine_openings(openings: Sequence, slots: Sequence[str] | None = None) -> Openings:
     """Sum several openings documents (one per custodian) slot by slot — the opening of the
     proof's commitments — and keep ``slots`` only (all by default). The result has no custodian."""
     ops = [Openings.load(o) for o in openings]
@@ -56,7 +55,7 @@ class OpeningCheck:
     slots: dict  # slot -> clear-text decimal string
     complete: bool
     partial: dict = field(default_factory=dict)
-    report: Optional[dict] = None
+    report: dict | None = None
     proof_verified: bool = False
 
     def to_json_dict(self) -> dict:
@@ -97,8 +96,8 @@ def check_openings(part, bundle, *, market=None, policy=None, backend=None) -> O
 
 
 def _clear_text(result: OpeningCheck, opened: dict, b: ProofBundle, market, policy, backend) -> OpeningCheck:
-    from ...rules import engine
     from ...api import _market, _policy, _verify_bare
+    from ...rules import engine
     from ...rules.decimals import canonical
     from ...rules.digests import market_digest, policy_digest
     from ...rules.models import Account, Position, price_of

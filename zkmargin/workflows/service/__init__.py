@@ -81,7 +81,17 @@ May import the API and everything below it. Used by the CLI (``serve``, ``client
 
 from .app import AUTH_HINT, DEFAULT_MAX_BODY, EXTRA_HINT, Service, create_app, serve
 from .challenges import CHALLENGE_BYTES, DEFAULT_CHALLENGE_TTL, ChallengeStore
-from .clients import CLIENTS_FORMAT, Client, ClientRegistry, ClientsFile, Quotas, Rate, bearer_key, load_clients, parse_rate
+from .clients import (
+    CLIENTS_FORMAT,
+    Client,
+    ClientRegistry,
+    ClientsFile,
+    Quotas,
+    Rate,
+    bearer_key,
+    load_clients,
+    parse_rate,
+)
 from .gate import BodyLimit, ClientGate
 from .quotas import DEFAULT_BODY_TIMEOUT, RequestRates, ServiceLimits
 from .registration import add_client, remove_client

@@ -12,8 +12,8 @@ service's own modules; FastAPI, starlette and uvicorn are imported inside :func:
 import logging
 import math
 import time
-from datetime import datetime, timezone
-from typing import Optional
+from datetime import UTC, datetime
+from typing import Any
 
 from ...errors import AuthenticationError, InputError, MissingExtraError, ZkMarginError
 from .challenges import CHALLENGE_BYTES, DEFAULT_CHALLENGE_TTL, ChallengeStore
@@ -58,8 +58,8 @@ class Service:
     its clients, the challenge store, the request rates and the log."""
 
     def __init__(self, policy, market, threshold=0, *, clients, log=None, log_key=None,
-                 challenge_ttl: float = DEFAULT_CHALLENGE_TTL, limits: Optional[ServiceLimits] = None,
-                 rate_storage=None, max_age: Optional[float] = None, backend=None):
+                 challenge_ttl: float = DEFAULT_CHALLENGE_TTL, limits: ServiceLimits | None = None,
+                 rate_storage=None, max_age: float | None = None, backend=None):
         from ...api import _Verifier
         from ...rules.decimals import canonical
         from ...rules.digests import market_digest, policy_digest
@@ -92,7 +92,7 @@ class Service:
 
     # --- who is asking ---------------------------------------------------------------------------
 
-    def authenticate(self, authorization: Optional[str]) -> Client:
+    def authenticate(self, authorization: str | None) -> Client:
         client = self._clients().authenticate(bearer_key(authorization))
         if client is None:
             raise AuthenticationError(AUTH_HINT)
@@ -112,7 +112,7 @@ class Service:
     def issue(self, client: Client) -> dict:
         _, _, outstanding = self.limits.for_client(client)
         c, ttl = self.challenges.issue(client.id, outstanding)
-        expires = datetime.fromtimestamp(time.time() + ttl, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        expires = datetime.fromtimestamp(time.time() + ttl, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {"challenge": c.hex(), "expires_at": expires, "expires_in": ttl,
                 "policy_digest": self.policy_digest, "market_digest": self.market_digest,
                 "threshold": self.threshold, "circuit_digest": self.circuit_digest}
@@ -161,7 +161,7 @@ class Service:
 
 def create_app(policy, market, threshold=0, *, clients, log=None, log_key=None,
                challenge_ttl: float = DEFAULT_CHALLENGE_TTL, max_body: int = DEFAULT_MAX_BODY,
-               limits: Optional[ServiceLimits] = None, rate_storage=None, max_age: Optional[float] = None,
+               limits: ServiceLimits | None = None, rate_storage=None, max_age: float | None = None,
                backend=None):
     """The ASGI application: the client gate around the body limit around FastAPI. ``clients``
     is a clients file (re-read when it changes), its JSON, or a :class:`ClientRegistry`."""
@@ -177,7 +177,8 @@ def create_app(policy, market, threshold=0, *, clients, log=None, log_key=None,
     svc = Service(policy, market, threshold, clients=clients, log=log, log_key=log_key,
                   challenge_ttl=challenge_ttl, limits=limits, rate_storage=rate_storage, max_age=max_age,
                   backend=backend)
-    errors = {code: {"model": ErrorResponse} for code in (400, 401, 408, 409, 413, 422, 429, 500, 503)}
+    errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse}
+                                              for code in (400, 401, 408, 409, 413, 422, 429, 500, 503)}
     app = FastAPI(
         title="zkmargin verification service", version=__version__,
         description="Verifies zero-knowledge margin proofs against this venue's policy and market snapshot. "
@@ -186,7 +187,7 @@ def create_app(policy, market, threshold=0, *, clients, log=None, log_key=None,
     )
     app.state.service = svc
 
-    def refuse(request, status: int, body: dict, headers: Optional[dict] = None):
+    def refuse(request, status: int, body: dict, headers: dict | None = None):
         log_refusal(request.scope, status, body["code"], body["error"])
         return JSONResponse(body, status_code=status, headers=headers)
 
@@ -257,15 +258,14 @@ def create_app(policy, market, threshold=0, *, clients, log=None, log_key=None,
         return svc.log.latest_head().to_json_dict()
 
     outer = ClientGate(BodyLimit(app, max_body, svc.limits.body_timeout), svc)
-    outer.service = svc  # type: ignore[attr-defined]
     outer.fastapi = app  # type: ignore[attr-defined]
     return outer
 
 
 def serve(policy, market, threshold=0, *, clients, host: str = "127.0.0.1", port: int = 8000, log=None, log_key=None,
           challenge_ttl: float = DEFAULT_CHALLENGE_TTL,
-          max_body: int = DEFAULT_MAX_BODY, limits: Optional[ServiceLimits] = None,
-          max_age: Optional[float] = None, backend=None, log_level: str = "info", announce=None) -> None:
+          max_body: int = DEFAULT_MAX_BODY, limits: ServiceLimits | None = None,
+          max_age: float | None = None, backend=None, log_level: str = "info", announce=None) -> None:
     """Run the service with uvicorn until interrupted (one process: the challenge store and the
     request rates are in memory). ``announce`` is called with one line once the app is built
     (every input checked), before serving."""

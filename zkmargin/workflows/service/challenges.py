@@ -10,7 +10,6 @@ import secrets
 import threading
 import time
 from collections import deque
-from typing import Optional
 
 from ...errors import RateLimitedError, ReplayError, ServiceBusyError
 from .responses import retry_seconds
@@ -47,7 +46,7 @@ class ChallengeStore:
                     del self._by_client[owner]
             self._used.pop(c, None)
 
-    def issue(self, owner: str = "", limit: Optional[int] = None) -> tuple[bytes, float]:
+    def issue(self, owner: str = "", limit: int | None = None) -> tuple[bytes, float]:
         """A fresh challenge for client ``owner``, who may hold at most ``limit`` outstanding
         (None: no per-client cap). Raises :class:`RateLimitedError` (that client's cap) or
         :class:`ServiceBusyError` (the global cap), each with ``retry_after``."""
@@ -89,7 +88,7 @@ class ChallengeStore:
             self._used[challenge] = owner
             self._purge(now)
 
-    def outstanding(self, owner: Optional[str] = None) -> int:
+    def outstanding(self, owner: str | None = None) -> int:
         """Unused, unexpired challenges: of one client, or of all."""
         now = time.monotonic()
         with self._lock:

@@ -44,8 +44,9 @@ import os
 import re
 import secrets
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import Any
 
 from ...errors import FormatError, InputError
 
@@ -96,7 +97,7 @@ class Rate:
         return self.text or f"{self.count}/{self.seconds} seconds"
 
 
-def parse_rate(text, *, source=None, field: Optional[str] = None) -> Rate:
+def parse_rate(text, *, source=None, field: str | None = None) -> Rate:
     """``"60/minute"``, ``"10 per second"``, ``"100 per 5 minutes"`` → :class:`Rate`. A count of 0
     or anything else is a one-line :class:`FormatError` naming the field."""
     m = _RATE.match(text) if isinstance(text, str) else None
@@ -113,9 +114,9 @@ def parse_rate(text, *, source=None, field: Optional[str] = None) -> Rate:
 class Quotas:
     """A client's own limits; ``None`` = the service's default for that limit."""
 
-    challenges: Optional[Rate] = None
-    verifies: Optional[Rate] = None
-    outstanding: Optional[int] = None
+    challenges: Rate | None = None
+    verifies: Rate | None = None
+    outstanding: int | None = None
 
     def to_json_dict(self) -> dict:
         out: dict = {}
@@ -128,7 +129,7 @@ class Quotas:
         return out
 
     @classmethod
-    def from_json_dict(cls, data, *, source=None, where: str = "quotas") -> "Quotas":
+    def from_json_dict(cls, data, *, source=None, where: str = "quotas") -> Quotas:
         if not isinstance(data, dict):
             raise FormatError("must be an object", source=source, field=where)
         extra = set(data) - set(_QUOTA_KEYS)
@@ -166,7 +167,7 @@ class Client:
     quotas: Quotas = Quotas()
 
     def to_json_dict(self) -> dict:
-        out = {"id": self.id, "subject": self.subject, "key_id": self.key_id, "key_salt": self.key_salt,
+        out: dict[str, Any] = {"id": self.id, "subject": self.subject, "key_id": self.key_id, "key_salt": self.key_salt,
                "key_hash": self.key_hash, "created": self.created}
         q = self.quotas.to_json_dict()
         if q:
@@ -222,7 +223,7 @@ def _client_from(data, i: int, source) -> Client:
 class ClientRegistry:
     """The clients of one clients file, looked up by API key."""
 
-    def __init__(self, clients=(), *, source: Optional[str] = None):
+    def __init__(self, clients=(), *, source: str | None = None):
         self.source = source
         self._clients: list[Client] = []
         self._by_id: dict[str, Client] = {}
@@ -238,7 +239,7 @@ class ClientRegistry:
         # what an unknown key id is compared against, so that every failure costs the same
         self._dummy = (secrets.token_bytes(16), secrets.token_bytes(32))
 
-    def authenticate(self, key) -> Optional[Client]:
+    def authenticate(self, key) -> Client | None:
         """The client whose key this is, or None (malformed, unknown or wrong key alike)."""
         m = _KEY.match(key) if isinstance(key, str) else None
         kid, secret = (m.group(1), bytes.fromhex(m.group(2))) if m else ("", bytes(32))
@@ -250,7 +251,7 @@ class ClientRegistry:
         ok = hmac.compare_digest(hash_key(salt, secret), expected)
         return client if (ok and client is not None and m is not None) else None
 
-    def get(self, client_id: str) -> Optional[Client]:
+    def get(self, client_id: str) -> Client | None:
         return self._by_id.get(client_id)
 
     def __iter__(self) -> Iterator[Client]:
@@ -263,7 +264,7 @@ class ClientRegistry:
         return {"format": CLIENTS_FORMAT, "clients": [c.to_json_dict() for c in self._clients]}
 
     @classmethod
-    def from_json_dict(cls, data, source: Optional[str] = None) -> "ClientRegistry":
+    def from_json_dict(cls, data, source: str | None = None) -> ClientRegistry:
         if not isinstance(data, dict):
             raise FormatError("not a clients file (a JSON object)", source=source)
         if data.get("format") != CLIENTS_FORMAT:
@@ -333,7 +334,7 @@ class ClientsFile:
             return self._registry
 
 
-def bearer_key(header: Optional[str]) -> Optional[str]:
+def bearer_key(header: str | None) -> str | None:
     """The key of an ``Authorization: Bearer <key>`` header value, or None."""
     if not header:
         return None

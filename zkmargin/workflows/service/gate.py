@@ -9,7 +9,7 @@ Used by :func:`~.app.create_app`.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from ...errors import InputError, RequestTimeoutError, RequestTooLargeError, ZkMarginError
 from .quotas import DEFAULT_BODY_TIMEOUT
@@ -26,7 +26,7 @@ class ClientGate:
 
     ROUTES = {"/v1/challenge": "challenge", "/v1/verify": "verify", "/v1/client": None}
 
-    def __init__(self, app, service: "Service"):
+    def __init__(self, app, service: Service):
         self.app = app
         self.service = service
 
@@ -61,7 +61,7 @@ class BodyLimit:
         self.max_body = int(max_body)
         self.timeout = float(timeout)
 
-    async def _read(self, receive) -> Optional[bytearray]:
+    async def _read(self, receive) -> bytearray | None:
         body = bytearray()
         while True:
             msg = await receive()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from ...errors import InputError, RateLimitedError, ServiceBusyError
 from .clients import Client, ClientRegistry, Rate, parse_rate
@@ -26,11 +26,11 @@ class ServiceLimits:
     file sets none; ``None`` there means no per-client cap (one client could then take a whole
     global cap — the start-up warning says so). ``global_*`` bound the whole service."""
 
-    client_challenges: Optional[Rate] = parse_rate("60/minute")
-    client_verifies: Optional[Rate] = parse_rate("60/minute")
-    client_outstanding: Optional[int] = 16
-    global_challenges: Optional[Rate] = parse_rate("200/second")
-    global_verifies: Optional[Rate] = parse_rate("100/second")
+    client_challenges: Rate | None = parse_rate("60/minute")
+    client_verifies: Rate | None = parse_rate("60/minute")
+    client_outstanding: int | None = 16
+    global_challenges: Rate | None = parse_rate("200/second")
+    global_verifies: Rate | None = parse_rate("100/second")
     global_outstanding: int = 100_000
     body_timeout: float = DEFAULT_BODY_TIMEOUT
 
@@ -38,7 +38,7 @@ class ServiceLimits:
     def build(cls, *, client_challenges: str = "60/minute", client_verifies: str = "60/minute",
               client_outstanding: int = 16, global_challenges: str = "200/second",
               global_verifies: str = "100/second", global_outstanding: int = 100_000,
-              body_timeout: float = DEFAULT_BODY_TIMEOUT) -> "ServiceLimits":
+              body_timeout: float = DEFAULT_BODY_TIMEOUT) -> ServiceLimits:
         """From the command line's option values (rates as text); errors name the option."""
         for name, value in (("--client-outstanding", client_outstanding), ("--global-outstanding", global_outstanding)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -55,7 +55,7 @@ class ServiceLimits:
             body_timeout=float(body_timeout),
         )
 
-    def for_client(self, client: Client) -> tuple[Optional[Rate], Optional[Rate], Optional[int]]:
+    def for_client(self, client: Client) -> tuple[Rate | None, Rate | None, int | None]:
         q = client.quotas
         return (q.challenges or self.client_challenges, q.verifies or self.client_verifies,
                 q.outstanding if q.outstanding is not None else self.client_outstanding)
@@ -65,15 +65,15 @@ class ServiceLimits:
         out = []
         quotas = [self.for_client(c) for c in clients]
 
-        def per_second(r: Optional[Rate]) -> float:
+        def per_second(r: Rate | None) -> float:
             return math.inf if r is None else r.count / r.seconds
 
-        for i, (name, cap) in enumerate((("challenge rate", self.global_challenges),
-                                         ("verify rate", self.global_verifies))):
-            if cap is not None and sum(per_second(q[i]) for q in quotas) > per_second(cap):
+        for name, cap, rates in (("challenge rate", self.global_challenges, [q[0] for q in quotas]),
+                                 ("verify rate", self.global_verifies, [q[1] for q in quotas])):
+            if cap is not None and sum(per_second(r) for r in rates) > per_second(cap):
                 out.append(f"the clients' {name}s add up to more than the global {name} ({cap}): "
                            "clients at their caps together can exhaust it")
-        if sum(math.inf if q[2] is None else q[2] for q in quotas) > self.global_outstanding:
+        if sum(math.inf if q[2] is None else float(q[2]) for q in quotas) > self.global_outstanding:
             out.append(f"the clients' outstanding-challenge caps add up to more than the global cap "
                        f"({self.global_outstanding}): clients at their caps together can exhaust it")
         return out
@@ -86,7 +86,8 @@ class RequestRates:
     as well."""
 
     def __init__(self, storage=None):
-        from limits import storage as limits_storage, strategies
+        from limits import storage as limits_storage
+        from limits import strategies
 
         self.storage = storage if storage is not None else limits_storage.MemoryStorage()
         self.window = strategies.MovingWindowRateLimiter(self.storage)
@@ -104,7 +105,7 @@ class RequestRates:
         stats = self.window.get_window_stats(item, *ids)
         return retry_seconds(stats.reset_time - time.time())
 
-    def admit(self, kind: str, client_id: str, client_rate: Optional[Rate], global_rate: Optional[Rate]) -> None:
+    def admit(self, kind: str, client_id: str, client_rate: Rate | None, global_rate: Rate | None) -> None:
         """Count one ``kind`` request of ``client_id``: its own rate first (429), then the global
         one (503). A request over its own rate is not counted against the global rate."""
         if client_rate is not None:

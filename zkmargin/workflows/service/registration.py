@@ -13,12 +13,21 @@ import fcntl
 import json
 import os
 import secrets
-from datetime import datetime, timezone
-from typing import Optional
+from datetime import UTC, datetime
 
 from ...errors import InputError
 from ...files.atomic import write_atomic
-from .clients import KEY_PREFIX, Client, ClientRegistry, Quotas, check_client_id, check_subject, hash_key, load_clients, parse_rate
+from .clients import (
+    KEY_PREFIX,
+    Client,
+    ClientRegistry,
+    Quotas,
+    check_client_id,
+    check_subject,
+    hash_key,
+    load_clients,
+    parse_rate,
+)
 
 __all__ = ["add_client", "remove_client"]
 
@@ -27,7 +36,7 @@ __all__ = ["add_client", "remove_client"]
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _DirLock:
@@ -62,8 +71,8 @@ def _write_key_file(key_file: str, key: str) -> None:
         os.close(fd)
 
 
-def add_client(path, client_id: str, subject: Optional[str] = None, *, challenges: Optional[str] = None,
-               verifies: Optional[str] = None, outstanding: Optional[int] = None,
+def add_client(path, client_id: str, subject: str | None = None, *, challenges: str | None = None,
+               verifies: str | None = None, outstanding: int | None = None,
                rotate: bool = False, key_file=None) -> tuple[Client, str]:
     """Register a client in the clients file at ``path`` (created when absent) and return it with
     its fresh API key — the only time the key exists outside the client's hands. With ``rotate``,
@@ -99,7 +108,8 @@ def add_client(path, client_id: str, subject: Optional[str] = None, *, challenge
         salt = secrets.token_bytes(16)
         if old is not None and quotas == Quotas():
             quotas = old.quotas
-        if subject is None:
+        if subject is None:  # a rotation keeps the client's subject
+            assert old is not None  # refused above: a new client without a subject, a rotation of nobody
             subject = old.subject
         client = Client(id=client_id, subject=subject, key_id=kid, key_salt=salt.hex(),
                         key_hash=hash_key(salt, secret).hex(), created=_now(), quotas=quotas)

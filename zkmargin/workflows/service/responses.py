@@ -10,7 +10,8 @@ challenge store, the request rates and the app.
 import json
 import logging
 import math
-from typing import Any, Optional
+from collections.abc import MutableMapping
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -60,16 +61,16 @@ class VerifyResponse(BaseModel):
     statement: dict[str, Any]
     gates: int
     seconds: float
-    entry: Optional[LogRef] = None
-    receipt: Optional[dict[str, Any]] = Field(default=None, description="the log's receipt for this entry")
-    trust: Optional[dict[str, Any]] = Field(default=None, description="who vouched for the committed values")
+    entry: LogRef | None = None
+    receipt: dict[str, Any] | None = Field(default=None, description="the log's receipt for this entry")
+    trust: dict[str, Any] | None = Field(default=None, description="who vouched for the committed values")
 
 
 class ErrorResponse(BaseModel):
     error: str
     code: str
-    entry: Optional[dict[str, Any]] = None
-    receipt: Optional[dict[str, Any]] = None
+    entry: dict[str, Any] | None = None
+    receipt: dict[str, Any] | None = None
 
 
 class HealthResponse(BaseModel):
@@ -164,7 +165,7 @@ def error_headers(exc: ZkMarginError) -> dict:
     return headers
 
 
-def log_refusal(scope: dict, status: int, code: str, reason: str) -> None:
+def log_refusal(scope: MutableMapping[str, Any], status: int, code: str, reason: str) -> None:
     """One line per refused request: client id, SHA-256 of the body, status and reason."""
     client = scope.get("zkmargin.client")
     level = logging.INFO if status in (401, 429) else logging.WARNING
@@ -173,7 +174,7 @@ def log_refusal(scope: dict, status: int, code: str, reason: str) -> None:
             shorten(reason))
 
 
-async def send_json(send, status: int, body: dict, headers: Optional[dict] = None, *, close: bool = False) -> None:
+async def send_json(send, status: int, body: dict, headers: dict | None = None, *, close: bool = False) -> None:
     data = json.dumps(body).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
