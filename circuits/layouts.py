@@ -3,6 +3,8 @@
 * one slot per instrument of the policy's universe (:mod:`zkmargin.circuits.margin`, the default);
 * K private position slots looked up in the venue's instrument table
   (:mod:`zkmargin.circuits.margin.slots`), when the policy declares ``"slots": K``.
+
+May import :mod:`.cs` and :mod:`.margin`. Used by the API, the custodian workflow and the tests.
 """
 
 from __future__ import annotations

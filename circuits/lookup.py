@@ -24,6 +24,9 @@ combination ``(lc − Σ limb_i·2^(b·i))·2^(−b·(n−1))`` — no wire — 
 :func:`zkmargin.circuits.gadgets.range_check` applies. Cost: ``(n−1)/2`` phase-1 gates and ``n``
 (or ``n + 1``) phase-2 gates instead of ``k`` gates, plus the table's ``2^(b−1)`` gates of
 multiplicities, once per circuit.
+
+May import :mod:`zkmargin.errors`, :mod:`zkmargin.crypto.field`, :mod:`.cs` and :mod:`.gadgets`.
+Used by the K-slot margin circuit (:mod:`.margin.slots`) and the tests.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ the venue to hand over; the clients file keeps only a salted hash. ``client-remo
 client (:func:`zkmargin.workflows.service.remove_client`). A running ``serve`` re-reads the file when it
 changes. Errors become exit codes in the group (:mod:`zkmargin.cli.app`): 0 done, 2 usage or input
 error (nothing changed).
+
+May import the library (:mod:`zkmargin.workflows.service`). Registered by :mod:`.main`.
 """
 
 from __future__ import annotations

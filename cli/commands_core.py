@@ -5,7 +5,10 @@ Each command is one library call plus formatting; errors are mapped to exit code
 custodian options of :mod:`zkmargin.cli.workflow_options` (``--log``, ``--subject``,
 ``--max-age``, ``--attestation``, ``--openings``) and call its ``run_*`` functions, which fall back
 to the plain library calls when those options are absent. Verification always applies the
-policy's trust rule; no option loosens it."""
+policy's trust rule; no option loosens it.
+
+May import the library. Registered by :mod:`.main`.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ custodian draws its own openings; either opens chosen commitments to an auditor,
 (``open --check``). Each command is one library call (:mod:`zkmargin.workflows.custodian`) plus
 formatting; errors become exit codes in the group (:mod:`zkmargin.cli.app`): 0 valid, 1 an
 opening does not open, 2 usage or input error.
+
+May import the library. Registered by :mod:`.main`.
 """
 
 from __future__ import annotations

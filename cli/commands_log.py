@@ -5,6 +5,8 @@ trader checks a receipt offline with the venue's public key; an auditor checks t
 Each command is one library call (:mod:`zkmargin.verifier.log`, :mod:`zkmargin.verifier.audit`)
 plus formatting; errors become exit codes in the group (:mod:`zkmargin.cli.app`): 0 clean/valid,
 1 tampered/rejected, 2 usage or input error.
+
+May import the library. Registered by :mod:`.main`.
 """
 
 from __future__ import annotations

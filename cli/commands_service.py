@@ -3,6 +3,8 @@
 One library call (:func:`zkmargin.workflows.service.serve`) with the limits built from the
 options; errors become exit codes in the group (:mod:`zkmargin.cli.app`). The clients it serves
 are registered by ``client-add`` (:mod:`.commands_clients`).
+
+May import the library. Registered by :mod:`.main`.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ The price history ``dynamic-margin`` reads (``zkmargin.history/1``)::
      "notes": "optional free text"}
 
 one series (oldest first, at least 3 prices, each > 0) per instrument of the policy to rescale.
+
+May import the library (the rules: models, scenarios, dynamic margin). Registered by
+:mod:`.main`.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Adding commands: write ``cli/commands_<topic>.py`` whose functions are decorated with
 ``@cli.command()`` (``from .app import cli``), then add ONE import line below.
+
+Imports the group and every command module. Used by the ``zkmargin`` script.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """Pure formatting for the command line: reports, verification results, bundle descriptions, JSON,
-and a progress line for slow steps on a terminal. No margin or proof logic lives here."""
+and a progress line for slow steps on a terminal. No margin or proof logic lives here.
+
+May import the library's types and :mod:`zkmargin.workflows.report_text` (the report as text,
+shared with the demo). Used by the command modules.
+"""
 
 from __future__ import annotations
 

@@ -16,6 +16,8 @@ So the prover keeps the generators *unfolded* — a base set plus a scalar facto
 and computes L and R as MSMs over the base set; only when the base set has become ``FOLD_SPAN``
 times longer than the current vectors does it materialise the folded generators, each as one small
 MSM over the base points it stands for (run concurrently; the native MSM releases the GIL).
+
+May import :mod:`zkmargin.crypto`. Used by :mod:`.r1cs`.
 """
 
 from __future__ import annotations

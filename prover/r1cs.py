@@ -7,6 +7,9 @@ randomized constraints the gates split into phase 1 (indices < n1, committed in 
 any phase-2 challenge) and phase 2 (n1 … n1+n2−1, committed in A_I2, A_O2, S2); the challenge φ
 (dalek's u) combines the two: the verifier reads A_I + φ·A_I2 and generators G_i, H_i scaled by φ
 for i ≥ n1.
+
+May import :mod:`zkmargin.crypto`, :mod:`zkmargin.circuits.cs` and :mod:`zkmargin.errors`. Used
+by the API, the openings (``commit``), the custodian workflow and the tests.
 """
 
 from __future__ import annotations

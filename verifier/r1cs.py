@@ -13,6 +13,9 @@ with Q = w·B, Ĝ_i = φ_i·G_i, Ĥ_i = φ_i·y^-i·H_i (φ_i = 1 for phase-1 ga
            + <x·y^-n∘w_R, Ĝ> + <y^-n∘(x·w_L + w_O) − 1, φ∘H>.
 (1) is weighted by a random c and added to (2); the sum must be the identity. For a batch, each
 proof's sum is weighted by an independent random ρ_j and the G, H columns are merged.
+
+May import :mod:`zkmargin.crypto`, :mod:`zkmargin.circuits.cs` and :mod:`zkmargin.errors`. Used
+by the API and the audit.
 """
 
 from __future__ import annotations

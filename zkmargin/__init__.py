@@ -4,6 +4,9 @@ requirement (Bulletproofs for arithmetic circuits over BLS12-381, no trusted set
 The flat public API::
 
     from zkmargin import load_policy, load_market, load_account, check, prove, verify, verify_batch
+
+May import :mod:`.errors`, :mod:`.api`, :mod:`.rules` and :mod:`.documents` (what it re-exports).
+Used by every user of the library and the command line.
 """
 
 import os as _os

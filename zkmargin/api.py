@@ -9,6 +9,11 @@ precise :class:`~zkmargin.errors.Rejected` subclass; success returns a result ob
 unchallenged proofs, and its committed values must be vouched for by the custodians the policy
 lists (or be self-declared where it lists none). The bare cryptographic check is
 :func:`_verify_bare`, private: a venue never accepts on it alone.
+
+May import every layer below it: :mod:`zkmargin.rules`, :mod:`zkmargin.crypto`,
+:mod:`zkmargin.circuits`, :mod:`zkmargin.prover`, :mod:`zkmargin.verifier.r1cs` and
+:mod:`zkmargin.documents`. Used by ``zkmargin/__init__.py`` (the flat API), the workflows, the log,
+the audit and the CLI.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ requirement) exit with 1; every other ``ZkMarginError`` (bad input, usage) exits
 
 Messages are one line, name the file and field where there is one, and never contain a private
 value (balances, sizes, entry prices, blinding factors, witnesses).
+
+Imports nothing of zkmargin's. Used by every module.
 """
 
 from __future__ import annotations

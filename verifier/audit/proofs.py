@@ -4,8 +4,8 @@ one batch multi-scalar multiplication per group of up to :data:`BATCH_SIZE` proo
 failure to name the failing entries — and the venue's trust rule applied again at the entry's
 logged time (:func:`zkmargin.documents.trust.recheck_accepted`).
 
-This is the part of an audit that costs: a distributed audit (a Dask cluster) runs
-:func:`verify_chunk` on the workers, one chunk of one (policy, market, threshold) group each.
+This is the part of an audit that costs, and the part a distributed audit spreads over workers:
+each :func:`verify_chunk` call is one chunk of one (policy, market, threshold) group.
 
 May import the API's prepared verifier, the documents, :mod:`zkmargin.verifier.r1cs` and the log.
 Used by :mod:`.run`.

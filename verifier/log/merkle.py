@@ -19,6 +19,8 @@ the log needs per append.
 
 We write these ourselves rather than use ``pymerkle``: its proofs are serialized in its own format
 (a bit rule plus a path that starts with the leaf), not the RFC's audit paths, and it is GPL-3.0.
+
+Imports the standard library only. Used by the log, receipts and the audit.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ A receipt is what every append returns, and what the venue hands the trader with
 :func:`check_receipt` needs nothing but the receipt and the venue's public key (and, optionally,
 the bundle the trader sent): the head's signature, the entry's leaf hash, the inclusion proof up
 to the signed root, and the bundle's hash.
+
+May import :mod:`zkmargin.errors`, :mod:`zkmargin.crypto.ed25519` and the log's :mod:`.entry`,
+:mod:`.merkle` and :mod:`.sth`. Used by the log (every append returns one), the audit and the CLI
+(``receipt``).
 """
 
 from __future__ import annotations

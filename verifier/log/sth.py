@@ -15,6 +15,9 @@ and the document an auditor or a trader keeps is::
 
 Whoever holds one signed head can later demand a consistency proof from it to any newer head: a
 venue that rewrites, removes or reorders an entry it had already signed cannot produce one.
+
+May import :mod:`zkmargin.errors` and :mod:`zkmargin.crypto.ed25519`. Used by the log, receipts,
+the audit and the CLI (``log-head``).
 """
 
 from __future__ import annotations

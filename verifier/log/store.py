@@ -19,7 +19,7 @@ is documented there). A PostgreSQL backend goes beside it (``postgres.py``) and 
 a ``SELECT … FOR UPDATE`` on the tree-state row, a partial unique index on accepted challenges and
 one transaction per append; :class:`LogStore` stays the one interface both implement.
 
-May import :mod:`zkmargin.errors` and the entry's hashed fields (:mod:`.entry`). Used by the log
+May import the entry's hashed fields (:mod:`.entry`) only. Used by the log
 (:mod:`.verification_log`) and its backends.
 """
 

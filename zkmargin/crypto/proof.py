@@ -17,6 +17,9 @@ the version, the phase count and the length before anything else, then every poi
 subgroup, canonical, not the identity — a phase-2 commitment is always blinded, so never the
 identity either) and every scalar (< r). A version-1 proof (zkmargin.r1cs/v1, no phase byte) is
 refused with a message that says so: it is never read as a version-2 one.
+
+May import :mod:`zkmargin.errors`, :mod:`.field` and :mod:`.backends`. Used by the prover, the
+verifier and the API.
 """
 
 from __future__ import annotations

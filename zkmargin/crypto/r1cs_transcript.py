@@ -11,6 +11,9 @@ every commitment V_j. Then, in the order of docs/notes/transcript.md:
     y, z, T_1, T_3, T_4, T_5, T_6, [φ], x, t_x, t_x_blinding, e_blinding, w, (L, R, u)…
 
 φ (dalek's ``u``) combines the two phases' commitments; it is drawn only in a two-phase proof.
+
+May import :mod:`.transcript` and :mod:`.backends` (the circuit is any object with the
+:class:`CircuitShape` of a constraint system). Used by the prover, the verifier and the API.
 """
 
 from __future__ import annotations

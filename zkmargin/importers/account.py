@@ -14,6 +14,8 @@
 With a policy, the account is validated against it (symbols, scales, widths) before anything is
 written; balances in assets the policy does not accept as collateral are left out and named.
 Error messages name the symbol and field, never a value.
+
+May import the rules and the importers beside it. Used by :mod:`.workflows`.
 """
 
 from __future__ import annotations

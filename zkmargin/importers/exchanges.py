@@ -27,6 +27,8 @@ marks                     ``/fapi/v1/premiumIndex`` markPrice,      ``/v5/market
 size step, price tick     filters LOT_SIZE.stepSize,                lotSizeFilter.qtyStep,
                           PRICE_FILTER.tickSize                     priceFilter.tickSize
 ========================  ========================================  =====================================
+
+May import :mod:`zkmargin.errors` and :mod:`.fields`. Used by the other importers.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ zkmargin names an instrument by the exchange's own market id (``BTCUSDT``), whic
 ``symbol`` of every raw ``info`` record; ccxt's unified symbol (``BTC/USDT:USDT``) is accepted on
 the command line too. A position's zkmargin size is ``contracts × contractSize`` in the base asset,
 so a contract must be linear (margined and settled in the quote): inverse contracts are refused.
+
+May import :mod:`zkmargin.errors` and the importers beside it. Used by the other importers.
 """
 
 from __future__ import annotations

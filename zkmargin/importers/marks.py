@@ -8,6 +8,8 @@
   explicit ``as_of`` — the importer does not guess when a price was taken.
 
 Prices are never rounded: a price with more decimals than the policy's price scale is an error.
+
+May import the rules and the importers beside it. Used by :mod:`.workflows`.
 """
 
 from __future__ import annotations

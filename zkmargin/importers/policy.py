@@ -21,6 +21,9 @@ write prices with 8 decimals) and at least every tick and given price; amount at
 every published rate and haircut. Widths: the defaults, the price width raised when 16 × the
 largest given price would not fit. Before the policy is returned its circuit is built (verifier
 side) at the largest prices its widths allow, so a policy that could wrap is never written.
+
+May import the rules, the margin circuit's plan and the importers beside it. Used by
+:mod:`.workflows`.
 """
 
 from __future__ import annotations

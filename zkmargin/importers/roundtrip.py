@@ -12,6 +12,8 @@ an explicit tolerance.
 
 ccxt's unified ``maintenanceMargin`` is not used: for Binance, ccxt 4.5 computes it as rate ×
 notional without the bracket's ``cum``, so it overstates every position above the first bracket.
+
+May import the rules (the engine) and the importers beside it. Used by :mod:`.workflows`.
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ collateral_info.json Bybit ``privateGetV5AccountCollateralInfo()`` (raw)    no
 positions.json       ``fetch_positions()``                                  yes
 balance.json         ``fetch_balance()``                                    yes
 ===================  =====================================================  =========
+
+May import :mod:`zkmargin.errors`, :mod:`zkmargin.rules.decimals` and :mod:`.fields`. Used by
+:mod:`.live` and :mod:`.workflows`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ Nothing is written unless every check passed: the venue's policy and market snap
 validated (and the policy's circuit built) before either file is written; the account is
 validated against the policy, when one is given, before it is written — atomically, with mode
 0600 (it is private). Summaries hold names and counts, never a private value.
+
+May import :mod:`zkmargin.files` and the importers beside it. Used by the CLI
+(``import-venue``, ``import-market``, ``import-account``, ``reconcile``) and the tests.
 """
 
 from __future__ import annotations
