@@ -386,20 +386,32 @@ def test_without_slots_the_per_instrument_layout_is_used():
 # --- custodian attestations of packed position slots --------------------------------------------------
 
 
+def _custodied(case: dict, *keys) -> dict:
+    """The K-slot case under a venue that lists these custodians (attestations at most 10 minutes
+    old, checked at the market snapshot's time)."""
+    from zkmargin.workflows import custodian as A
+
+    pol = copy.deepcopy(case["policy"])
+    pol["trust"] = {"custodians": [{"name": f"custodian-{k}", "key": A.public_key_hex(key)}
+                                   for k, key in enumerate(keys)], "max_age_seconds": 600}
+    return {**case, "policy": pol}
+
+
 def test_one_custodian_attests_the_packed_slots_and_the_venue_checks_them():
     """A custodian holding the whole book commits the canonical layout (sorted ids, nulls last);
     the trader proves over the attested commitments; the venue checks the proof and the signature;
     an auditor given every opening recomputes the report from the packed slots."""
     from zkmargin.workflows import custodian as A
 
-    case = slot_case("cross", K=4)
     key = A.generate_private_key()
-    att, op = A.attest(case["account"], None, case["policy"], key)
+    case = _custodied(slot_case("cross", K=4), key)
+    at = case["market"]["as_of"]
+    att, op = A.attest(case["account"], None, case["policy"], key, subject="acct-1", as_of=at)
     assert att.slots[:4] == ["position:0", "position:1", "position:2", "position:3"]
     ch = secrets.token_bytes(32)
     bundle = A.prove_attested(case["account"], case["market"], case["policy"], "5", ch, attestations=[att], openings=[op])
-    res = A.verify_attested(bundle, case["market"], case["policy"], "5", ch, attestations=[att], custodian_keys=[key])
-    assert res.valid
+    res = zkmargin.verify(bundle, case["market"], case["policy"], "5", ch, subject="acct-1", now=at)
+    assert res.valid and not res.extra["trust"]["self_declared"]
     check = A.check_openings(op, bundle, market=case["market"], policy=case["policy"])
     assert check.complete and check.report["meets"] is True
     assert check.slots["size:B"] == "-12.5" and "position:3" not in check.slots
@@ -412,26 +424,27 @@ def test_a_position_slot_attested_by_two_custodians_is_refused():
     trader's and the venue's side. The twin: the balances (additive) shared by two custodians."""
     from zkmargin.workflows import custodian as A
 
-    case = slot_case("cross", K=4)
     ka, kb = A.generate_private_key(), A.generate_private_key()
-    att_a, op_a = A.attest(case["account"], None, case["policy"], ka)
+    case = _custodied(slot_case("cross", K=4), ka, kb)
+    at = case["market"]["as_of"]
+    att_a, op_a = A.attest(case["account"], None, case["policy"], ka, subject="acct-1", as_of=at)
     half = copy.deepcopy(case["account"])
     half["positions"] = []
     half["balances"] = {"USD": "0"}
     names = att_a.slots
-    att_b, op_b = A.attest(half, None, case["policy"], kb, slots=["position:0", "balance:USD"])
+    att_b, op_b = A.attest(half, None, case["policy"], kb, slots=["position:0", "balance:USD"], subject="acct-1",
+                           as_of=at)
     with pytest.raises(zkmargin.errors.AttestationError, match="exactly one custodian"):
         A.prove_attested(case["account"], case["market"], case["policy"], "5", attestations=[att_a, att_b], openings=[op_a, op_b])
     # twin: B attests only the USD balance (0): sums are fine there
-    att_b, op_b = A.attest(half, None, case["policy"], kb, slots=["balance:USD"])
+    att_b, op_b = A.attest(half, None, case["policy"], kb, slots=["balance:USD"], subject="acct-1", as_of=at)
     ch = secrets.token_bytes(32)
     bundle = A.prove_attested(case["account"], case["market"], case["policy"], "5", ch, attestations=[att_a, att_b],
                               openings=[op_a, op_b])
-    assert A.verify_attested(bundle, case["market"], case["policy"], "5", ch, attestations=[att_a, att_b],
-                             custodian_keys=[ka, kb]).valid
+    assert zkmargin.verify(bundle, case["market"], case["policy"], "5", ch, subject="acct-1", now=at).valid
     assert names[4] == "cost"
     # the venue's side refuses a shared position slot too, whatever the bundle
-    att_c, _ = A.attest(half, None, case["policy"], kb, slots=["position:0"])
+    att_c, _ = A.attest(half, None, case["policy"], kb, slots=["position:0"], subject="acct-1", as_of=at)
+    bundle.attestations = [att_a, att_c]
     with pytest.raises(zkmargin.errors.AttestationRejectedError, match="exactly one custodian"):
-        A.check_attestations(bundle, [att_a, att_c], [ka, kb], policy_digest=bundle.statement["policy_digest"],
-                             mode="cross")
+        zkmargin.verify(bundle, case["market"], case["policy"], "5", ch, subject="acct-1", now=at)
