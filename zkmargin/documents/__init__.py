@@ -13,6 +13,6 @@
 Below the API: may import :mod:`zkmargin.errors`, :mod:`zkmargin.files`, :mod:`zkmargin.crypto`,
 :mod:`zkmargin.rules` and the prover's Pedersen ``commit`` (for openings); never the API, the
 workflows or the CLI. Used by the API, the workflows, the transparency log and the CLI. Nothing is
-imported here, so ``import zkmargin`` loads only what the API needs (the bundle and, through it,
-the attestation).
+imported here, so ``import zkmargin`` loads only what the API needs (the bundle; the attestation
+loads when a bundle is parsed).
 """

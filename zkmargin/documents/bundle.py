@@ -28,11 +28,13 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import FormatError, InputError
 from ..files.atomic import write_atomic
-from .attestation import SignedCommitments
+
+if TYPE_CHECKING:
+    from .attestation import SignedCommitments
 
 JSONDict = dict[str, Any]
 
@@ -126,6 +128,8 @@ class ProofBundle:
                               field="attestations")
         if len(atts) > MAX_ATTESTATIONS:
             raise FormatError(f"at most {MAX_ATTESTATIONS} attestations", source=source, field="attestations")
+        from .attestation import SignedCommitments  # on first use: `import zkmargin` stays light
+
         attestations = [SignedCommitments.from_json_dict(a, source, f"attestations[{i}].")
                         for i, a in enumerate(atts)]
         return cls(statement=dict(st), commitments=commitments, proof=proof, attestations=attestations)
