@@ -55,10 +55,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import zkmargin
-    from zkmargin import attest
     from zkmargin.verifier.audit import audit
     from zkmargin.verifier.log import VerificationLog
-    from zkmargin.verifier.merkle import verify_inclusion
+    from zkmargin.verifier.log.merkle import verify_inclusion
+    from zkmargin.workflows import custodian as attest
 
     work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="zkmargin-bench-log-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from test_coverage import CASES  # noqa: E402
 
 from zkmargin import prove, verify  # noqa: E402
-from zkmargin.bench import msm_reference_seconds  # noqa: E402
+from zkmargin.workflows.bench import msm_reference_seconds  # noqa: E402
 
 
 def run(name: str, case: dict, reps: int = 3) -> list[str]:

@@ -1,5 +1,5 @@
 """The margin benchmarks from a checkout, without the CLI: ``python benchmarks/bench_margin.py
-[--quick] [--json]``. The same as ``zkmargin bench``; the workloads live in :mod:`zkmargin.bench`."""
+[--quick] [--json]``. The same as ``zkmargin bench``; the workloads live in :mod:`zkmargin.workflows.bench`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from zkmargin.bench import run_benchmarks
+from zkmargin.workflows.bench import run_benchmarks
 
 
 def main(argv=None) -> int:

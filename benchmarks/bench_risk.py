@@ -11,7 +11,7 @@ Monte-Carlo table of N scenarios (seeded, correlated log-normal, volatility shoc
 :mod:`zkmargin.rules.scenario_sources`), the account of W2. ES and VaR at k = ⌈N/40⌉ (97.5 %).
 
 Every time is also a multiple of one native 4 096-point MSM measured in the same run
-(``zkmargin.bench.msm_reference_seconds``); the load average is printed before and after. "build"
+(``zkmargin.workflows.bench.msm_reference_seconds``); the load average is printed before and after. "build"
 is the plan and the prover's circuit; "prove" the Bulletproofs prover after it; "verify" the
 API's verify (plan, circuit, one MSM).
 """
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import zkmargin  # noqa: E402
 from zkmargin.api import ProveTimings  # noqa: E402
-from zkmargin.bench import msm_reference_seconds, portfolio_workload  # noqa: E402
+from zkmargin.workflows.bench import msm_reference_seconds, portfolio_workload  # noqa: E402
 from zkmargin.errors import CircuitError  # noqa: E402
 from zkmargin.rules.models import dump_document, load_account, load_market  # noqa: E402
 from zkmargin.rules.scenario_sources import generate, underlyings  # noqa: E402

@@ -1,7 +1,7 @@
 """Venue-scale benchmark (issue 12, part A): verification, batches, prover, universe sizes.
 
 Every figure is printed with its ratio to one native 4,096-point MSM measured in the same run
-(``zkmargin.bench.msm_reference_seconds``, the median of the yardstick measured before and after
+(``zkmargin.workflows.bench.msm_reference_seconds``, the median of the yardstick measured before and after
 each section), and the machine's load (``os.getloadavg``) is printed with it: this machine is
 shared and absolute times drift by several times between runs.
 
@@ -37,14 +37,14 @@ def load() -> str:
 
 
 def msm_ref() -> float:
-    from zkmargin.bench import msm_reference_seconds
+    from zkmargin.workflows.bench import msm_reference_seconds
 
     return msm_reference_seconds(repeats=5)
 
 
 def w1():
     from zkmargin import load_account, load_market, load_policy
-    from zkmargin.bench import cross_workload
+    from zkmargin.workflows.bench import cross_workload
 
     policy, market, account = cross_workload(20)
     pol = load_policy(policy)
@@ -154,7 +154,7 @@ def section_prove(rounds: int) -> None:
 UNIVERSE_CHILD = r"""
 import json, resource, secrets, sys, time
 from zkmargin import load_account, load_market, load_policy, prove, verify
-from zkmargin.bench import cross_workload, msm_reference_seconds
+from zkmargin.workflows.bench import cross_workload, msm_reference_seconds
 n = int(sys.argv[1])
 policy, market, account = cross_workload(n)
 pol = load_policy(policy); mkt = load_market(market, pol); acct = load_account(account, pol)

@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import zkmargin  # noqa: E402
 from zkmargin.api import ProveTimings, _Verifier  # noqa: E402
+from zkmargin.circuits.layouts import build, plan_margin  # noqa: E402
 from zkmargin.crypto.backends import get_backend  # noqa: E402
-from zkmargin.circuits.layouts import build, plan_margin, witness_values  # noqa: E402
-from zkmargin.errors import CircuitError  # noqa: E402
+from zkmargin.crypto.generators import get_generators  # noqa: E402
 from zkmargin.rules.models import load_account, load_market, load_policy  # noqa: E402
 from zkmargin.verifier.r1cs import verify_batch  # noqa: E402
 
@@ -182,7 +182,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the raw rows here")
     args = ap.parse_args(argv)
     be = get_backend("arkworks")
-    zkmargin.generators.get_generators(be).ensure(1 << 16)
+    get_generators(be).ensure(1 << 16)
     load_before = os.getloadavg()
     unit = msm4096(be)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "

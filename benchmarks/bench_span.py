@@ -6,7 +6,7 @@ portfolio circuit.
 
 Workloads (deterministic; blindings fresh):
 
-* ``W2`` — :func:`zkmargin.bench.portfolio_workload`: 4 perpetuals and 16 options, the 16 SPAN
+* ``W2`` — :func:`zkmargin.workflows.bench.portfolio_workload`: 4 perpetuals and 16 options, the 16 SPAN
   scenarios, worst loss over the whole portfolio (no venue add-on).
 * ``W2+scan/cc`` — the same with a ``span`` section: one combined commodity per underlying, no
   spreads, no SOM (the scan per commodity instead of over the portfolio).
@@ -18,7 +18,7 @@ Workloads (deterministic; blindings fresh):
   tests/test_deribit_pme.py.
 
 Every time is also given as a multiple of one native 4,096-point MSM measured in the same run
-(:func:`zkmargin.bench.msm_reference_seconds`, before and after); the load average is printed.
+(:func:`zkmargin.workflows.bench.msm_reference_seconds`, before and after); the load average is printed.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import span_cases as C  # noqa: E402
 
-from zkmargin.bench import (  # noqa: E402
+from zkmargin.workflows.bench import (  # noqa: E402
     _UNDERLYINGS,
     AS_OF,
     measure,

@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     import zkmargin
     from zkmargin import attest as A
     from zkmargin.api import _verify_bare
-    from zkmargin.bench import cross_workload, msm_reference_seconds, portfolio_workload
+    from zkmargin.workflows.bench import cross_workload, msm_reference_seconds, portfolio_workload
 
     msm = msm_reference_seconds(repeats=args.rounds)
     rows = []

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from test_unified import ACCOUNT, MARKET, unified_policy  # noqa: E402
 
 from zkmargin import check, prove, verify  # noqa: E402
-from zkmargin.bench import msm_reference_seconds  # noqa: E402
+from zkmargin.workflows.bench import msm_reference_seconds  # noqa: E402
 
 
 def variants():

@@ -24,15 +24,18 @@ combination ``(lc − Σ limb_i·2^(b·i))·2^(−b·(n−1))`` — no wire — 
 :func:`zkmargin.circuits.gadgets.range_check` applies. Cost: ``(n−1)/2`` phase-1 gates and ``n``
 (or ``n + 1``) phase-2 gates instead of ``k`` gates, plus the table's ``2^(b−1)`` gates of
 multiplicities, once per circuit.
+
+May import :mod:`zkmargin.errors`, :mod:`zkmargin.crypto.field`, :mod:`.cs` and :mod:`.gadgets`.
+Used by the K-slot margin circuit (:mod:`.margin.slots`) and the tests.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
-from zkmargin.errors import CircuitError, OverflowRiskError, UnsatisfiedError
 from zkmargin.crypto.field import R, batch_inv, inv
+from zkmargin.errors import CircuitError, OverflowRiskError, UnsatisfiedError
 
 from .cs import (
     ChallengeCollisionError,
@@ -70,8 +73,8 @@ class Table:
         # column's values are distinct mod r and no two of them are r apart
         if any(hi - lo >= R // 2 for lo, hi in self.bounds):
             raise CircuitError(f"lookup table {name!r}: a column spans half the group order")
-        self._index: Optional[dict] = None
-        self._digest: Optional[bytes] = None
+        self._index: dict[tuple[int, ...], int] | None = None
+        self._digest: bytes | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -92,10 +95,10 @@ class Table:
             self._digest = h.digest()
         return self._digest
 
-    def index_of(self, values: Sequence[int]) -> Optional[int]:
+    def index_of(self, values: Sequence[int]) -> int | None:
         """The first row equal to ``values`` (field elements), or None."""
         if self._index is None:
-            index: dict = {}
+            index: dict[tuple[int, ...], int] = {}
             for j, row in enumerate(self.rows):
                 index.setdefault(tuple(v % R for v in row), j)
             self._index = index
@@ -125,7 +128,7 @@ def compress(values: Sequence[LCLike], beta: int) -> LinearCombination:
 class Lookups:
     """The lookups of one circuit into one table (see the module docstring)."""
 
-    def __init__(self, cs: ConstraintSystem, table: Table, label: Optional[str] = None):
+    def __init__(self, cs: ConstraintSystem, table: Table, label: str | None = None):
         if cs.phase != 1:
             raise CircuitError("lookups are recorded in phase 1")
         self.cs = cs
@@ -163,7 +166,7 @@ class Lookups:
                 m[j] += 1
         return m
 
-    def finish(self, multiplicities: Optional[Callable[[], list[int]]] = None) -> None:
+    def finish(self, multiplicities: Callable[[], list[int]] | None = None) -> None:
         """Allocate the multiplicities (phase-1 wires) and register the phase-2 argument. Call
         once, after the last lookup. ``multiplicities`` replaces the honest counts (tests play a
         cheating prover with it)."""
@@ -178,9 +181,10 @@ class Lookups:
             m_values = multiplicities() if multiplicities is not None else self.counts()
             if len(m_values) != len(self.table):
                 raise CircuitError(f"{len(m_values)} multiplicities for {len(self.table)} rows")
-        self.multiplicities = [
-            cs.allocate((lambda j=j: m_values[j]) if cs.is_prover else None) for j in range(len(self.table))
-        ]
+        def count(j: int) -> Callable[[], int]:
+            return lambda: m_values[j]
+
+        self.multiplicities = [cs.allocate(count(j) if cs.is_prover else None) for j in range(len(self.table))]
         descriptor = (
             LOGUP_DOMAIN
             + self.table.digest()
@@ -270,8 +274,8 @@ class RangeLookups:
             raise CircuitError(f"{label}: range width {bits} is outside 1..{MAX_RANGE_BITS}")
         lc = LinearCombination.of(lc)
         interval = cs.bound(lc)
-        free = None
-        rest_bound = None
+        free: tuple[Variable, int] | None = None
+        rest_bound: tuple[int, int] | None = None
         if interval is None:
             unbounded = [(v, c) for v, c in lc.terms.items() if v not in cs.bounds]
             if len(unbounded) != 1 or unbounded[0][1] not in (1, R - 1):
@@ -288,10 +292,10 @@ class RangeLookups:
         b = self.limb_bits
         n = -(-bits // b)
         mask = (1 << b) - 1
-        cache: list = []
+        cache: list[list[int]] = []
 
-        def limb(i: int):
-            def assign():
+        def limb(i: int) -> Callable[[], int]:
+            def assign() -> int:
                 if not cache:
                     value = cs.eval(lc)
                     cache.append([(value >> (b * j)) & mask for j in range(n)])
@@ -314,6 +318,7 @@ class RangeLookups:
 
         if free is not None:
             var, coef = free
+            assert rest_bound is not None  # every wire but the free one is bounded
             lo_r, hi_r = rest_bound
             s_lo, s_hi = 0, (1 << bits) - 1
             if coef == 1:  # x = s − rest

@@ -2,6 +2,9 @@
 
 Commands live in ``cli/commands_*.py`` modules that decorate functions with ``@cli.command()``;
 ``cli/main.py`` imports each module once (one line per module), which registers its commands.
+
+May import :mod:`zkmargin.crypto.backends` and :mod:`.errors`. Used by every command module and
+:mod:`.main`.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """The venue's service clients: client-add, client-remove.
 
-``client-add`` registers a client in a clients file (:func:`zkmargin.clients.add_client`) and
+``client-add`` registers a client in a clients file (:func:`zkmargin.workflows.service.add_client`) and
 prints its fresh API key once — on stdout, or into a new mode-0600 file with ``--key-file`` — for
 the venue to hand over; the clients file keeps only a salted hash. ``client-remove`` deletes a
-client (:func:`zkmargin.clients.remove_client`). A running ``serve`` re-reads the file when it
+client (:func:`zkmargin.workflows.service.remove_client`). A running ``serve`` re-reads the file when it
 changes. Errors become exit codes in the group (:mod:`zkmargin.cli.app`): 0 done, 2 usage or input
 error (nothing changed).
+
+May import the library (:mod:`zkmargin.workflows.service`). Registered by :mod:`.main`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def client_add(clients, client_id, subject, challenges, verifies, outstanding, r
     """Register client ID (known to the venue as account ACCOUNT) in the CLIENTS file (created if
     absent; written atomically, mode 0600) and print its API key once. The file keeps only a
     salted hash of the key: a lost key is replaced with --rotate, never recovered."""
-    from zkmargin.clients import add_client
+    from zkmargin.workflows.service.registration import add_client
 
     client, key = add_client(clients, client_id, subject, challenges=challenges, verifies=verifies,
                              outstanding=outstanding, rotate=rotate, key_file=key_file)
@@ -61,7 +63,7 @@ def client_add(clients, client_id, subject, challenges, verifies, outstanding, r
 def client_remove(clients, client_id, as_json):
     """Remove client ID from the CLIENTS file; a running service refuses its key once it has
     re-read the file (at the next request)."""
-    from zkmargin.clients import remove_client
+    from zkmargin.workflows.service.registration import remove_client
 
     client = remove_client(clients, client_id)
     if as_json:

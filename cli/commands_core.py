@@ -2,10 +2,13 @@
 
 Each command is one library call plus formatting; errors are mapped to exit codes by the group
 (:mod:`zkmargin.cli.app`). ``prove``, ``verify`` and ``verify-batch`` also take the venue and
-custodian options of :mod:`zkmargin.cli.commands_workflows` (``--log``, ``--subject``,
+custodian options of :mod:`zkmargin.cli.workflow_options` (``--log``, ``--subject``,
 ``--max-age``, ``--attestation``, ``--openings``) and call its ``run_*`` functions, which fall back
 to the plain library calls when those options are absent. Verification always applies the
-policy's trust rule; no option loosens it."""
+policy's trust rule; no option loosens it.
+
+May import the library. Registered by :mod:`.main`.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +20,13 @@ import click
 
 import zkmargin
 from zkmargin.errors import Rejected
+from zkmargin.files import atomic  # atomic.write_atomic, looked up per call (tests make it fail)
 
 from . import output
 from .app import backend_from, cli
-from .commands_workflows import (  # the venue/custodian options verify, verify-batch, prove take
+from .errors import say
+from .params import CHALLENGE_MAX_BYTES, CHALLENGE_MIN_BYTES, HEX_CHALLENGE, HexChallenge  # noqa: F401,E402
+from .workflow_options import (  # the venue/custodian options verify, verify-batch, prove take
     log_option,
     openings_options,
     run_prove,
@@ -28,9 +34,6 @@ from .commands_workflows import (  # the venue/custodian options verify, verify-
     run_verify_batch,
     trust_options,
 )
-from .errors import say
-
-from .params import CHALLENGE_MAX_BYTES, CHALLENGE_MIN_BYTES, HEX_CHALLENGE, HexChallenge  # noqa: F401,E402
 
 market_option = click.option("--market", "-m", "market", required=True, metavar="MARKET",
                              help="The market snapshot (zkmargin.market/1 JSON).")
@@ -69,7 +72,7 @@ def _check_output_path(out: str) -> None:
 def demo(ctx):
     """Run the whole story on the example data shipped with zkmargin: the trader's margin report,
     a proof, the venue's verification, a tampered proof and an under-margined account rejected."""
-    from zkmargin.demo import run_demo
+    from zkmargin.workflows.demo import run_demo
 
     result = run_demo(echo=click.echo, backend=backend_from(ctx))
     if not result.ok:
@@ -138,7 +141,7 @@ def prove(ctx, account, market, policy, threshold, challenge, out, attestations,
         sys.stdout.flush()
         where = "stdout"
     else:
-        zkmargin.bundle.write_atomic(out, data)
+        atomic.write_atomic(out, data)
         where = out
     st = bundle.statement
     spent = f", {timings.build + timings.prove:.2f} s" if timings.prove else ""
@@ -292,7 +295,7 @@ def inspect(ctx, proof, as_json):
 def bench(ctx, quick, as_json):
     """Benchmark W1 (cross, 20 perpetuals, 3 collateral assets), W2 (portfolio, 20 instruments x
     16 scenarios) and a sweep of universe sizes 4..256."""
-    from zkmargin.bench import run_benchmarks
+    from zkmargin.workflows.bench import run_benchmarks
 
     tty = _stderr_is_tty()
 

@@ -6,6 +6,8 @@ through ccxt (the ``ccxt`` extra; credentials only from the environment variable
 ``ZKMARGIN_BINANCE_API_KEY``/``_SECRET`` or ``ZKMARGIN_BYBIT_API_KEY``/``_SECRET``, never from
 the command line). Exit codes: 0 written / agrees, 1 the round trip differs, 2 usage or input
 error (nothing written).
+
+May import the library (:mod:`zkmargin.importers`). Registered by :mod:`.main`.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ The price history ``dynamic-margin`` reads (``zkmargin.history/1``)::
      "notes": "optional free text"}
 
 one series (oldest first, at least 3 prices, each > 0) per instrument of the policy to rescale.
+
+May import the library (the rules: models, scenarios, dynamic margin). Registered by
+:mod:`.main`.
 """
 
 from __future__ import annotations
@@ -27,12 +30,12 @@ import math
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import click
 
-from zkmargin.rules.decimals import canonical, load_json_file, parse_decimal
 from zkmargin.errors import FormatError, InputError, UnknownSymbolError
+from zkmargin.rules.decimals import canonical, load_json_file, parse_decimal
 from zkmargin.rules.models import check_format_tag
 
 from . import output
@@ -56,7 +59,7 @@ class Number(click.ParamType):
 
     name = "X"
 
-    def __init__(self, *, minimum: Optional[Decimal] = None, strict: bool = False,
+    def __init__(self, *, minimum: Decimal | None = None, strict: bool = False,
                  as_float: bool = False):
         self.minimum, self.strict, self.as_float = minimum, strict, as_float
 
@@ -111,7 +114,7 @@ def _finite_float(value, *, source: str, field: str, minimum: float, strict: boo
     return x
 
 
-def _mapping(path: Optional[str], known: set[str], *, strict: bool) -> Optional[dict]:
+def _mapping(path: str | None, known: set[str | None], *, strict: bool) -> dict | None:
     """A ``{key: number}`` file as ``{key: float}``; every key must be one of ``known``."""
     if path is None:
         return None
@@ -252,6 +255,7 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
 
         plot_losses(new, plot, account=plot_account)
     table = new.scenarios
+    assert table is not None  # write_policy_with_scenarios wrote one
     worst = [{"symbol": sym, **_worst(row, table.names)} for sym, row in table.pnl.items()]
     doc = {"policy": out, "policy_digest": _digest(new), "grid": grid,
            "scenarios": len(table.names), "gates": gates, "instruments": worst}
@@ -343,8 +347,9 @@ def dynamic_margin(policy, history, reference_vol, out, min_mult, max_mult, peri
     new = write_dynamic_policy(base, hist, out, venue=venue, **params)
     vol_of = (lambda s: realized_vol(s, periods_per_year)) if method == "realized" else \
         (lambda s: ewma_vol(s, lam, periods_per_year))
-    rows = [{"symbol": sym, "realized_vol": round(vol_of(series), 6), "method": method,
-             "multiplier": canonical(mults[sym])} for sym, series in hist.items()]
+    rows: list[dict[str, Any]] = [
+        {"symbol": sym, "realized_vol": round(vol_of(series), 6), "method": method,
+         "multiplier": canonical(mults[sym])} for sym, series in hist.items()]
     doc = {"policy": out, "policy_digest": _digest(new), "previous_policy_digest": _digest(base),
            "venue": new.venue, "reference_vol": canonical(reference_vol), "instruments": rows}
     if as_json:

@@ -8,6 +8,8 @@
     130  interrupted (Ctrl-C); nothing is left half-written
 
 Set ``ZKMARGIN_DEBUG=1`` to let exceptions through with their traceback.
+
+May import :mod:`zkmargin.errors`. Used by :mod:`.app` and the command modules.
 """
 
 from __future__ import annotations

@@ -2,17 +2,23 @@
 
 Adding commands: write ``cli/commands_<topic>.py`` whose functions are decorated with
 ``@cli.command()`` (``from .app import cli``), then add ONE import line below.
+
+Imports the group and every command module. Used by the ``zkmargin`` script.
 """
 
 from __future__ import annotations
 
+from . import (
+    commands_clients,  # noqa: F401,E402  client-add client-remove
+    commands_core,  # noqa: F401,E402  demo check prove verify verify-batch challenge inspect bench
+    commands_custodian,  # noqa: F401,E402  custodian-keygen attest commit open
+    commands_import,  # noqa: F401,E402  import-venue import-market import-account reconcile
+    commands_log,  # noqa: F401,E402  venue-keygen log-head receipt audit
+    commands_risk,  # noqa: F401,E402  generate-scenarios
+    commands_service,  # noqa: F401,E402  serve
+    commands_venue,  # noqa: F401,E402  scenarios dynamic-margin
+)
 from .app import cli
-from . import commands_core  # noqa: F401,E402  demo check prove verify verify-batch challenge inspect bench
-from . import commands_workflows  # noqa: F401,E402  custodian-keygen venue-keygen attest commit open audit receipt log-head serve
-from . import commands_venue  # noqa: F401,E402  scenarios dynamic-margin
-from . import commands_clients  # noqa: F401,E402  client-add client-remove
-from . import commands_import  # noqa: F401,E402  import-venue import-market import-account reconcile
-from . import commands_risk  # noqa: F401,E402  generate-scenarios
 
 __all__ = ["cli", "main"]
 

@@ -1,5 +1,9 @@
 """Pure formatting for the command line: reports, verification results, bundle descriptions, JSON,
-and a progress line for slow steps on a terminal. No margin or proof logic lives here."""
+and a progress line for slow steps on a terminal. No margin or proof logic lives here.
+
+May import the library's types and :mod:`zkmargin.workflows.report_text` (the report as text,
+shared with the demo). Used by the command modules.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ import json
 import sys
 import threading
 import time
-from typing import Any, Iterator, Optional, TextIO
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 import click
+
+from zkmargin.workflows.report_text import format_report, pairs, table  # noqa: F401  (output.table, output.format_report)
 
 # --- JSON ----------------------------------------------------------------------------------------
 
@@ -22,66 +29,6 @@ def dumps(doc: Any) -> str:
 def emit_json(doc: Any) -> None:
     """Exactly one JSON document on stdout."""
     click.echo(dumps(doc))
-
-
-# --- tables --------------------------------------------------------------------------------------
-
-
-def table(rows: list[list[str]], right: set[int] = frozenset(), indent: str = "  ") -> str:
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    out = []
-    for r in rows:
-        cells = [r[c].rjust(widths[c]) if c in right else r[c].ljust(widths[c])
-                 for c in range(len(r))]
-        out.append((indent + "  ".join(cells)).rstrip())
-    return "\n".join(out)
-
-
-def _pairs(rows: list[tuple[str, str]], indent: str = "  ") -> str:
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{indent}{k.ljust(width)}  {v}" for k, v in rows)
-
-
-def format_report(report) -> str:
-    """A :class:`zkmargin.MarginReport` as text (the trader's own, clear-text view)."""
-    d = report.to_json_dict()
-    q = d["quote"]
-    head = (f"{d['venue']}: {d['mode']} margin, {d['requirement_kind']} requirement "
-            f"(amounts in {q})")
-    lines = [head]
-    if report.positions:
-        rows = [["symbol", "size", "notional", "requirement", "liq. price"]]
-        for p in d["positions"]:
-            sym = p["symbol"] + (f" ({p['side']})" if p.get("side") else "")
-            rows.append([sym, p["size"], p["notional"], p["requirement"],
-                         p["liquidation_price"] or "-"])
-        lines.append(table(rows, right={1, 2, 3, 4}))
-        if d["mode"] == "portfolio":
-            lines.append("  (per-position requirements are each position's stand-alone "
-                         "scenario margin; the portfolio requirement nets them)")
-    buffer = d["buffer"]
-    summary = [
-        ("collateral value", d["collateral_value"]),
-        ("equity", d["equity"]),
-        ("requirement", d["requirement"]),
-        (f"required = (1 + {buffer}) x requirement + threshold {d['threshold']}", d["required"]),
-        ("excess", d["excess"]),
-        ("health (equity / required)", d["health"] or "-"),
-    ]
-    if d.get("zone"):
-        z = d["zone"]
-        ladder = ", ".join(f"{r['name']} >= {r['threshold']}" if r["threshold"] is not None else r["name"]
-                           for r in z["ladder"])
-        summary.append(("margin-call zone", f"{z['name']}  (ladder: {ladder})"))
-    lines.append(_pairs(summary))
-    for note in d.get("notes", []):
-        lines.append(f"  note: {note}")
-    if d.get("failing_positions"):
-        lines.append("  positions below their own isolated requirement: "
-                     + ", ".join(d["failing_positions"]))
-    verdict = "MEETS the requirement" if d["meets"] else "does NOT meet the requirement"
-    lines.append(f"result: the account {verdict}")
-    return "\n".join(lines)
 
 
 def statement_summary(st: dict) -> str:
@@ -111,7 +58,7 @@ def format_verification(result) -> str:
     extra = dict(getattr(result, "extra", None) or {})
     trust = extra.pop("trust", None)
     if trust is not None:
-        from zkmargin.trust import describe
+        from zkmargin.documents.trust import describe
 
         if isinstance(trust, list):
             rows.extend((f"trust, bundle {i}", describe(r)) for i, r in enumerate(trust))
@@ -127,7 +74,7 @@ def format_verification(result) -> str:
         elif isinstance(value, (list, tuple)):
             value = ", ".join(map(str, value))
         rows.append((key.replace("_", " "), str(value)))
-    lines.append(_pairs(rows))
+    lines.append(pairs(rows))
     return "\n".join(lines)
 
 
@@ -136,10 +83,10 @@ def verification_json(result) -> dict:
     return result.to_json_dict()
 
 
-def describe_bundle(bundle, path: Optional[str], file_bytes: Optional[int], lg_n: int,
+def describe_bundle(bundle, path: str | None, file_bytes: int | None, lg_n: int,
                     version: int) -> dict:
     """The public description ``inspect`` shows: the statement and sizes, nothing else."""
-    from zkmargin.bundle import BUNDLE_FORMAT
+    from zkmargin.documents.bundle import BUNDLE_FORMAT
 
     return {
         "file": path,
@@ -168,11 +115,11 @@ def format_inspect(desc: dict) -> str:
         rows.append((key, "-" if value is None else str(value)))
     slots = st.get("slots") or []
     rows.append(("slots", f"{len(slots)}: " + ", ".join(map(str, slots))))
-    lines.append(_pairs(rows))
+    lines.append(pairs(rows))
     atts = desc.get("attestations") or []
     if atts:
         lines.append(f"attestations ({len(atts)}, not checked by inspect):")
-        lines.append(_pairs([(f"custodian {a['custodian'][:16]}…",
+        lines.append(pairs([(f"custodian {a['custodian'][:16]}…",
                               f"for {a['audience']!r}, account {a['subject']!r}, as of {a['as_of']}, "
                               f"{a['slots']} slot(s), " + (f"challenge {a['challenge'][:16]}…" if a["challenge"]
                                                           else "no challenge")) for a in atts]))
@@ -187,7 +134,7 @@ def format_inspect(desc: dict) -> str:
     ]
     if desc.get("bundle_bytes") is not None:
         rows.append(("bundle file", f"{desc['bundle_bytes']} bytes"))
-    lines.append(_pairs(rows))
+    lines.append(pairs(rows))
     lines.append("note: inspect only reads the public fields; 'zkmargin verify' checks the proof")
     return "\n".join(lines)
 
@@ -196,7 +143,7 @@ def format_inspect(desc: dict) -> str:
 
 
 @contextlib.contextmanager
-def progress(label: str, enabled: Optional[bool] = None, stream: Optional[TextIO] = None,
+def progress(label: str, enabled: bool | None = None, stream: TextIO | None = None,
              delay: float = 0.3, interval: float = 0.1) -> Iterator[None]:
     """A spinner with elapsed time on ``stream`` (stderr) while the block runs, shown only when
     the stream is a terminal and the block takes more than ``delay`` seconds; erased after."""

@@ -1,6 +1,9 @@
 """Parameter types the commands share: a challenge in hex, a maximum attestation age.
 
-Both refuse bad values as usage errors (exit 2, one line naming the option) before any work."""
+Both refuse bad values as usage errors (exit 2, one line naming the option) before any work.
+
+Imports click only. Used by the command modules.
+"""
 
 from __future__ import annotations
 

@@ -16,11 +16,15 @@ So the prover keeps the generators *unfolded* — a base set plus a scalar facto
 and computes L and R as MSMs over the base set; only when the base set has become ``FOLD_SPAN``
 times longer than the current vectors does it materialise the folded generators, each as one small
 MSM over the base points it stands for (run concurrently; the native MSM releases the GIL).
+
+May import :mod:`zkmargin.crypto`. Used by :mod:`.r1cs`.
 """
 
 from __future__ import annotations
 
+from zkmargin.crypto.backends.base import GroupBackend, Point
 from zkmargin.crypto.field import R, inv
+from zkmargin.crypto.transcript import Transcript
 
 #: Materialise the folded generators once each stands for this many base points.
 FOLD_SPAN = 16
@@ -30,14 +34,17 @@ def inner(a: list[int], b: list[int]) -> int:
     return sum(x * y for x, y in zip(a, b)) % R
 
 
-def prove_inner_product(transcript, backend, Q, G: list, H: list, g_factors: list[int], h_factors: list[int], a: list[int], b: list[int]):
+def prove_inner_product(transcript: Transcript, backend: GroupBackend, Q: Point, G: list[Point], H: list[Point],
+                        g_factors: list[int], h_factors: list[int], a: list[int],
+                        b: list[int]) -> tuple[list[Point], list[Point], int, int]:
     """Returns (L_vec, R_vec, a, b). ``len(a)`` must be a power of two."""
     n = len(a)
     assert n & (n - 1) == 0 and len(b) == n == len(G) == len(H)
     Gm, Hm = list(G), list(H)
     gf, hf = [x % R for x in g_factors], [x % R for x in h_factors]
     a, b = list(a), list(b)
-    L_vec, R_vec = [], []
+    L_vec: list[Point] = []
+    R_vec: list[Point] = []
     nk = n
     msm_many = getattr(backend, "msm_many", None)
     while nk > 1:
@@ -45,7 +52,10 @@ def prove_inner_product(transcript, backend, Q, G: list, H: list, g_factors: lis
         M = len(Gm)
         c_L = inner(a[:h], b[h:])
         c_R = inner(a[h:], b[:h])
-        L_pts, L_sc, R_pts, R_sc = [], [], [], []
+        L_pts: list[Point] = []
+        R_pts: list[Point] = []
+        L_sc: list[int] = []
+        R_sc: list[int] = []
         for p in range(M):
             i = p % nk
             if i < h:
@@ -91,7 +101,8 @@ def prove_inner_product(transcript, backend, Q, G: list, H: list, g_factors: lis
     return L_vec, R_vec, a[0], b[0]
 
 
-def _materialise(backend, base: list, factors: list[int], nk: int):
+def _materialise(backend: GroupBackend, base: list[Point], factors: list[int],
+                 nk: int) -> tuple[list[Point], list[int]]:
     """Folded generator i = Σ_t factors[i + t·nk]·base[i + t·nk], for i < nk."""
     M = len(base)
     jobs = [([base[p] for p in range(i, M, nk)], [factors[p] for p in range(i, M, nk)]) for i in range(nk)]

@@ -7,20 +7,30 @@ randomized constraints the gates split into phase 1 (indices < n1, committed in 
 any phase-2 challenge) and phase 2 (n1 … n1+n2−1, committed in A_I2, A_O2, S2); the challenge φ
 (dalek's u) combines the two: the verifier reads A_I + φ·A_I2 and generators G_i, H_i scaled by φ
 for i ≥ n1.
+
+May import :mod:`zkmargin.crypto`, :mod:`zkmargin.circuits.cs` and :mod:`zkmargin.errors`. Used
+by the API, the openings (``commit``), the custodian workflow and the tests.
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import Sequence
+from collections.abc import Sequence
 
-from zkmargin.crypto.backends import get_backend
 from zkmargin.circuits.cs import ChallengeCollisionError, ConstraintSystem
-from zkmargin.errors import CircuitError
+from zkmargin.crypto.backends import GroupBackend, get_backend
+from zkmargin.crypto.backends.base import Point
 from zkmargin.crypto.field import R, batch_inv, powers
-from zkmargin.crypto.generators import get_generators
+from zkmargin.crypto.generators import Generators, get_generators
 from zkmargin.crypto.proof import MAX_LG_N, R1CSProof
-from zkmargin.crypto.r1cs_transcript import PHASE1_LABELS, PHASE2_LABELS, PHI_LABEL, T_LABELS, start_transcript
+from zkmargin.crypto.r1cs_transcript import (
+    PHASE1_LABELS,
+    PHASE2_LABELS,
+    PHI_LABEL,
+    T_LABELS,
+    start_transcript,
+)
+from zkmargin.errors import CircuitError
 
 from .ipa import inner, prove_inner_product
 
@@ -33,26 +43,29 @@ def _rand() -> int:
     return secrets.randbelow(R - 1) + 1
 
 
-def commit(backend, gens, value: int, blinding: int):
+def commit(backend: GroupBackend, gens: Generators, value: int, blinding: int) -> Point:
     """V = v·B + γ·B̃"""
     return backend.msm([gens.B, gens.B_blinding], [value % R, blinding % R])
 
 
-def _msms(be, jobs):
+def _msms(be: GroupBackend, jobs: Sequence[tuple[Sequence[Point], Sequence[int]]]) -> list[Point]:
     """Several MSMs; concurrently when the backend can (the native MSM releases the GIL)."""
     many = getattr(be, "msm_many", None)
-    return many(jobs) if many else [be.msm(p, s) for p, s in jobs]
+    if many is None:
+        return [be.msm(p, s) for p, s in jobs]
+    points: list[Point] = many(jobs)
+    return points
 
 
 def prove(
     cs: ConstraintSystem,
     blindings: Sequence[int],
     public_inputs: Sequence[tuple[bytes, bytes]] = (),
-    backend=None,
+    backend: str | GroupBackend | None = None,
     *,
     check: bool = True,
-    commitments: Sequence | None = None,
-) -> tuple[R1CSProof, list]:
+    commitments: Sequence[Point] | None = None,
+) -> tuple[R1CSProof, list[Point]]:
     """Prove that the prover's ``cs`` is satisfied. Returns (proof, commitments V).
 
     ``check=False`` skips the witness check (both phases); it exists only so tests can show that
@@ -83,7 +96,8 @@ def prove(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _prove_once(cs: ConstraintSystem, gammas, public_inputs, be, gens, n: int, V, check: bool) -> R1CSProof:
+def _prove_once(cs: ConstraintSystem, gammas: list[int], public_inputs: Sequence[tuple[bytes, bytes]],
+                be: GroupBackend, gens: Generators, n: int, V: list[Point], check: bool) -> R1CSProof:
     G, H = gens.G(n), gens.H(n)
     B, B_t = gens.B, gens.B_blinding
     transcript = start_transcript(be, gens, cs, n, public_inputs, V)

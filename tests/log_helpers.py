@@ -7,10 +7,10 @@ from __future__ import annotations
 import sqlite3
 
 import zkmargin
-from zkmargin import attest as A
-from zkmargin.verifier.merkle import CompactRange
-from zkmargin.verifier.receipt import HASHED_FIELDS, entry_leaf_hash
-from zkmargin.verifier.sth import sign_tree_head
+from zkmargin.verifier.log.entry import HASHED_FIELDS, entry_leaf_hash
+from zkmargin.verifier.log.merkle import CompactRange
+from zkmargin.verifier.log.sth import sign_tree_head
+from zkmargin.workflows import custodian as A
 
 POLICY = {
     "format": "zkmargin.policy/1", "venue": "small-venue", "quote": "USDT",

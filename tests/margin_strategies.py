@@ -26,9 +26,9 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from hypothesis import strategies as st
 
 from zkmargin.errors import InputError
-from zkmargin.rules.models import load_account, load_market, load_policy
 from zkmargin.rules.decimals import EXACT, canonical
 from zkmargin.rules.engine import apply_rounding, check, position_requirement, unrealized_pnl
+from zkmargin.rules.models import load_account, load_market, load_policy
 
 MODES = ("cross", "isolated", "portfolio")
 RULES = ("flat", "linear", "brackets")

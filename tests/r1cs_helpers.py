@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import pytest
 
-from zkmargin.crypto.backends import get_backend
 from zkmargin.circuits.cs import ConstraintSystem
-from zkmargin.errors import UnsatisfiedError, VerificationError
+from zkmargin.crypto.backends import get_backend
 from zkmargin.crypto.field import R
 from zkmargin.crypto.proof import POINT_NAMES, SCALAR_NAMES, R1CSProof
+from zkmargin.errors import UnsatisfiedError, VerificationError
 from zkmargin.prover.r1cs import prove
 from zkmargin.verifier.r1cs import verify
 

@@ -10,18 +10,18 @@ import copy
 import json
 import os
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 
 import pytest
 from click.testing import CliRunner
 
 import zkmargin
-from zkmargin import attest as A
 from zkmargin.api import _verify_bare
 from zkmargin.errors import AttestationError, AttestationRejectedError, FormatError
 from zkmargin.verifier.audit import audit
 from zkmargin.verifier.log import VerificationLog, verify_and_log
+from zkmargin.workflows import custodian as A
 
 DATA = resources.files("zkmargin.data")
 
@@ -31,7 +31,7 @@ def doc(name):
 
 
 KEYS = {name: A.generate_private_key() for name in ("a", "b", "c")}
-NOW = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+NOW = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 SUBJECT = "acct-1"
 
 
@@ -386,7 +386,7 @@ def test_workflow_options_for_prove_and_verify(tmp_path, multi, keys):
     --subject, --max-age and --log (composed here into stand-alone commands)."""
     import click
 
-    from zkmargin.cli import commands_workflows as W
+    from zkmargin.cli import workflow_options as W
 
     @click.command()
     @click.argument("proof")

@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 
 import zkmargin
-from zkmargin import attest as A
 from zkmargin.cli.main import cli
 from zkmargin.verifier.audit import audit
 from zkmargin.verifier.log import VerificationLog
+from zkmargin.workflows import custodian as A
 
 DATA = resources.files("zkmargin.data")
 

@@ -17,11 +17,11 @@ from click.testing import CliRunner
 
 import zkmargin
 import zkmargin.files.atomic
-from zkmargin.bench import BenchReport, BenchRow
 from zkmargin.cli import commands_core, output
 from zkmargin.cli.main import cli
-from zkmargin.demo import example, shrink_balances
 from zkmargin.rules.models import dump_document
+from zkmargin.workflows.bench import BenchReport, BenchRow
+from zkmargin.workflows.demo import example, shrink_balances
 
 DATA = files("zkmargin.data")
 POLICY = str(DATA / "example_policy_cross.json")
@@ -342,7 +342,7 @@ def test_oserror_is_one_line_exit_2(monkeypatch, tmp_path, proof):
     def denied(path, data):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(zkmargin.bundle, "write_atomic", denied)
+    monkeypatch.setattr(zkmargin.files.atomic, "write_atomic", denied)
     r = run(["prove", ACCOUNT, *VENUE, "-o", str(tmp_path / "p.json")])
     one_line_error(r, 2, "p.json", "Permission denied")
 
@@ -576,7 +576,7 @@ def _fake_report(quick=False, backend=None, progress=None) -> BenchReport:
 
 
 def test_bench_table_and_json_from_one_library_call(monkeypatch):
-    import zkmargin.bench as bench
+    import zkmargin.workflows.bench as bench
 
     calls = []
 
@@ -607,7 +607,7 @@ def test_demo_runs_on_the_shipped_examples():
 
 
 def test_demo_exits_1_when_a_forgery_is_accepted(monkeypatch):
-    import zkmargin.demo as demo
+    import zkmargin.workflows.demo as demo
 
     def accept_everything(bundle, market, policy, threshold=0, challenge=None, **_kw):
         return zkmargin.VerificationResult(True, {}, 1, 1, 0.0, "fake")

@@ -83,8 +83,8 @@ def proof(cwd) -> Path:
 
 @pytest.fixture(scope="module")
 def thin(cwd) -> Path:
-    from zkmargin.demo import example, shrink_balances
     from zkmargin.rules.models import write_document
+    from zkmargin.workflows.demo import example, shrink_balances
 
     pol, _mkt, acct = example("cross")
     path = cwd / "thin.json"
@@ -227,7 +227,7 @@ def test_ctrl_c_during_prove_exits_130_and_leaves_nothing_half_written(cwd, tmp_
     """stderr is a terminal here, so prove shows its progress line; Ctrl-C arrives once it shows
     (the proof is under way), and the process must end with one 'interrupted' line, exit 130,
     and the previous output file intact."""
-    from zkmargin.bench import cross_workload
+    from zkmargin.workflows.bench import cross_workload
 
     names = ("policy.json", "market.json", "account.json")
     for name, doc in zip(names, cross_workload(128)):

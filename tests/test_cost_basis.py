@@ -34,10 +34,10 @@ import margin_strategies as S  # noqa: E402
 
 from zkmargin import verify  # noqa: E402
 from zkmargin.api import public_inputs, statement_for  # noqa: E402
-from zkmargin.bundle import ProofBundle  # noqa: E402
 from zkmargin.circuits.margin import build, plan_margin, witness_values  # noqa: E402
 from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.crypto.field import R  # noqa: E402
+from zkmargin.documents.bundle import ProofBundle  # noqa: E402
 from zkmargin.errors import UnsatisfiedError, VerificationError  # noqa: E402
 from zkmargin.prover.r1cs import prove as r1cs_prove  # noqa: E402
 from zkmargin.rules.decimals import EXACT  # noqa: E402

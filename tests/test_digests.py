@@ -10,7 +10,6 @@ from importlib import resources
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zkmargin.rules.models import load_account, load_market, load_policy, parse_account
 from zkmargin.rules.decimals import loads_json
 from zkmargin.rules.digests import (
     account_digest,
@@ -19,6 +18,7 @@ from zkmargin.rules.digests import (
     market_digest,
     policy_digest,
 )
+from zkmargin.rules.models import load_account, load_market, load_policy, parse_account
 
 DATA = resources.files("zkmargin.data")
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from zkmargin.errors import InputError, PolicyError, UnknownSymbolError
-from zkmargin.rules.models import Bracket, Rule, bracket_amounts, load_policy
 from zkmargin.rules.dynamic import (
     dynamic_policy,
     multipliers,
@@ -19,6 +18,7 @@ from zkmargin.rules.dynamic import (
     vol_multiplier,
     write_dynamic_policy,
 )
+from zkmargin.rules.models import Bracket, Rule, bracket_amounts, load_policy
 
 D = Decimal
 DATA = resources.files("zkmargin.data")

@@ -7,7 +7,6 @@ from importlib import resources
 import pytest
 
 from zkmargin.errors import BelowRequirementError, InputError, PrecisionError
-from zkmargin.rules.models import Bracket, Collateral, Rounding, Rule, Tier, load_policy
 from zkmargin.rules.engine import (
     HEALTH_DIGITS,
     apply_rounding,
@@ -22,6 +21,7 @@ from zkmargin.rules.engine import (
     scenario_losses,
     unrealized_pnl,
 )
+from zkmargin.rules.models import Bracket, Collateral, Rounding, Rule, Tier, load_policy
 
 D = Decimal
 DATA = resources.files("zkmargin.data")

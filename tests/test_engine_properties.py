@@ -6,7 +6,6 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zkmargin.rules.models import Bracket, Collateral, Rounding, Rule, Tier, bracket_amounts
 from zkmargin.rules.decimals import EXACT, canonical, from_fixed, quantize
 from zkmargin.rules.engine import (
     bracket_for,
@@ -18,6 +17,7 @@ from zkmargin.rules.engine import (
     position_requirement,
     unrealized_pnl,
 )
+from zkmargin.rules.models import Bracket, Collateral, Rounding, Rule, Tier, bracket_amounts
 
 D = Decimal
 FAST = settings(max_examples=60, deadline=None)

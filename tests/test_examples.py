@@ -94,7 +94,7 @@ def test_the_custodian_example_is_the_packaged_one_with_a_labelled_example_key()
     published example key, named as such; the policy requires what the README says."""
     from importlib.resources import files
 
-    from zkmargin import attest as A
+    from zkmargin.workflows import custodian as A
 
     here = EXAMPLES / "custodian"
     data = files("zkmargin.data")

@@ -14,35 +14,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: layer -> the layers it may import (besides itself). The margin rules and the cryptographic core
-#: know nothing of each other; the circuits know the rules' public numbers; nothing imports the CLI.
+#: know nothing of each other; the circuits know the rules' public numbers; the documents a proof
+#: travels with (bundle, attestation, openings, the trust rule) sit below the API; nothing imports
+#: the CLI.
 MAY_IMPORT: dict[str, set[str]] = {
     "errors": set(),
     "files": {"errors"},
-    "crypto": {"errors"},
+    "crypto": {"errors", "files"},
     "rules": {"errors", "files"},
     "circuits": {"errors", "crypto", "rules"},
     "prover": {"errors", "crypto", "circuits"},
     "verifier.r1cs": {"errors", "crypto", "circuits"},
-    "api": {"errors", "files", "crypto", "rules", "circuits", "prover", "verifier.r1cs"},
-    "workflows": {"errors", "files", "crypto", "rules", "circuits", "prover", "verifier.r1cs", "api",
-                  "package"},
-    "cli": {"errors", "files", "crypto", "rules", "circuits", "prover", "verifier.r1cs", "api",
+    "documents": {"errors", "files", "crypto", "rules", "prover"},
+    "api": {"errors", "files", "crypto", "rules", "circuits", "prover", "verifier.r1cs", "documents"},
+    "workflows": {"errors", "files", "crypto", "rules", "circuits", "prover", "verifier.r1cs", "documents",
+                  "api", "package"},
+    "cli": {"errors", "files", "crypto", "rules", "circuits", "prover", "verifier.r1cs", "documents", "api",
             "workflows", "package"},
-    "package": {"errors", "api", "rules"},
+    "package": {"errors", "api", "rules", "documents"},
 }
 
-#: Known exceptions, each with the phase that removes it.
-ALLOWED = {
-    # phase B: the demo's report formatting moves out of the CLI
-    ("zkmargin.demo", "zkmargin.cli.output"),
-    # phase B: the attestation document and the trust rule move below the API (the bundle carries
-    # attestations, verify enforces the rule); the custodian's workflow stays in workflows/
-    ("zkmargin.api", "zkmargin.trust"),
-    ("zkmargin.prepared", "zkmargin.trust"),  # the trust rule, prepared with the circuit (was api's)
-    ("zkmargin.bundle", "zkmargin.attest"),
-    # phase B: as the API's (zone proofs apply the same trust rule)
-    ("zkmargin.zone_proofs", "zkmargin.trust"),
-}
+#: Known exceptions to the layers, each with the reason it is allowed: none.
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def layer_of(module: str) -> str:
@@ -51,15 +44,14 @@ def layer_of(module: str) -> str:
     if module == "zkmargin":
         return "package"
     head = parts[1]
-    if head in ("errors", "files", "crypto", "rules", "circuits", "prover", "cli"):
+    if head in ("errors", "files", "crypto", "rules", "documents", "circuits", "prover", "cli", "api"):
         return head
-    if head == "models":  # phase B moves it into rules/models/
-        return "rules"
-    if head == "verifier":
-        return "verifier.r1cs" if parts[2:3] in (["r1cs"], ["compiled"], ["parallel"], []) else "workflows"
-    if head in ("api", "bundle", "prepared", "zone_proofs"):  # zone_proofs: the API's margin-call zone proofs
+    if head in ("prepared", "zone_proofs"):  # the API's prepared verifier and its margin-call zone proofs
         return "api"
-    return "workflows"  # attest, service, demo, bench, and what phase B puts in workflows/
+    if head == "verifier":  # the R1CS verifier (with its compiled weights and the parallel batch
+        # verifier) sits beside the prover; the log and the audit above the API
+        return "verifier.r1cs" if parts[2:3] in (["r1cs"], ["compiled"], ["parallel"], []) else "workflows"
+    return "workflows"  # workflows/, importers/
 
 
 def package_modules(root: Path) -> dict[str, Path]:
@@ -128,6 +120,79 @@ def layer_problems(root: Path) -> list[str]:
     return sorted(set(problems))
 
 
+def _bound_names(module: str, modules: dict[str, Path]) -> set[str] | None:
+    """Names a module binds at its top level (definitions, assignments, imports, also inside
+    top-level ``if``/``try`` blocks, and what it star-imports from a module of ours); None when it
+    star-imports from elsewhere (anything could be bound)."""
+    path = modules[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: set[str] = set()
+    todo: list[ast.stmt] = list(ast.parse(path.read_text(encoding="utf-8")).body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                if a.name != "*":
+                    names.add(a.asname or a.name.partition(".")[0])
+                    continue
+                stem = _stem(package, node) if isinstance(node, ast.ImportFrom) else ""
+                star = _bound_names(stem, modules) if stem in modules and stem != module else None
+                if star is None:
+                    return None
+                names |= star
+        elif isinstance(node, (ast.If, ast.Try)):
+            todo.extend(node.body + node.orelse + getattr(node, "finalbody", []))
+            for handler in getattr(node, "handlers", []):
+                todo.extend(handler.body)
+    return names
+
+
+def _stem(package: str, node: ast.ImportFrom) -> str:
+    """The module a ``from … import`` reads, relative imports resolved against ``package``."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def dangling_imports(root: Path) -> list[str]:
+    """Imports of ``zkmargin.*`` (at the top or inside a function) that name a module this checkout
+    does not have, or a name that module does not define. An editable install falls back to
+    another checkout's module of the same name, so a moved module's old path could otherwise keep
+    "working" in one place and fail in every other."""
+    modules = package_modules(root)
+    bound: dict[str, set[str] | None] = {}
+    problems = []
+    for module, path in modules.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                problems += [f"{module} imports {a.name}, which does not exist" for a in node.names
+                             if a.name.startswith("zkmargin") and a.name not in modules]
+            elif isinstance(node, ast.ImportFrom):
+                stem = _stem(package, node)
+                if not stem.startswith("zkmargin"):
+                    continue
+                if stem not in modules:
+                    problems.append(f"{module} imports from {stem}, which does not exist")
+                    continue
+                if stem not in bound:
+                    bound[stem] = _bound_names(stem, modules)
+                names = bound[stem]
+                for a in node.names:
+                    if a.name == "*" or f"{stem}.{a.name}" in modules:
+                        continue
+                    if names is not None and a.name not in names:
+                        problems.append(f"{module} imports {a.name} from {stem}, which has no such name")
+    return sorted(set(problems))
+
+
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """One representative cycle per strongly connected component with more than one module."""
     index: dict[str, int] = {}
@@ -168,6 +233,10 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_every_import_goes_down_the_layers():
     assert layer_problems(ROOT) == []
+
+
+def test_every_import_names_a_module_and_a_name_of_this_checkout():
+    assert dangling_imports(ROOT) == []
 
 
 def test_layers_cover_the_package():
@@ -214,3 +283,24 @@ def test_checker_reports_a_top_level_cycle(tmp_path):
     root = _fake(tmp_path, {"zkmargin/rules/a.py": "from . import b\n",
                             "zkmargin/rules/b.py": "from .a import x\n"})
     assert layer_problems(root) == ["import cycle: zkmargin.rules.a -> zkmargin.rules.b"]
+
+
+def test_dangling_import_checker_twin_existing_names_pass(tmp_path):
+    root = _fake(tmp_path, {"zkmargin/crypto/field.py": "R = 7\nif True:\n    def inv(x): ...\n",
+                            "circuits/cs.py": "from zkmargin.crypto.field import R, inv\nfrom zkmargin import crypto\n"})
+    assert dangling_imports(root) == []
+
+
+def test_dangling_import_checker_reports_a_moved_module_and_a_missing_name(tmp_path):
+    """What the editable install hid: a lazy import of a module that moved (``from . import
+    engine`` after the engine went to ``rules/``), and a name its module no longer defines."""
+    root = _fake(tmp_path, {"zkmargin/__init__.py": "from .errors import *\n",  # a star import of ours
+                            "zkmargin/errors.py": "class InputError(Exception): ...\n",
+                            "zkmargin/crypto/field.py": "R = 7\n",
+                            "zkmargin/rules/engine.py": "def check(): ...\n",
+                            "circuits/cs.py": "from zkmargin.crypto.field import R, inv\n"
+                                              "def f():\n    from zkmargin import engine\n"})
+    assert dangling_imports(root) == [
+        "zkmargin.circuits.cs imports engine from zkmargin, which has no such name",
+        "zkmargin.circuits.cs imports inv from zkmargin.crypto.field, which has no such name",
+    ]

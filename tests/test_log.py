@@ -24,9 +24,14 @@ import zkmargin
 from zkmargin.errors import LogError, ReplayError, StatementMismatchError, VerificationError
 from zkmargin.verifier import log as L
 from zkmargin.verifier.audit import audit
-from zkmargin.verifier.log import VerificationLog, verify_and_log, verify_batch_and_log
-from zkmargin.verifier.merkle import MerkleTree, verify_consistency, verify_inclusion
-from zkmargin.verifier.receipt import check_receipt, entry_leaf_hash
+from zkmargin.verifier.log import (
+    VerificationLog,
+    check_receipt,
+    verify_and_log,
+    verify_batch_and_log,
+)
+from zkmargin.verifier.log.entry import entry_leaf_hash
+from zkmargin.verifier.log.merkle import MerkleTree, verify_consistency, verify_inclusion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import log_helpers as H  # noqa: E402
@@ -294,8 +299,8 @@ def test_a_replayed_challenge_is_refused_before_verifying_and_logged(tmp_path, p
     res = verify_and_log(b, MARKET, POLICY, 0, ch, log=path, log_key=key)
     assert res.extra["log"]["result"] == "accepted" and res.extra["receipt"]["entry"]["challenge"] == ch.hex()
     calls = []
-    real = L.verify_prepared
-    monkeypatch.setattr(L, "verify_prepared", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = L.record.verify_prepared  # looked up where verify_and_log calls it
+    monkeypatch.setattr(L.record, "verify_prepared", lambda *a, **k: calls.append(1) or real(*a, **k))
     with pytest.raises(ReplayError, match="accepted already") as info:
         verify_and_log(b, MARKET, POLICY, 0, ch, log=path, log_key=key)
     assert calls == []  # refused by the log's pre-check, before any verification work
@@ -467,7 +472,7 @@ def test_not_a_log(tmp_path):
 
 WRITER = textwrap.dedent("""
     import json, sys
-    from zkmargin.bundle import ProofBundle
+    from zkmargin.documents.bundle import ProofBundle
     from zkmargin.errors import StatementMismatchError
     from zkmargin.verifier.log import VerificationLog
     path, bundle_file, pol, mkt, key = sys.argv[1:6]
@@ -481,7 +486,7 @@ WRITER = textwrap.dedent("""
 
 
 def test_killed_writer_leaves_a_valid_log(tmp_path, proofs, key):
-    from zkmargin import attest as A
+    from zkmargin.workflows import custodian as A
 
     b = proofs[0][0]
     bundle_file = tmp_path / "p.json"

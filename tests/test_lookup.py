@@ -24,8 +24,8 @@ import r1cs_helpers as H  # noqa: E402
 from zkmargin.circuits.cs import ChallengeCollisionError, ConstraintSystem, RandomizedCS  # noqa: E402
 from zkmargin.circuits.gadgets import product  # noqa: E402
 from zkmargin.circuits.lookup import Lookups, RangeLookups, Table, best_limb_bits, range_table  # noqa: E402
-from zkmargin.errors import CircuitError, OverflowRiskError, UnsatisfiedError, VerificationError  # noqa: E402
 from zkmargin.crypto.field import R  # noqa: E402
+from zkmargin.errors import CircuitError, OverflowRiskError, UnsatisfiedError, VerificationError  # noqa: E402
 
 ROWS = [(0, 1, 500, 40), (1, 1, 900, 75), (1, 2, 2000, 120), (2, 1, 10**6, 5), (9, 0, 0, 0)]
 COLUMNS = ["id", "bracket", "cap", "rate"]

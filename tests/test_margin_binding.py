@@ -32,10 +32,10 @@ import margin_strategies as S  # noqa: E402
 import zkmargin.api as api  # noqa: E402
 import zkmargin.prepared as prepared  # noqa: E402
 from zkmargin import ProofBundle, prove, verify, verify_batch  # noqa: E402
-from zkmargin.bundle import STATEMENT_KEYS  # noqa: E402
 from zkmargin.circuits.cs import ConstraintSystem  # noqa: E402
 from zkmargin.circuits.margin import build, plan_margin  # noqa: E402
-from zkmargin.rules.decimals import canonical  # noqa: E402
+from zkmargin.crypto.proof import POINT_NAMES, SCALAR_NAMES, R1CSProof  # noqa: E402
+from zkmargin.documents.bundle import STATEMENT_KEYS  # noqa: E402
 from zkmargin.errors import (  # noqa: E402
     DecodeError,
     FormatError,
@@ -43,8 +43,8 @@ from zkmargin.errors import (  # noqa: E402
     StatementMismatchError,
     VerificationError,
 )
+from zkmargin.rules.decimals import canonical  # noqa: E402
 from zkmargin.rules.models import load_market, load_policy  # noqa: E402
-from zkmargin.crypto.proof import POINT_NAMES, SCALAR_NAMES, R1CSProof  # noqa: E402
 
 CHALLENGE = bytes(range(32))
 OTHER_CHALLENGE = bytes(range(1, 33))

@@ -31,14 +31,14 @@ import margin_strategies as S  # noqa: E402
 
 from zkmargin import check, prove, verify  # noqa: E402
 from zkmargin.circuits.margin import build, plan_margin, witness_values  # noqa: E402
-from zkmargin.rules.decimals import EXACT, canonical, decimals_of  # noqa: E402
-from zkmargin.rules.engine import bracket_for, notional  # noqa: E402
 from zkmargin.errors import (  # noqa: E402
     BelowRequirementError,
     InputError,
     UnsatisfiedError,
     VerificationError,
 )
+from zkmargin.rules.decimals import EXACT, canonical, decimals_of  # noqa: E402
+from zkmargin.rules.engine import bracket_for, notional  # noqa: E402
 from zkmargin.rules.models import load_account  # noqa: E402
 
 _HC = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]

@@ -30,12 +30,11 @@ import r1cs_helpers as H  # noqa: E402
 
 import zkmargin  # noqa: E402
 from zkmargin.api import public_inputs, statement_for  # noqa: E402
-from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.circuits.layouts import build, plan_margin, witness_values  # noqa: E402
 from zkmargin.circuits.lookup import Table  # noqa: E402
 from zkmargin.circuits.margin import MarginPlan  # noqa: E402
 from zkmargin.circuits.margin.slots import SlotPlan, build_slots, honest_rows, pack, unpack  # noqa: E402
-from zkmargin.rules.engine import position_requirement  # noqa: E402
+from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.errors import (  # noqa: E402
     BelowRequirementError,
     InputError,
@@ -44,9 +43,9 @@ from zkmargin.errors import (  # noqa: E402
     UnsatisfiedError,
     VerificationError,
 )
-from zkmargin.crypto.field import R  # noqa: E402
-from zkmargin.rules.models import load_policy  # noqa: E402
 from zkmargin.prover.r1cs import prove as r1cs_prove  # noqa: E402
+from zkmargin.rules.engine import position_requirement  # noqa: E402
+from zkmargin.rules.models import load_policy  # noqa: E402
 from zkmargin.verifier.r1cs import verify as r1cs_verify  # noqa: E402
 
 ARK = get_backend("arkworks")
@@ -300,7 +299,7 @@ def test_changing_any_row_invalidates_a_proof(cross):
     plan, values, public = cross
     proof, V = r1cs_prove(build_slots(plan, values), H.blind(len(values)), public, ARK)
     r1cs_verify(build_slots(plan), proof, V, public, ARK)
-    for j, row in enumerate(plan.table.rows):
+    for j in range(len(plan.table.rows)):
         for i in (j % plan.table.width, plan.columns.index("rate"), plan.columns.index("mark")):
             rows = [list(r) for r in plan.table.rows]
             rows[j][i] += 1
@@ -324,9 +323,7 @@ def test_a_mark_of_an_instrument_nobody_holds_is_bound():
     p, m, a, t = S.load(case)
     plan_moved = plan_margin(p, S.load({**case, "market": moved})[1], t)
     expected = {**bundle.statement}
-    from zkmargin.crypto.proof import R1CSProof
-
-    proof = R1CSProof.from_bytes(bundle.proof, ARK)
+    proof = zkmargin.crypto.proof.R1CSProof.from_bytes(bundle.proof, ARK)
     V = [ARK.decode(c) for c in bundle.commitments]
     with pytest.raises(VerificationError):
         r1cs_verify(build(plan_moved), proof, V, public_inputs(expected), ARK)
@@ -389,35 +386,32 @@ def test_without_slots_the_per_instrument_layout_is_used():
 # --- custodian attestations of packed position slots --------------------------------------------------
 
 
-#: the venue's clock in these tests: the example market's time (attestations are dated then too)
-NOW = "2024-06-03T08:00:00+00:00"
-SUBJECT = "acct-1"
+def _custodied(case: dict, *keys) -> dict:
+    """The K-slot case under a venue that lists these custodians (attestations at most 10 minutes
+    old, checked at the market snapshot's time)."""
+    from zkmargin.workflows import custodian as A
 
-
-def custodied(case: dict, *keys) -> dict:
-    """The case's policy with a trust section listing the custodians ``keys``."""
-    from zkmargin import attest as A
-
-    case["policy"]["trust"] = {"custodians": [{"name": f"custodian-{i}", "key": A.public_key_hex(k)}
-                                              for i, k in enumerate(keys)], "max_age_seconds": 600}
-    return case
+    pol = copy.deepcopy(case["policy"])
+    pol["trust"] = {"custodians": [{"name": f"custodian-{k}", "key": A.public_key_hex(key)}
+                                   for k, key in enumerate(keys)], "max_age_seconds": 600}
+    return {**case, "policy": pol}
 
 
 def test_one_custodian_attests_the_packed_slots_and_the_venue_checks_them():
     """A custodian holding the whole book commits the canonical layout (sorted ids, nulls last);
-    the trader proves over the attested commitments; the venue checks the proof and the signature
-    under its trust rule; an auditor given every opening recomputes the report from the packed
-    slots."""
-    from zkmargin import attest as A
+    the trader proves over the attested commitments; the venue checks the proof and the signature;
+    an auditor given every opening recomputes the report from the packed slots."""
+    from zkmargin.workflows import custodian as A
 
     key = A.generate_private_key()
-    case = custodied(slot_case("cross", K=4), key)
-    att, op = A.attest(case["account"], None, case["policy"], key, subject=SUBJECT, as_of=S.AS_OF)
+    case = _custodied(slot_case("cross", K=4), key)
+    at = case["market"]["as_of"]
+    att, op = A.attest(case["account"], None, case["policy"], key, subject="acct-1", as_of=at)
     assert att.slots[:4] == ["position:0", "position:1", "position:2", "position:3"]
     ch = secrets.token_bytes(32)
     bundle = A.prove_attested(case["account"], case["market"], case["policy"], "5", ch, attestations=[att], openings=[op])
-    res = zkmargin.verify(bundle, case["market"], case["policy"], "5", ch, subject=SUBJECT, now=NOW)
-    assert res.valid and res.extra["trust"]["custodians"][0]["name"] == "custodian-0"
+    res = zkmargin.verify(bundle, case["market"], case["policy"], "5", ch, subject="acct-1", now=at)
+    assert res.valid and not res.extra["trust"]["self_declared"]
     check = A.check_openings(op, bundle, market=case["market"], policy=case["policy"])
     assert check.complete and check.report["meets"] is True
     assert check.slots["size:B"] == "-12.5" and "position:3" not in check.slots
@@ -428,32 +422,30 @@ def test_one_custodian_attests_the_packed_slots_and_the_venue_checks_them():
 def test_a_position_slot_attested_by_two_custodians_is_refused():
     """Summing two custodians' packed values would read as a third instrument: refused on both the
     trader's and the venue's side. The twin: the balances (additive) shared by two custodians."""
-    import dataclasses
-
-    from zkmargin import attest as A
-    from zkmargin.trust import check_trust
+    from zkmargin.workflows import custodian as A
 
     ka, kb = A.generate_private_key(), A.generate_private_key()
-    case = custodied(slot_case("cross", K=4), ka, kb)
-    att_a, op_a = A.attest(case["account"], None, case["policy"], ka, subject=SUBJECT, as_of=S.AS_OF)
+    case = _custodied(slot_case("cross", K=4), ka, kb)
+    at = case["market"]["as_of"]
+    att_a, op_a = A.attest(case["account"], None, case["policy"], ka, subject="acct-1", as_of=at)
     half = copy.deepcopy(case["account"])
     half["positions"] = []
     half["balances"] = {"USD": "0"}
     names = att_a.slots
-    att_b, op_b = A.attest(half, None, case["policy"], kb, subject=SUBJECT, as_of=S.AS_OF,
-                           slots=["position:0", "balance:USD"])
+    att_b, op_b = A.attest(half, None, case["policy"], kb, slots=["position:0", "balance:USD"], subject="acct-1",
+                           as_of=at)
     with pytest.raises(zkmargin.errors.AttestationError, match="exactly one custodian"):
         A.prove_attested(case["account"], case["market"], case["policy"], "5", attestations=[att_a, att_b],
                          openings=[op_a, op_b])
     # twin: B attests only the USD balance (0): sums are fine there
-    att_b, op_b = A.attest(half, None, case["policy"], kb, subject=SUBJECT, as_of=S.AS_OF, slots=["balance:USD"])
+    att_b, op_b = A.attest(half, None, case["policy"], kb, slots=["balance:USD"], subject="acct-1", as_of=at)
     ch = secrets.token_bytes(32)
     bundle = A.prove_attested(case["account"], case["market"], case["policy"], "5", ch, attestations=[att_a, att_b],
                               openings=[op_a, op_b])
-    assert zkmargin.verify(bundle, case["market"], case["policy"], "5", ch, subject=SUBJECT, now=NOW).valid
+    assert zkmargin.verify(bundle, case["market"], case["policy"], "5", ch, subject="acct-1", now=at).valid
     assert names[4] == "cost"
     # the venue's side refuses a shared position slot too, whatever the bundle
-    att_c, _ = A.attest(half, None, case["policy"], kb, subject=SUBJECT, as_of=S.AS_OF, slots=["position:0"])
-    shared = dataclasses.replace(bundle, attestations=[att_a, att_c])
+    att_c, _ = A.attest(half, None, case["policy"], kb, slots=["position:0"], subject="acct-1", as_of=at)
+    bundle.attestations = [att_a, att_c]
     with pytest.raises(zkmargin.errors.AttestationRejectedError, match="exactly one custodian"):
-        check_trust(shared, case["market"], case["policy"], ch, subject=SUBJECT, now=NOW)
+        zkmargin.verify(bundle, case["market"], case["policy"], "5", ch, subject="acct-1", now=at)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zkmargin.verifier.merkle import (
+from zkmargin.verifier.log.merkle import (
     EMPTY_ROOT,
     CompactRange,
     MerkleTree,

@@ -18,11 +18,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import r1cs_helpers as H  # noqa: E402
 
-from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.circuits.gadgets import range_check  # noqa: E402
-from zkmargin.errors import DecodeError, VerificationError  # noqa: E402
+from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.crypto.field import R  # noqa: E402
 from zkmargin.crypto.proof import MAGIC, MAX_LG_N, PROOF_VERSION, R1CSProof, proof_size  # noqa: E402
+from zkmargin.errors import DecodeError, VerificationError  # noqa: E402
 
 P = 0x1A0111EA397FE69A4B1BA7B6434BACD764774B84F38512BF6730D2A0F6B0F6241EABFFFEB153FFFFB9FEFFFFFFFFAAAB
 GENERATOR = (
@@ -56,7 +56,7 @@ def in_r_torsion(x: int, y: int) -> bool:
     return is_inf(multiply((FQ(x), FQ(y), FQ(1)), R))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def off_curve_point() -> bytes:
     x = 1
     while sqrt(x**3 + 4) is not None:
@@ -64,7 +64,7 @@ def off_curve_point() -> bytes:
     return compress(x, 0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def non_subgroup_point() -> bytes:
     x = 1
     while True:
@@ -74,7 +74,7 @@ def non_subgroup_point() -> bytes:
         x += 1
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def non_canonical_point() -> bytes:
     """A valid subgroup point whose x is written as x + p (still fits in 381 bits)."""
     for k in range(1, 200):

@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import r1cs_helpers as H  # noqa: E402
 
-from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.circuits.gadgets import boolean, geq, product, range_check  # noqa: E402
-from zkmargin.errors import CircuitError, DecodeError, UnsatisfiedError, VerificationError  # noqa: E402
+from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.crypto.field import R  # noqa: E402
 from zkmargin.crypto.generators import get_generators  # noqa: E402
 from zkmargin.crypto.proof import R1CSProof, proof_size  # noqa: E402
+from zkmargin.errors import CircuitError, DecodeError, UnsatisfiedError, VerificationError  # noqa: E402
 from zkmargin.prover.r1cs import prove  # noqa: E402
 from zkmargin.verifier.r1cs import R1CSVerification, verify, verify_batch  # noqa: E402
 

@@ -19,15 +19,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import r1cs_helpers as H  # noqa: E402
 
-from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.circuits.cs import ConstraintSystem, LinearCombination, RandomizedCS  # noqa: E402
 from zkmargin.circuits.gadgets import range_check  # noqa: E402
-from zkmargin.errors import CircuitError, DecodeError, UnsatisfiedError, VerificationError  # noqa: E402
+from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.crypto.field import R, inv  # noqa: E402
 from zkmargin.crypto.proof import OLD_VERSION_MESSAGE, R1CSProof, proof_size  # noqa: E402
+from zkmargin.crypto.transcript import Transcript  # noqa: E402
+from zkmargin.errors import CircuitError, DecodeError, UnsatisfiedError, VerificationError  # noqa: E402
 from zkmargin.prover import r1cs as prover_mod  # noqa: E402
 from zkmargin.prover.r1cs import prove  # noqa: E402
-from zkmargin.crypto.transcript import Transcript  # noqa: E402
 from zkmargin.verifier.r1cs import replay, verify, verify_batch  # noqa: E402
 
 ARK = get_backend("arkworks")
@@ -268,7 +268,6 @@ def test_a_challenge_drawn_before_the_phase_one_commitments_lets_a_cheater_win_o
 
         def phase2(rcs):
             z = rcs.challenge_scalar(b"shuffle z")
-            prod_x, prod_y = 1, 1
             _, _, ox = rcs.multiply(x[3] - z, x[2] - z)
             for i in (1, 0):
                 _, _, ox = rcs.multiply(LinearCombination.of(ox), x[i] - z)

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from zkmargin.cli.main import cli
-from zkmargin.verifier.receipt import Receipt, check_receipt
+from zkmargin.verifier.log.receipt import Receipt, check_receipt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import log_helpers as H  # noqa: E402
@@ -211,7 +211,7 @@ def test_log_options_are_checked(world, tmp_path):
 def test_verify_batch_logs_one_receipt_per_bundle(world, tmp_path):
     b0, b1 = [H.prove(300 + i) for i in range(2)]
     files = []
-    for i, (b, ch, _) in enumerate((b0, b1)):
+    for i, (b, _ch, _) in enumerate((b0, b1)):
         files.append(tmp_path / f"p{i}.json")
         b.save(files[-1])
     key = tmp_path / "k.pem"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from zkmargin.errors import InputError, MissingPriceError
-from zkmargin.rules.models import load_market, load_policy
 from zkmargin.rules.decimals import loads_json
+from zkmargin.rules.models import load_market, load_policy
 from zkmargin.rules.scenarios import (
     SPAN_EXTREME_COVER,
     black_scholes,

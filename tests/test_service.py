@@ -17,6 +17,7 @@ import socket
 import sys
 import threading
 import time
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -27,12 +28,24 @@ pytest.importorskip("limits", reason="the 'serve' extra (limits) is not installe
 httpx = pytest.importorskip("httpx", reason="httpx (the test client) is not installed")
 
 import zkmargin  # noqa: E402
-from zkmargin.clients import add_client, parse_rate, remove_client  # noqa: E402
-from zkmargin.errors import LogError, MissingExtraError, RateLimitedError, ReplayError, ServiceBusyError  # noqa: E402
-from zkmargin.service import ChallengeStore, ServiceLimits, create_app  # noqa: E402
+from zkmargin.errors import (  # noqa: E402
+    LogError,
+    MissingExtraError,
+    RateLimitedError,
+    ReplayError,
+    ServiceBusyError,
+)
 from zkmargin.verifier.audit import audit  # noqa: E402
-from zkmargin import attest as A  # noqa: E402
 from zkmargin.verifier.log import VerificationLog  # noqa: E402
+from zkmargin.workflows import custodian as A  # noqa: E402
+from zkmargin.workflows.service import (  # noqa: E402  # noqa: E402
+    ChallengeStore,
+    ServiceLimits,
+    add_client,
+    create_app,
+    parse_rate,
+    remove_client,
+)
 
 # A small venue (one perpetual, one collateral asset): ~0.15 s per proof, so the load test can
 # use a fresh proof for every one of its requests.
@@ -178,7 +191,7 @@ def test_challenge_prove_verify_round_trip(service):
     head = c.get("/v1/log/head").json()  # the signed tree head right after the append
     assert head["format"] == "zkmargin.sth/1" and head["root_hash"] == body["entry"]["root_hash"]
     assert head["tree_size"] == body["entry"]["id"] == body["receipt"]["index"] + 1
-    from zkmargin.verifier.receipt import check_receipt
+    from zkmargin.verifier.log import check_receipt
 
     assert check_receipt(body["receipt"], A.public_key_hex(VENUE_KEY), bundle=bundle).entry["result"] == "accepted"
     # the same challenge a second time: refused before any verification, 409
@@ -293,14 +306,14 @@ def test_the_subject_attestations_must_name_is_the_clients_account(tmp_path):
     A custodian's attestation of alice's book, presented by bob, is refused; alice is accepted and
     the answer says who vouched; a self-declared proof under a policy with custodians is refused;
     an attestation that does not parse is refused (400) and never stored."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     clients = tmp_path / "clients.json"
     keys = register(clients, ("alice", "acct-A"), ("bob", "acct-B"))
     custodian = A.generate_private_key()
     policy = {**POLICY, "trust": {"custodians": [{"name": "test-custody", "key": A.public_key_hex(custodian)}],
                                   "max_age_seconds": 600}}
-    market = {**MARKET, "as_of": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    market = {**MARKET, "as_of": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     log = tmp_path / "att.log"
     app = create_app(policy, market, 0, clients=clients, log=log, log_key=VENUE_KEY)
     att, op = A.attest(ACCOUNT, None, policy, custodian, subject="acct-A")  # alice's healthy book

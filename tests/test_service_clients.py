@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from zkmargin.cli.main import cli
-from zkmargin.clients import (
+from zkmargin.errors import FormatError, InputError
+from zkmargin.workflows.service import (
     ClientRegistry,
     add_client,
     bearer_key,
@@ -21,7 +22,6 @@ from zkmargin.clients import (
     parse_rate,
     remove_client,
 )
-from zkmargin.errors import FormatError, InputError
 
 POLICY = {
     "format": "zkmargin.policy/1", "venue": "clients-test-venue", "quote": "USDT",

@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zkmargin.crypto.backends import get_backend
-from zkmargin.errors import DecodeError
 from zkmargin.crypto.field import R
 from zkmargin.crypto.transcript import Transcript
+from zkmargin.errors import DecodeError
 
 PROTOCOL = b"zkmargin.test/v1"
 # The standard BLS12-381 G1 generator, compressed (ZCash encoding).

@@ -1,4 +1,4 @@
-"""The venue's trust rule (policy ``trust`` section, zkmargin.trust), attack by attack, each with
+"""The venue's trust rule (policy ``trust`` section, zkmargin.documents.trust), attack by attack, each with
 its honest twin: through the library, the command line (exit 1 for a rejection, 2 for an input
 error, one line each), verify-batch, the service's verification call and the audit of a log.
 
@@ -7,15 +7,15 @@ A small venue (one perpetual, one collateral asset) keeps each proof near 0.15 s
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
 
 import zkmargin
-from zkmargin import attest as A
 from zkmargin.api import _verify_bare
 from zkmargin.cli.main import cli
+from zkmargin.documents.trust import MAX_CLOCK_SKEW_SECONDS, describe, recheck_accepted
 from zkmargin.errors import (
     AttestationRejectedError,
     FormatError,
@@ -23,9 +23,9 @@ from zkmargin.errors import (
     PolicyError,
     UnchallengedProofError,
 )
-from zkmargin.trust import MAX_CLOCK_SKEW_SECONDS, describe, recheck_accepted
 from zkmargin.verifier.audit import audit
 from zkmargin.verifier.log import VerificationLog, verify_and_log, verify_batch_and_log
+from zkmargin.workflows import custodian as A
 
 KEY = A.generate_private_key()
 STRANGER = A.generate_private_key()
@@ -42,7 +42,7 @@ BASE = {
 ACCOUNT = {"format": "zkmargin.account/1", "balances": {"USDT": "10000"},
            "positions": [{"symbol": "BTCUSDT", "size": "1.5", "entry_price": "66000"}]}
 MAX_AGE = 600
-T0 = datetime.now(timezone.utc).replace(microsecond=0)
+T0 = datetime.now(UTC).replace(microsecond=0)
 CH = b"\x5a" * 32
 CH2 = b"\xa5" * 32
 CH3 = b"\x3c" * 32
@@ -314,11 +314,9 @@ def test_the_service_call_applies_the_policy_rule(tmp_path, good):
     """The service's verification call (Service.verify; the HTTP route passes the authenticated
     account as the subject): stale, other-venue, other-challenge and other-subject attestations
     are refused with the policy's default rule, the honest one passes."""
-    from zkmargin.service import Service
+    from zkmargin.workflows.service import Service, add_client
 
-    from zkmargin.clients import add_client
-
-    fresh = market(datetime.now(timezone.utc).replace(microsecond=0))
+    fresh = market(datetime.now(UTC).replace(microsecond=0))
     clients = tmp_path / "clients.json"
     keys = {s: add_client(clients, f"desk-{s}", s)[1] for s in ("acct-1", "acct-2")}
     svc = Service(POLICY, fresh, 0, clients=clients, log=tmp_path / "svc.log", log_key=VENUE)
@@ -328,7 +326,7 @@ def test_the_service_call_applies_the_policy_rule(tmp_path, good):
         ch, _ttl = svc.challenges.issue(client.id, 16)
         return svc.verify(client, make(ch).to_json_dict(), ch.hex())
 
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     other = policy(venue="another-venue")
     for make, needle in (
         (lambda ch: attested(mkt=fresh, ch=ch, at=now - timedelta(hours=1)), "stale"),
@@ -392,7 +390,7 @@ def one_line(result, code: int, *needles: str) -> str:
 def files(tmp_path_factory):
     """The venue's files with the current time (the CLI verifies against the system clock)."""
     d = tmp_path_factory.mktemp("trust-cli")
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     mkt = market(now)
     out = {"dir": d}
     for name, doc in (("policy", POLICY), ("market", mkt), ("base", BASE),

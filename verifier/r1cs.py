@@ -13,21 +13,34 @@ with Q = w·B, Ĝ_i = φ_i·G_i, Ĥ_i = φ_i·y^-i·H_i (φ_i = 1 for phase-1 ga
            + <x·y^-n∘w_R, Ĝ> + <y^-n∘(x·w_L + w_O) − 1, φ∘H>.
 (1) is weighted by a random c and added to (2); the sum must be the identity. For a batch, each
 proof's sum is weighted by an independent random ρ_j and the G, H columns are merged.
+
+May import :mod:`zkmargin.crypto`, :mod:`zkmargin.circuits.cs` and :mod:`zkmargin.errors`. Used
+by the API and the audit.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
-from zkmargin.crypto.backends import get_backend
 from zkmargin.circuits.cs import ChallengeCollisionError, ConstraintSystem
 from zkmargin.errors import CircuitError, VerificationError
 from zkmargin.crypto.field import R, batch_inv, inv
 from zkmargin.crypto.generators import get_generators
+from zkmargin.crypto.backends import GroupBackend, get_backend
+from zkmargin.crypto.backends.base import Point
+from zkmargin.crypto.field import R, batch_inv, inv, powers
+from zkmargin.crypto.generators import Generators, get_generators
 from zkmargin.crypto.proof import R1CSProof
-from zkmargin.crypto.r1cs_transcript import PHASE1_LABELS, PHASE2_LABELS, PHI_LABEL, T_LABELS, start_transcript
+from zkmargin.crypto.r1cs_transcript import (
+    PHASE1_LABELS,
+    PHASE2_LABELS,
+    PHI_LABEL,
+    T_LABELS,
+    start_transcript,
+)
+from zkmargin.errors import CircuitError, VerificationError
 
 from .compiled import CompiledWeights
 
@@ -62,11 +75,16 @@ class Replay:
     phi: int
     x: int
     w: int
-    us: list
-    phase2_challenges: list
+    us: list[int]
+    phase2_challenges: list[tuple[bytes, int]]
 
 
-def replay(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, be, gens) -> Replay:
+#: One proof to verify: (the verifier's phase-1 circuit, the proof, its commitments V, public inputs).
+VerifyItem = tuple[ConstraintSystem, R1CSProof, Sequence[Point], Sequence[tuple[bytes, bytes]]]
+
+
+def replay(cs: ConstraintSystem, proof: R1CSProof, V: Sequence[Point], public_inputs: Sequence[tuple[bytes, bytes]],
+           be: GroupBackend, gens: Generators) -> Replay:
     """Rebuild the proof's transcript from the verifier's own circuit and public inputs, in the
     order of docs/notes/transcript.md, and build phase 2 (if any) from its challenges."""
     if cs.is_prover:
@@ -87,7 +105,7 @@ def replay(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, b
     for label in PHASE1_LABELS:
         t.append_point(label, getattr(proof, label.decode()), be)
     full = cs
-    drawn: list = []
+    drawn: list[tuple[bytes, int]] = []
     if phases == 2:
         try:
             full = cs.randomize(t.challenge_scalar)
@@ -242,12 +260,14 @@ class R1CSVerification:
     proofs: int = 1
 
 
-def verify(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs=(), backend=None) -> R1CSVerification:
+def verify(cs: ConstraintSystem, proof: R1CSProof, V: Sequence[Point],
+           public_inputs: Sequence[tuple[bytes, bytes]] = (),
+           backend: str | GroupBackend | None = None) -> R1CSVerification:
     """Verify one proof with one MSM; raises :class:`VerificationError` on failure."""
     return verify_batch([(cs, proof, V, public_inputs)], backend=backend)
 
 
-def verify_batch(items: Sequence[tuple], backend=None) -> R1CSVerification:
+def verify_batch(items: Sequence[VerifyItem], backend: str | GroupBackend | None = None) -> R1CSVerification:
     """Verify many ``(cs, proof, V, public_inputs)`` at once: every proof's equation weighted by a
     fresh 128-bit random ρ_j, G and H columns merged, one MSM. A batch containing any invalid
     proof fails as a whole (find the culprit by verifying one by one)."""

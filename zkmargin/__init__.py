@@ -4,6 +4,9 @@ requirement (Bulletproofs for arithmetic circuits over BLS12-381, no trusted set
 The flat public API::
 
     from zkmargin import load_policy, load_market, load_account, check, prove, verify, verify_batch
+
+May import :mod:`.errors`, :mod:`.api`, :mod:`.rules` and :mod:`.documents` (what it re-exports).
+Used by every user of the library and the command line.
 """
 
 import os as _os
@@ -29,13 +32,13 @@ from .api import (  # noqa: E402
     verify,
     verify_batch,
 )
-from .bundle import BUNDLE_FORMAT, ProofBundle
+from .documents.bundle import BUNDLE_FORMAT, ProofBundle
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all  # noqa: F401
-from .rules.models import Account, Market, Policy, load_account, load_market, load_policy
 from .rules.digests import account_digest, market_digest, policy_digest
 from .rules.engine import MarginReport
 from .zone_proofs import prove_zone, verify_zone
+from .rules.models import Account, Market, Policy, load_account, load_market, load_policy
 
 __version__ = "0.1.0"
 

@@ -5,29 +5,36 @@ policy's quote currency; ``challenge`` is bytes (the CLI takes hex). Every rejec
 precise :class:`~zkmargin.errors.Rejected` subclass; success returns a result object.
 
 ``verify`` and ``verify_batch`` enforce the venue's trust rule (the policy's ``trust`` section,
-:mod:`zkmargin.trust`) by default: the proof must answer a challenge unless the policy allows
+:mod:`zkmargin.documents.trust`) by default: the proof must answer a challenge unless the policy allows
 unchallenged proofs, and its committed values must be vouched for by the custodians the policy
 lists (or be self-declared where it lists none). The bare cryptographic check is
 :func:`_verify_bare`, private: a venue never accepts on it alone.
+
+May import every layer below it: :mod:`zkmargin.rules`, :mod:`zkmargin.crypto`,
+:mod:`zkmargin.circuits`, :mod:`zkmargin.prover`, :mod:`zkmargin.verifier.r1cs` and
+:mod:`zkmargin.documents`. Used by ``zkmargin/__init__.py`` (the flat API), the workflows, the log,
+the audit and the CLI.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
-from .crypto.backends import get_backend
-from .bundle import ProofBundle, canonical_statement_bytes
 from .circuits.layouts import plan_margin, witness_values  # per-instrument or K-slot layout
 from .circuits.provable import build_checked
 from .circuits.margin import MarginPlan
-from .rules.decimals import canonical, parse_decimal
-from .rules.digests import market_digest, policy_digest
-from .rules.engine import MarginReport, check as _engine_check
+from .crypto.backends import get_backend
+from .crypto.field import R
+from .crypto.proof import R1CSProof
+from .crypto.r1cs_transcript import OLD_PROTOCOLS, PROTOCOL
+from .documents.bundle import ProofBundle, canonical_statement_bytes
+from .documents.bundle import check_challenge as _challenge
+from .documents.bundle import load_bundle as _bundle
 from .errors import (
     BelowRequirementError,
     DecodeError,
@@ -36,14 +43,11 @@ from .errors import (
     StatementMismatchError,
     VerificationError,
 )
-from .crypto.field import R
+from .rules.decimals import canonical, parse_decimal
+from .rules.digests import market_digest, policy_digest
+from .rules.engine import MarginReport
+from .rules.engine import check as _engine_check
 from .rules.models import Account, Market, Policy, load_account, load_market, load_policy
-from .crypto.proof import R1CSProof
-from .crypto.r1cs_transcript import OLD_PROTOCOLS, PROTOCOL
-
-MIN_CHALLENGE_BYTES = 16
-MAX_CHALLENGE_BYTES = 64
-
 
 # --- inputs --------------------------------------------------------------------------------------
 
@@ -63,35 +67,7 @@ def _threshold(threshold, policy: Policy) -> Decimal:
     return t
 
 
-def _challenge(challenge) -> Optional[bytes]:
-    if challenge is None:
-        return None
-    if not isinstance(challenge, (bytes, bytearray)):
-        raise InputError("the challenge must be bytes (hex on the command line)", field="challenge")
-    if not MIN_CHALLENGE_BYTES <= len(challenge) <= MAX_CHALLENGE_BYTES:
-        raise InputError(
-            f"the challenge must be {MIN_CHALLENGE_BYTES} to {MAX_CHALLENGE_BYTES} bytes, got {len(challenge)}",
-            field="challenge",
-        )
-    return bytes(challenge)
-
-
-def _bundle(bundle) -> ProofBundle:
-    if isinstance(bundle, ProofBundle):
-        return bundle
-    if isinstance(bundle, dict):
-        return ProofBundle.from_json_dict(bundle)
-    if isinstance(bundle, (bytes, bytearray)):
-        return ProofBundle.from_json(bytes(bundle))
-    if isinstance(bundle, (str, Path)):
-        text = str(bundle)
-        if text.lstrip().startswith("{"):
-            return ProofBundle.from_json(text)
-        return ProofBundle.load(bundle)
-    raise InputError(f"cannot read a proof bundle from {type(bundle).__name__}")
-
-
-def statement_for(policy: Policy, market: Market, threshold: Decimal, challenge: Optional[bytes], plan: MarginPlan, cs) -> dict:
+def statement_for(policy: Policy, market: Market, threshold: Decimal, challenge: bytes | None, plan: MarginPlan, cs) -> dict:
     """The public statement a proof is about (what both sides must agree on)."""
     return {
         "protocol": PROTOCOL.decode(),
@@ -135,7 +111,7 @@ def prove(
     market,
     policy,
     threshold=0,
-    challenge: Optional[bytes] = None,
+    challenge: bytes | None = None,
     *,
     backend=None,
     blindings: Optional[Sequence[int]] = None,
@@ -147,7 +123,7 @@ def prove(
 
     Refuses with :class:`BelowRequirementError` (nothing is produced) when the clear-text engine
     says the account does not meet the requirement. ``blindings`` (one per slot) are for attested
-    commitments (:mod:`zkmargin.attest`); by default fresh random ones are drawn and forgotten.
+    commitments (:mod:`zkmargin.workflows.custodian`); by default fresh random ones are drawn and forgotten.
     ``_check_witness=False`` is for tests that show the verifier rejects a forced proof.
     ``zone`` (``"exact"``, ``"at-least:NAME"``) proves the account's margin-call zone instead
     (:func:`zkmargin.zone_proofs.prove_zone`)."""
@@ -229,7 +205,7 @@ _MISMATCH = {
 }
 
 
-def _check_statement(claimed: dict, expected: dict, index: Optional[int] = None) -> None:
+def _check_statement(claimed: dict, expected: dict, index: int | None = None) -> None:
     where = "" if index is None else f"bundle {index}: "
     if claimed.get("protocol") in {p.decode() for p in OLD_PROTOCOLS}:
         raise StatementMismatchError(
@@ -246,7 +222,7 @@ def _check_statement(claimed: dict, expected: dict, index: Optional[int] = None)
         raise StatementMismatchError(f"{where}the statement claims {key!r}, which this verification does not ask about")
 
 
-def _decode(bundle: ProofBundle, be, n_slots: int, index: Optional[int] = None):
+def _decode(bundle: ProofBundle, be, n_slots: int, index: int | None = None):
     where = "" if index is None else f"bundle {index}: "
     if len(bundle.commitments) != n_slots:
         raise MalformedProofError(f"{where}{len(bundle.commitments)} commitments, the policy's circuit takes {n_slots}")
@@ -276,10 +252,10 @@ class _Verifier:
         self._base = self.prepared.base_statement
         self.trust_rule = self.prepared.trust_rule
 
-    def expected(self, challenge: Optional[bytes]) -> dict:
+    def expected(self, challenge: bytes | None) -> dict:
         return {**self._base, "challenge": challenge.hex() if challenge is not None else None}
 
-    def item(self, bundle: ProofBundle, challenge: Optional[bytes], index: Optional[int] = None):
+    def item(self, bundle: ProofBundle, challenge: bytes | None, index: int | None = None):
         expected = self.expected(challenge)
         _check_statement(bundle.statement, expected, index)
         proof, V = _decode(bundle, self.be, len(self.plan.slots), index)
@@ -299,12 +275,12 @@ class _Verifier:
         return (self.cs, bytes(bundle.proof), list(bundle.commitments), public_inputs(expected))
 
 
-def _verified(v: _Verifier, b: ProofBundle, ch: Optional[bytes], rule, subject: Optional[str], now,
-              index: Optional[int] = None):
+def _verified(v: _Verifier, b: ProofBundle, ch: bytes | None, rule, subject: str | None, now,
+              index: int | None = None):
     """One bundle through the whole rule: the statement against the verifier's own, the
     challenge rule, the trust rule, then the proof (the cheap checks first). Returns the
     verification item (for one MSM with others) and the trust report."""
-    from .trust import enforce
+    from .documents.trust import enforce
 
     item = v.item(b, ch, index)
     where = "" if index is None else f"bundle {index}: "
@@ -312,11 +288,11 @@ def _verified(v: _Verifier, b: ProofBundle, ch: Optional[bytes], rule, subject: 
     return item, report
 
 
-def _verify_prepared(v: _Verifier, bundle, challenge: Optional[bytes], *, subject: Optional[str] = None,
+def _verify_prepared(v: _Verifier, bundle, challenge: bytes | None, *, subject: str | None = None,
                      now=None, max_age=None) -> VerificationResult:
     """:func:`verify` with a prepared verifier (plan and circuit built once per policy, market
     and threshold)."""
-    from .trust import parse_now, require_subject
+    from .documents.trust import parse_now, require_subject
     from .verifier.r1cs import verify_batch as r1cs_verify_batch
 
     t0 = time.perf_counter()
@@ -336,7 +312,7 @@ def _verify_prepared(v: _Verifier, bundle, challenge: Optional[bytes], *, subjec
 def verify(bundle, market, policy, threshold=0, challenge: Optional[bytes] = None, *, subject: Optional[str] = None,
            now=None, max_age=None, backend=None, min_zone: Optional[str] = None) -> VerificationResult:
     """Verify one proof bundle against the verifier's own policy, market, threshold and challenge,
-    under the policy's trust rule (:mod:`zkmargin.trust`).
+    under the policy's trust rule (:mod:`zkmargin.documents.trust`).
 
     ``subject`` is the account id the venue knows for this trader (required when the policy lists
     custodians: their attestations must name it). ``now`` is the verifier's time (default: the
@@ -357,7 +333,7 @@ def verify(bundle, market, policy, threshold=0, challenge: Optional[bytes] = Non
     return _verify_prepared(v, b, challenge, subject=subject, now=now, max_age=max_age)
 
 
-def _verify_bare(bundle, market, policy, threshold=0, challenge: Optional[bytes] = None, *,
+def _verify_bare(bundle, market, policy, threshold=0, challenge: bytes | None = None, *,
                  backend=None) -> VerificationResult:
     """The bare cryptographic check: the statement and the proof, no trust rule (no challenge
     requirement, attestations ignored). For auditors checking openings and for tests; never the
@@ -386,7 +362,7 @@ def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=
     bundles' trust reports. ``workers``: processes for batches of
     ``verifier.parallel.PARALLEL_MIN`` bundles or more (default: the machine's cores,
     ``$ZKMARGIN_VERIFY_WORKERS``; 1 keeps everything in this process)."""
-    from .trust import check_subjects, parse_now, subjects_for
+    from .documents.trust import check_subjects, parse_now, subjects_for
     from .verifier.parallel import PARALLEL_MIN, default_workers, verify_batch_parallel
     from .verifier.r1cs import verify_batch as r1cs_verify_batch
 
@@ -408,7 +384,7 @@ def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=
         workers = default_workers()
     if workers > 1 and len(items_in) >= PARALLEL_MIN:
         # large batches: decoding and per-proof terms in forked workers, one MSM
-        from .trust import enforce
+        from .documents.trust import enforce
 
         raw, reports = [], []
         for i, (b, c, s) in enumerate(zip(items_in, challenges, subjects)):

@@ -6,9 +6,13 @@ requirement) exit with 1; every other ``ZkMarginError`` (bad input, usage) exits
 
 Messages are one line, name the file and field where there is one, and never contain a private
 value (balances, sizes, entry prices, blinding factors, witnesses).
+
+Imports nothing of zkmargin's. Used by every module.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "ZkMarginError",
@@ -52,6 +56,11 @@ class ZkMarginError(Exception):
     """Base class of every error zkmargin raises on purpose."""
 
     exit_code = 2
+    #: Set by the verification log (:mod:`zkmargin.verifier.log`) on a rejection it recorded: the
+    #: entry's summary (one bundle) or summaries (a batch), and the receipt(s). None otherwise.
+    log_entry: dict[str, Any] | None = None
+    log_entries: list[dict[str, Any]] | None = None
+    receipt: dict[str, Any] | list[dict[str, Any]] | None = None
 
     def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
         self.message = message

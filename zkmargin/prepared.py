@@ -99,7 +99,7 @@ def prepare(policy: Policy, market: Market, threshold: Decimal) -> Prepared:
 def build_prepared(key: PreparedKey, policy: Policy, market: Market, threshold: Decimal) -> Prepared:
     """Build everything from scratch (no cache)."""
     from .api import statement_for
-    from .trust import TrustRule
+    from .documents.trust import TrustRule
     from .verifier.compiled import CompiledWeights
 
     plan = plan_margin(policy, market, threshold)

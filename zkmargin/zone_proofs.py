@@ -32,7 +32,7 @@ from .api import (
     public_inputs,
     statement_for,
 )
-from .bundle import ProofBundle
+from .documents.bundle import ProofBundle
 from .crypto.backends import get_backend
 from .crypto.field import R
 from .errors import BelowRequirementError, InputError, StatementMismatchError, ZoneRejectedError
@@ -147,7 +147,7 @@ class _ZoneVerifier(_Verifier):
 
     def __init__(self, market, policy, threshold, backend, claim: ZoneClaim):
         from .circuits.margin.zones import build_zone, plan_zone
-        from .trust import TrustRule
+        from .documents.trust import TrustRule
 
         self.policy = _policy(policy)
         self.market = _market(market, self.policy)

@@ -72,7 +72,7 @@ def select_piece(
     if K == 1:
         if finite_top:
             range_check(cs, top_hi - v, t, f"{label}: below the last end")
-        return [Variable.ONE]  # type: ignore[attr-defined]
+        return [Variable.ONE]
     ev = _choose_piece(cs.eval_signed(x), intervals) if cs.is_prover else None
     es = [boolean(cs, _flag(k, ev) if cs.is_prover else None, f"{label} piece {k}") for k in range(K)]
     cs.constrain(sum((LinearCombination.of(e) for e in es), LinearCombination()) - 1, f"{label}: exactly one piece")

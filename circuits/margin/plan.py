@@ -171,8 +171,8 @@ def _interval_bounds(thresholds_hi: list[int | None], unit: int, max_value: int)
 
 def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPlan:
     """Compile the public side: integer constants at declared scales, and the slot layout."""
-    from zkmargin.rules.models import price_of
     from zkmargin.rules.engine import bracket_pieces, collateral_pieces
+    from zkmargin.rules.models import price_of
 
     from . import coverage_plan
 

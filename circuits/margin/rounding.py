@@ -16,7 +16,6 @@ from ..cs import ConstraintSystem, LinearCombination
 from ..gadgets import bits_for, boolean, range_check, upper_bound
 from .plan import MarginPlan, p10
 
-
 RangeCheck = Callable[[LinearCombination, int, str], object]
 
 

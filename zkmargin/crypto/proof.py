@@ -17,6 +17,9 @@ the version, the phase count and the length before anything else, then every poi
 subgroup, canonical, not the identity — a phase-2 commitment is always blinded, so never the
 identity either) and every scalar (< r). A version-1 proof (zkmargin.r1cs/v1, no phase byte) is
 refused with a message that says so: it is never read as a version-2 one.
+
+May import :mod:`zkmargin.errors`, :mod:`.field` and :mod:`.backends`. Used by the prover, the
+verifier and the API.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backends import POINT_BYTES, GroupBackend, get_backend
 from ..errors import DecodeError
+from .backends import POINT_BYTES, GroupBackend, get_backend
+from .backends.base import Point
 from .field import SCALAR_BYTES, scalar_from_bytes, scalar_to_bytes
 
 MAGIC = b"zkmR"
@@ -73,8 +77,8 @@ class R1CSProof:
     t_x: int
     t_x_blinding: int
     e_blinding: int
-    L_vec: list = field(default_factory=list)
-    R_vec: list = field(default_factory=list)
+    L_vec: list[Point] = field(default_factory=list)
+    R_vec: list[Point] = field(default_factory=list)
     a: int = 0
     b: int = 0
     backend: GroupBackend | None = None
@@ -104,7 +108,7 @@ class R1CSProof:
         return b"".join(out)
 
     @classmethod
-    def from_bytes(cls, data: bytes, backend=None) -> "R1CSProof":
+    def from_bytes(cls, data: bytes, backend: str | GroupBackend | None = None) -> R1CSProof:
         be = get_backend(backend)
         if not isinstance(data, (bytes, bytearray)):
             raise DecodeError("proof: expected bytes")
@@ -130,7 +134,7 @@ class R1CSProof:
             raise DecodeError(f"proof: expected {expected} bytes for {lg_n} rounds and {phases} phase(s), got {len(data)}")
         pos = HEADER
 
-        def point(name):
+        def point(name: str) -> Point:
             nonlocal pos
             try:
                 p = be.decode(data[pos : pos + POINT_BYTES])
@@ -139,7 +143,7 @@ class R1CSProof:
             pos += POINT_BYTES
             return p
 
-        def scalar(name):
+        def scalar(name: str) -> int:
             nonlocal pos
             s = scalar_from_bytes(data[pos : pos + SCALAR_BYTES], name)
             pos += SCALAR_BYTES

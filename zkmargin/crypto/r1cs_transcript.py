@@ -11,13 +11,21 @@ every commitment V_j. Then, in the order of docs/notes/transcript.md:
     y, z, T_1, T_3, T_4, T_5, T_6, [φ], x, t_x, t_x_blinding, e_blinding, w, (L, R, u)…
 
 φ (dalek's ``u``) combines the two phases' commitments; it is drawn only in a two-phase proof.
+
+May import :mod:`.transcript` and :mod:`.backends` (the circuit is any object with the
+:class:`CircuitShape` of a constraint system). Used by the prover, the verifier and the API.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence, Sized
+from typing import TYPE_CHECKING, Protocol
 
+from .backends.base import GroupBackend, Point
 from .transcript import Transcript
+
+if TYPE_CHECKING:
+    from .generators import Generators
 
 PROTOCOL = b"zkmargin.r1cs/v2"
 #: the protocol label of proofs made before the second phase existed (refused, never misread)
@@ -28,7 +36,20 @@ T_LABELS = (b"T_1", b"T_3", b"T_4", b"T_5", b"T_6")
 PHI_LABEL = b"phi"
 
 
-def start_transcript(backend, gens, cs, n: int, public_inputs: Sequence[tuple[bytes, bytes]], V: Sequence) -> Transcript:
+class CircuitShape(Protocol):
+    """What the transcript binds of a circuit (a :class:`zkmargin.circuits.cs.ConstraintSystem`)."""
+
+    @property
+    def m(self) -> int: ...
+
+    @property
+    def constraints(self) -> Sized: ...
+
+    def digest(self) -> bytes: ...
+
+
+def start_transcript(backend: GroupBackend, gens: Generators, cs: CircuitShape, n: int,
+                     public_inputs: Sequence[tuple[bytes, bytes]], V: Sequence[Point]) -> Transcript:
     t = Transcript(PROTOCOL)
     t.append_message(b"generators", gens.identity_digest(n))
     t.append_u64(b"n", n)

@@ -48,3 +48,8 @@ def write_atomic(path, data: bytes, *, mode: int | None = None) -> None:
             os.close(dfd)
     except OSError:
         pass  # some filesystems refuse fsync on a directory; the rename itself is still atomic
+
+
+def write_private(path, data: bytes) -> None:
+    """Atomic write of a file only its owner may read (0600): openings and private keys."""
+    write_atomic(path, data, mode=0o600)

@@ -14,6 +14,9 @@ Modules, one concern each:
 * :mod:`.workflows` — what the ``import-*`` and ``reconcile`` commands call.
 
 The field-by-field mapping is in ``docs/formats.md`` ("From exchange data").
+
+May import the API and everything below it (the importers sit at the workflows' level). Used by
+the CLI (``cli/commands_import.py``) and the tests.
 """
 
 from .account import ImportedAccount, account_from_exchange

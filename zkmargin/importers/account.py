@@ -14,17 +14,18 @@
 With a policy, the account is validated against it (symbols, scales, widths) before anything is
 written; balances in assets the policy does not accept as collateral are left out and named.
 Error messages name the symbol and field, never a value.
+
+May import the rules and the importers beside it. Used by :mod:`.workflows`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
-
 from decimal import localcontext
+from typing import Any
 
-from zkmargin.rules.decimals import EXACT
 from zkmargin.errors import ExchangeDataError, UnknownSymbolError
+from zkmargin.rules.decimals import EXACT
 from zkmargin.rules.models import Account, Policy, parse_account, validate_account
 
 from .exchanges import PositionRow
@@ -73,8 +74,8 @@ def position_rows(data: ExchangeData, contracts: Contracts) -> list[tuple[Positi
     return rows
 
 
-def account_from_exchange(data: ExchangeData, *, policy: Optional[Policy] = None,
-                          symbols: Optional[list[str]] = None) -> ImportedAccount:
+def account_from_exchange(data: ExchangeData, *, policy: Policy | None = None,
+                          symbols: list[str] | None = None) -> ImportedAccount:
     """Convert the recording's positions and balance into an account (see the module rules).
 
     ``symbols`` (ids or unified symbols) limits which positions may be held: a position outside
@@ -115,7 +116,7 @@ def account_from_exchange(data: ExchangeData, *, policy: Optional[Policy] = None
         raise ExchangeDataError(f"the positions are {mode} but the policy is {policy.mode}",
                                 source=src, field="positions")
 
-    positions = []
+    positions: list[dict[str, Any]] = []
     isolated = {}
     with localcontext(EXACT):
         for mid, (row, w) in held.items():

@@ -27,13 +27,14 @@ marks                     ``/fapi/v1/premiumIndex`` markPrice,      ``/v5/market
 size step, price tick     filters LOT_SIZE.stepSize,                lotSizeFilter.qtyStep,
                           PRICE_FILTER.tickSize                     priceFilter.tickSize
 ========================  ========================================  =====================================
+
+May import :mod:`zkmargin.errors` and :mod:`.fields`. Used by the other importers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Optional
 
 from zkmargin.errors import InputError
 
@@ -51,10 +52,10 @@ class PositionRow:
     entry_price: Decimal
     mark: Decimal
     margin_mode: str  # cross | isolated
-    isolated_margin: Optional[Decimal]
+    isolated_margin: Decimal | None
     leg: str  # one-way | long | short
-    mm_field: Optional[str]  # the exchange's maintenance-margin field, and its basis
-    mm_text: Optional[str]
+    mm_field: str | None  # the exchange's maintenance-margin field, and its basis
+    mm_text: str | None
     mm_basis: str  # "mark" | "entry"
 
 
@@ -63,11 +64,11 @@ class TierRow:
     """One row of a venue's tier table, exact."""
 
     floor: Decimal
-    cap: Optional[Decimal]
+    cap: Decimal | None
     rate: Decimal
     amount: Decimal
-    initial_rate: Optional[Decimal]  # Bybit publishes it
-    max_leverage: Optional[Decimal]  # Binance publishes this instead
+    initial_rate: Decimal | None  # Bybit publishes it
+    max_leverage: Decimal | None  # Binance publishes this instead
 
 
 class Profile:
@@ -97,7 +98,7 @@ class Profile:
     def tiers(self, rows: list, where: Where) -> list[TierRow]:
         raise NotImplementedError
 
-    def haircuts(self, doc: Optional[dict], where: Where) -> dict[str, Decimal]:
+    def haircuts(self, doc: dict | None, where: Where) -> dict[str, Decimal]:
         return {}
 
 

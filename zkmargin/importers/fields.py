@@ -3,7 +3,7 @@
 ccxt's unified numbers are binary floats; the exchanges' own answers, kept by ccxt in each
 structure's ``info``, are decimal strings (Binance's leverage brackets are the exception: the
 exchange sends JSON numbers). Exchange data reaches the importers as JSON parsed by
-:func:`zkmargin.decimals.loads_json`, so a JSON number arrives as an exact ``Decimal`` of its own
+:func:`zkmargin.rules.decimals.loads_json`, so a JSON number arrives as an exact ``Decimal`` of its own
 text and a string stays a string. Two readers:
 
 * :func:`decimal_string` — for fields the exchange sends as strings. A JSON number there means the
@@ -21,10 +21,10 @@ reader). Every message names the source (file or live call), the symbol and the 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Any, Literal, overload
 
-from zkmargin.rules.decimals import parse_decimal
 from zkmargin.errors import ExchangeDataError, FormatError
+from zkmargin.rules.decimals import parse_decimal
 
 __all__ = [
     "FLOAT_DIGITS",
@@ -48,15 +48,15 @@ _HOW_TO_SAVE = ("save ccxt's result with json.dump (the 'info' strings are the e
 class Where:
     """Where a value sits: the source (file name or live call) and a field path prefix."""
 
-    def __init__(self, source: Optional[str], path: str):
+    def __init__(self, source: str | None, path: str):
         self.source = source
         self.path = path
 
-    def at(self, part: str) -> "Where":
+    def at(self, part: str) -> Where:
         sep = "" if part.startswith("[") else "."
         return Where(self.source, f"{self.path}{sep}{part}" if self.path else part)
 
-    def error(self, message: str, field: Optional[str] = None, cls=ExchangeDataError):
+    def error(self, message: str, field: str | None = None, cls=ExchangeDataError):
         f = self.path if field is None else (self.at(field).path)
         return cls(message, source=self.source, field=f)
 
@@ -65,8 +65,16 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+@overload
+def decimal_string(obj: Any, key: str, where: Where, *, optional: Literal[False] = ..., private: bool = ...) -> Decimal: ...
+
+
+@overload
+def decimal_string(obj: Any, key: str, where: Where, *, optional: bool, private: bool = ...) -> Decimal | None: ...
+
+
 def decimal_string(obj: Any, key: str, where: Where, *, optional: bool = False,
-                   private: bool = False) -> Optional[Decimal]:
+                   private: bool = False) -> Decimal | None:
     """The decimal string ``obj[key]`` as an exact ``Decimal``.
 
     Missing (absent, null or empty) is an error unless ``optional`` (then ``None``). A JSON number
@@ -92,7 +100,15 @@ def decimal_string(obj: Any, key: str, where: Where, *, optional: bool = False,
         raise where.error(msg, key) from None
 
 
-def decimal_number(obj: Any, key: str, where: Where, *, optional: bool = False) -> Optional[Decimal]:
+@overload
+def decimal_number(obj: Any, key: str, where: Where, *, optional: Literal[False] = ...) -> Decimal: ...
+
+
+@overload
+def decimal_number(obj: Any, key: str, where: Where, *, optional: bool) -> Decimal | None: ...
+
+
+def decimal_number(obj: Any, key: str, where: Where, *, optional: bool = False) -> Decimal | None:
     """``obj[key]`` where the exchange sends a JSON number (or a string): exact, at most
     :data:`FLOAT_DIGITS` significant digits when it is a number. Floats are refused."""
     if not isinstance(obj, dict):
@@ -121,7 +137,15 @@ def decimal_number(obj: Any, key: str, where: Where, *, optional: bool = False) 
     return d
 
 
-def integer(obj: Any, key: str, where: Where, *, optional: bool = False) -> Optional[int]:
+@overload
+def integer(obj: Any, key: str, where: Where, *, optional: Literal[False] = ...) -> int: ...
+
+
+@overload
+def integer(obj: Any, key: str, where: Where, *, optional: bool) -> int | None: ...
+
+
+def integer(obj: Any, key: str, where: Where, *, optional: bool = False) -> int | None:
     """An integer (JSON integer or a string of digits), e.g. a time in milliseconds or an index."""
     if not isinstance(obj, dict):
         raise where.error("expected a JSON object")
@@ -145,7 +169,15 @@ def integer(obj: Any, key: str, where: Where, *, optional: bool = False) -> Opti
     raise where.error("expected an integer", key)
 
 
-def text(obj: Any, key: str, where: Where, *, optional: bool = False) -> Optional[str]:
+@overload
+def text(obj: Any, key: str, where: Where, *, optional: Literal[False] = ...) -> str: ...
+
+
+@overload
+def text(obj: Any, key: str, where: Where, *, optional: bool) -> str | None: ...
+
+
+def text(obj: Any, key: str, where: Where, *, optional: bool = False) -> str | None:
     """A non-empty string field (symbol, asset, side, mode)."""
     if not isinstance(obj, dict):
         raise where.error("expected a JSON object")

@@ -17,6 +17,9 @@ Private calls (positions, balance; Binance's leverage brackets, Bybit's collater
 public calls (markets, marks, Bybit's risk limits) do not. A ticker without a time (Bybit's) is
 stamped with the ``time`` of the exchange's response when ccxt kept it, else the local clock when
 the answer arrived.
+
+May import the importers beside it and ``ccxt`` (the optional extra, on first use). Used by
+:mod:`.workflows`.
 """
 
 from __future__ import annotations

@@ -4,16 +4,18 @@ zkmargin names an instrument by the exchange's own market id (``BTCUSDT``), whic
 ``symbol`` of every raw ``info`` record; ccxt's unified symbol (``BTC/USDT:USDT``) is accepted on
 the command line too. A position's zkmargin size is ``contracts × contractSize`` in the base asset,
 so a contract must be linear (margined and settled in the quote): inverse contracts are refused.
+
+May import :mod:`zkmargin.errors` and the importers beside it. Used by the other importers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterable, Optional
 
-from zkmargin.rules.decimals import decimals_of
 from zkmargin.errors import ExchangeDataError, UnknownSymbolError
+from zkmargin.rules.decimals import decimals_of
 
 from .exchanges import Profile
 from .fields import Where, decimal_number, mapping, text
@@ -32,7 +34,7 @@ class Contract:
     contract_size: Decimal
     size_step: Decimal  # in zkmargin size units (base asset): step × contract size
     price_tick: Decimal
-    expiry: Optional[str]
+    expiry: str | None
 
     @property
     def size_decimals(self) -> int:
@@ -57,7 +59,7 @@ class Contracts:
                 self._by_id.setdefault(m["id"], key)
         self._done: dict[str, Contract] = {}
 
-    def unified(self, name: str) -> Optional[str]:
+    def unified(self, name: str) -> str | None:
         """The unified symbol for a market id or unified symbol, or None."""
         if name in self._raw:
             return name
@@ -66,7 +68,7 @@ class Contracts:
     def __contains__(self, name: str) -> bool:
         return self.unified(name) is not None
 
-    def get(self, name: str, where: Optional[Where] = None) -> Contract:
+    def get(self, name: str, where: Where | None = None) -> Contract:
         key = self.unified(name)
         if key is None:
             w = where or Where(self.source, "")
@@ -80,7 +82,7 @@ class Contracts:
     def ids(self) -> list[str]:
         return list(self._by_id)
 
-    def find_perpetual(self, base: str, settle: str) -> Optional[Contract]:
+    def find_perpetual(self, base: str, settle: str) -> Contract | None:
         """The linear perpetual of ``base`` settled in ``settle`` (for a collateral's index)."""
         for key, m in self._raw.items():
             if (isinstance(m, dict) and m.get("base") == base and m.get("settle") == settle
@@ -125,7 +127,7 @@ class Contracts:
                         kind=kind, contract_size=cs, size_step=step * cs, price_tick=tick,
                         expiry=expiry)
 
-    def select(self, names: Optional[Iterable[str]], default: Iterable[str]) -> list[Contract]:
+    def select(self, names: Iterable[str] | None, default: Iterable[str]) -> list[Contract]:
         """The contracts named (ids or unified symbols), or all of ``default``; in order, once."""
         out: list[Contract] = []
         seen = set()

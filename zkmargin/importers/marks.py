@@ -8,13 +8,15 @@
   explicit ``as_of`` — the importer does not guess when a price was taken.
 
 Prices are never rounded: a price with more decimals than the policy's price scale is an error.
+
+May import the rules and the importers beside it. Used by :mod:`.workflows`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Iterable, Optional
 
 from zkmargin.errors import ExchangeDataError, MissingPriceError
 from zkmargin.rules.models import MARKET_FORMAT, Market, Policy, load_market
@@ -27,7 +29,7 @@ __all__ = ["snapshot_prices", "market_from_exchange", "iso_from_ms"]
 
 
 def iso_from_ms(ms: int) -> str:
-    t = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    t = datetime.fromtimestamp(ms / 1000, tz=UTC)
     s = t.strftime("%Y-%m-%dT%H:%M:%S")
     if ms % 1000:
         s += f".{ms % 1000:03d}".rstrip("0")
@@ -47,7 +49,7 @@ def _ticker(tickers: dict, c: Contract, src: str) -> tuple[dict, Where]:
 
 def snapshot_prices(data: ExchangeData, contracts: Contracts, instruments: Iterable[Contract],
                     collateral: Iterable[str], quote: str,
-                    as_of: Optional[str] = None) -> tuple[dict[str, Decimal], Optional[str]]:
+                    as_of: str | None = None) -> tuple[dict[str, Decimal], str | None]:
     """``(prices, as_of)`` for the instruments' marks and the collateral assets' index prices."""
     src = data.name("marks")
     instruments = list(instruments)
@@ -64,7 +66,7 @@ def snapshot_prices(data: ExchangeData, contracts: Contracts, instruments: Itera
     wanted = list(dict.fromkeys([c.symbol for c in instruments] + [p.symbol for _, p in indexes]))
     tickers = data.marks(wanted)
     prices: dict[str, Decimal] = {}
-    times: list[tuple[Optional[int], str]] = []
+    times: list[tuple[int | None, str]] = []
     for c in instruments:
         t, w = _ticker(tickers, c, src)
         info = mapping(t, "info", w)
@@ -82,12 +84,12 @@ def snapshot_prices(data: ExchangeData, contracts: Contracts, instruments: Itera
                 f"the ticker of {missing[0]} has no time (Bybit's tickers carry none); give the "
                 "time the prices were taken (--as-of, ISO 8601 with a time zone)", source=src,
                 field=f"marks[{missing[0]}].timestamp")
-        as_of = iso_from_ms(min(ts for ts, _ in times))
+        as_of = iso_from_ms(min(ts for ts, _ in times if ts is not None))  # none is missing here
     return prices, as_of
 
 
 def market_from_exchange(data: ExchangeData, policy: Policy, *,
-                         as_of: Optional[str] = None) -> Market:
+                         as_of: str | None = None) -> Market:
     """The market snapshot for ``policy``'s instruments and collateral from the recording's marks,
     checked against the policy (scales, every price present)."""
     contracts = Contracts(data.markets(), data.profile, data.name("markets"))

@@ -21,16 +21,27 @@ write prices with 8 decimals) and at least every tick and given price; amount at
 every published rate and haircut. Widths: the defaults, the price width raised when 16 × the
 largest given price would not fit. Before the policy is returned its circuit is built (verifier
 side) at the largest prices its widths allow, so a policy that could wrap is never written.
+
+May import the rules, the margin circuit's plan and the importers beside it. Used by
+:mod:`.workflows`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Context, Decimal, localcontext
-from typing import Iterable, Optional
+from typing import Any
 
-from zkmargin.rules.decimals import EXACT, bits_needed, canonical, decimals_of, parse_decimal, to_fixed
 from zkmargin.errors import CircuitError, ExchangeDataError, PolicyError
+from zkmargin.rules.decimals import (
+    EXACT,
+    bits_needed,
+    canonical,
+    decimals_of,
+    parse_decimal,
+    to_fixed,
+)
 from zkmargin.rules.models import DEFAULT_BITS, POLICY_FORMAT, Market, Policy, load_policy
 
 from .exchanges import TierRow
@@ -83,6 +94,7 @@ def tier_table(rows: list[TierRow], c: Contract, where: Where, profile) -> list[
                                   "first tier's is 0", af)
                 continue
             prev = rows[k - 1]
+            assert prev.cap is not None  # only the last tier is open-ended (checked when read)
             if t.floor != prev.cap:
                 what = "gap" if t.floor > prev.cap else "overlap"
                 raise w.error(f"{c.id} tier {n}: {what}: it starts at {canonical(t.floor)} but "
@@ -104,6 +116,7 @@ def _initial_rate(t: TierRow, dr: int) -> tuple[Decimal, bool]:
     """(rate, rounded): the published initial rate, or 1/max leverage rounded up at ``dr``."""
     if t.initial_rate is not None:
         return t.initial_rate, False
+    assert t.max_leverage is not None  # a tier without an initial rate has a maximum leverage (read so)
     q = Context(prec=60, rounding=ROUND_CEILING).divide(Decimal(1), t.max_leverage)
     r = q.quantize(Decimal(1).scaleb(-dr), rounding=ROUND_CEILING)
     with localcontext(EXACT):
@@ -111,7 +124,7 @@ def _initial_rate(t: TierRow, dr: int) -> tuple[Decimal, bool]:
     return r, not exact
 
 
-def _scale(name: str, need: int, floor: int, given: Optional[int]) -> int:
+def _scale(name: str, need: int, floor: int, given: int | None) -> int:
     if given is None:
         return max(need, floor)
     if given < need:
@@ -120,7 +133,7 @@ def _scale(name: str, need: int, floor: int, given: Optional[int]) -> int:
     return given
 
 
-def check_provable(policy: Policy, market: Optional[Market] = None) -> None:
+def check_provable(policy: Policy, market: Market | None = None) -> None:
     """Build the policy's circuit (verifier side) at the largest price every instrument and asset
     could have within the declared widths, and with ``market`` if given: a bound that could wrap
     raises :class:`PolicyError` before anything is written."""
@@ -141,12 +154,12 @@ def check_provable(policy: Policy, market: Optional[Market] = None) -> None:
                               field="bits") from None
 
 
-def policy_from_exchange(data: ExchangeData, *, symbols: Optional[Iterable[str]] = None,
+def policy_from_exchange(data: ExchangeData, *, symbols: Iterable[str] | None = None,
                          mode: str = "cross", requirement: str = "maintenance", buffer="0",
-                         collateral: Iterable[str] = (), venue: Optional[str] = None,
-                         price_decimals: Optional[int] = None,
-                         amount_decimals: Optional[int] = None,
-                         prices: Optional[dict[str, Decimal]] = None) -> ImportedPolicy:
+                         collateral: Iterable[str] = (), venue: str | None = None,
+                         price_decimals: int | None = None,
+                         amount_decimals: int | None = None,
+                         prices: dict[str, Decimal] | None = None) -> ImportedPolicy:
     """The venue's policy for ``symbols`` (default: every market in the tiers recording) from its
     published tiers, haircuts and markets (see the module rules). ``prices`` (marks and collateral
     prices, e.g. from :func:`snapshot_prices`) widen the price scale and width to hold them."""
@@ -214,7 +227,7 @@ def policy_from_exchange(data: ExchangeData, *, symbols: Optional[Iterable[str]]
             cap = None if t.cap is None else t.cap
             mm.append({"floor": t.floor, "cap": cap, "rate": t.rate, "amount": t.amount})
             r, rounded = _initial_rate(t, dr)
-            if rounded:
+            if rounded and t.max_leverage is not None:
                 notes.append(f"{c.id} tier {k + 1}: initial rate 1/{canonical(t.max_leverage)} "
                              f"rounded up to {canonical(r)}")
             im.append({"floor": t.floor, "cap": cap, "rate": r})
@@ -223,7 +236,7 @@ def policy_from_exchange(data: ExchangeData, *, symbols: Optional[Iterable[str]]
         if c.expiry is not None:
             ins["expiry"] = c.expiry
         docs.append(ins)
-    doc = {
+    doc: dict[str, Any] = {
         "format": POLICY_FORMAT,
         "venue": venue or f"{profile.id}-{mode}",
         "quote": quote,

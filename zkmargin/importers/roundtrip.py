@@ -12,17 +12,18 @@ an explicit tolerance.
 
 ccxt's unified ``maintenanceMargin`` is not used: for Binance, ccxt 4.5 computes it as rate ×
 notional without the bracket's ``cum``, so it overstates every position above the first bracket.
+
+May import the rules (the engine) and the importers beside it. Used by :mod:`.workflows`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
-from typing import Optional
 
+from zkmargin.errors import ExchangeDataError, InputError, RoundTripMismatchError
 from zkmargin.rules.decimals import EXACT, canonical, parse_decimal
 from zkmargin.rules.engine import apply_rounding, position_requirement
-from zkmargin.errors import ExchangeDataError, InputError, RoundTripMismatchError
 from zkmargin.rules.models import Account, Policy
 
 from .account import position_rows
@@ -35,15 +36,15 @@ __all__ = ["PositionCheck", "RoundTrip", "round_trip"]
 @dataclass
 class PositionCheck:
     symbol: str
-    ours: Optional[Decimal]
-    exchange: Optional[Decimal]
+    ours: Decimal | None
+    exchange: Decimal | None
     field: str
     basis: str  # mark | entry
     tolerance: Decimal
-    problem: Optional[str] = None
+    problem: str | None = None
 
     @property
-    def difference(self) -> Optional[Decimal]:
+    def difference(self) -> Decimal | None:
         if self.ours is None or self.exchange is None:
             return None
         with localcontext(EXACT):
@@ -86,7 +87,7 @@ class RoundTrip:
         return {"exchange": self.exchange, "agrees": self.agrees,
                 "positions": [r.to_json_dict() for r in self.rows]}
 
-    def raise_if_differs(self) -> "RoundTrip":
+    def raise_if_differs(self) -> RoundTrip:
         bad = self.differing
         if bad:
             parts = []
@@ -94,6 +95,7 @@ class RoundTrip:
                 if r.problem:
                     parts.append(f"{r.symbol}: {r.problem}")
                 else:
+                    assert r.difference is not None  # a row without a problem has both values
                     parts.append(f"{r.symbol} differs by {canonical(r.difference)} "
                                  f"(tolerance {canonical(r.tolerance)})")
             raise RoundTripMismatchError("the maintenance margin differs from the exchange's: "

@@ -15,6 +15,9 @@ collateral_info.json Bybit ``privateGetV5AccountCollateralInfo()`` (raw)    no
 positions.json       ``fetch_positions()``                                  yes
 balance.json         ``fetch_balance()``                                    yes
 ===================  =====================================================  =========
+
+May import :mod:`zkmargin.errors`, :mod:`zkmargin.rules.decimals` and :mod:`.fields`. Used by
+:mod:`.live` and :mod:`.workflows`.
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ import math
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from zkmargin.rules.decimals import load_json_file, loads_json
 from zkmargin.errors import FormatError, InputError
+from zkmargin.rules.decimals import load_json_file, loads_json
 
 from .exchanges import Profile
 
@@ -86,7 +89,7 @@ class ExchangeData:
     def marks(self, symbols: list[str]) -> dict:
         raise NotImplementedError
 
-    def collateral(self) -> Optional[dict]:
+    def collateral(self) -> dict | None:
         raise NotImplementedError
 
     def positions(self) -> list:
@@ -111,7 +114,7 @@ class SavedData(ExchangeData):
             raise InputError("not a folder", source=str(self.folder))
         self._cache: dict[str, Any] = {}
 
-    def path(self, kind: str) -> Optional[str]:
+    def path(self, kind: str) -> str | None:
         if kind in self.files:
             return os.fspath(self.files[kind])
         if self.folder is None:

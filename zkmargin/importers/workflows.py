@@ -5,25 +5,37 @@ Nothing is written unless every check passed: the venue's policy and market snap
 validated (and the policy's circuit built) before either file is written; the account is
 validated against the policy, when one is given, before it is written — atomically, with mode
 0600 (it is private). Summaries hold names and counts, never a private value.
+
+May import :mod:`zkmargin.files` and the importers beside it. Used by the CLI
+(``import-venue``, ``import-market``, ``import-account``, ``reconcile``) and the tests.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
 
-from zkmargin.files.atomic import write_atomic
 from zkmargin.errors import InputError
-from zkmargin.rules.models import MARKET_FORMAT, Account, Market, Policy, dump_document, load_account, \
-    load_market, load_policy, write_document
+from zkmargin.files.atomic import write_atomic
+from zkmargin.rules.models import (
+    MARKET_FORMAT,
+    Account,
+    Market,
+    Policy,
+    dump_document,
+    load_account,
+    load_market,
+    load_policy,
+    write_document,
+)
 
 from .account import ImportedAccount, account_from_exchange
 from .exchanges import profile as get_profile
 from .live import LiveData
-from .marks import market_from_exchange, snapshot_prices
 from .markets import Contracts
+from .marks import market_from_exchange, snapshot_prices
 from .policy import check_provable, policy_from_exchange
 from .roundtrip import RoundTrip, round_trip
 from .source import ExchangeData, SavedData
@@ -102,10 +114,10 @@ def _out_ok(path) -> None:
 
 
 def import_venue(source, *, policy_out=None, market_out=None,
-                 symbols: Optional[Iterable[str]] = None, mode: str = "cross",
+                 symbols: Iterable[str] | None = None, mode: str = "cross",
                  requirement: str = "maintenance", buffer="0", collateral: Iterable[str] = (),
-                 venue: Optional[str] = None, price_decimals: Optional[int] = None,
-                 amount_decimals: Optional[int] = None, as_of: Optional[str] = None) -> VenueImport:
+                 venue: str | None = None, price_decimals: int | None = None,
+                 amount_decimals: int | None = None, as_of: str | None = None) -> VenueImport:
     """The venue's policy (from tiers, haircuts, markets) and market snapshot (from marks) for
     ``symbols``, checked provable at the snapshot and at the widths' extremes; written to
     ``policy_out`` and ``market_out`` when given (both or neither)."""
@@ -138,7 +150,7 @@ def import_venue(source, *, policy_out=None, market_out=None,
     return VenueImport(imported.policy, market, imported.notes)
 
 
-def import_market(source, policy, *, out=None, as_of: Optional[str] = None) -> Market:
+def import_market(source, policy, *, out=None, as_of: str | None = None) -> Market:
     """A fresh market snapshot for an existing ``policy`` (path, dict or model)."""
     if out is not None:
         _out_ok(out)
@@ -161,7 +173,7 @@ def write_account(account: Account, path) -> None:
 
 
 def import_account(source, *, out=None, policy=None,
-                   symbols: Optional[Iterable[str]] = None) -> ImportedAccount:
+                   symbols: Iterable[str] | None = None) -> ImportedAccount:
     """The trader's account from positions and balance, validated against ``policy`` if given,
     written (mode 0600) to ``out`` if given."""
     if out is not None:

@@ -43,6 +43,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import InputError, MissingPriceError
+from .decimals import canonical, parse_decimal, quantize
 from .models import (
     Market,
     Policy,
@@ -52,7 +53,6 @@ from .models import (
     parse_timestamp,
     write_document,
 )
-from .decimals import canonical, parse_decimal, quantize
 
 __all__ = [
     "Grid",

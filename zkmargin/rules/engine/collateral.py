@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 
-from ..models import Collateral
 from ..decimals import EXACT
+from ..models import Collateral
 from .exact import _ONE, _ZERO, _d
 
 

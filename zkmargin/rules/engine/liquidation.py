@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 
-from ..models import Rule
 from ..decimals import EXACT
+from ..models import Rule
 from .exact import _DIV, _ONE, _ZERO, _d
 from .positions import _amounts
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from decimal import Decimal, localcontext
 
 from ...errors import InputError
-from ..models import Bracket, Rule, bracket_amounts
 from ..decimals import EXACT
+from ..models import Bracket, Rule, bracket_amounts
 from .exact import _ZERO, _d
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 
 from ...errors import BelowRequirementError, InputError
-from ..decimals import EXACT, canonical, parse_decimal
+from ..decimals import EXACT, canonical, parse_decimal, quantize
 from ..models import (
     Account,
     Market,

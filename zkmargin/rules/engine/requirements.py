@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal, localcontext
 
-from ..models import Policy, Rounding, Scenarios
 from ..decimals import EXACT, quantize
 from .deribit_pme import pme_requirement
+from ..models import Policy, Rounding, Scenarios
 from .exact import _ZERO, _d
 from .span import span_requirement
 

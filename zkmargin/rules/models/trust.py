@@ -1,5 +1,5 @@
 """The policy's ``trust`` section: the custodians a venue accepts and its trust rule's settings
-(``docs/notes/trust.md``), and their validation. Enforced by :mod:`zkmargin.trust`.
+(``docs/notes/trust.md``), and their validation. Enforced by :mod:`zkmargin.documents.trust`.
 
 May import :mod:`.fields`. Used by :mod:`.policy` and :mod:`.policy_checks`.
 """

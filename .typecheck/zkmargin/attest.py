@@ -1,1 +1,0 @@
-../../zkmargin/attest.py

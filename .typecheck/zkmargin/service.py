@@ -1,1 +1,0 @@
-../../zkmargin/service.py

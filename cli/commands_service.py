@@ -1,0 +1,75 @@
+"""The venue's service command: serve (the HTTP verification service, :mod:`zkmargin.workflows.service`).
+
+One library call (:func:`zkmargin.workflows.service.serve`) with the limits built from the
+options; errors become exit codes in the group (:mod:`zkmargin.cli.app`). The clients it serves
+are registered by ``client-add`` (:mod:`.commands_clients`).
+
+May import the library. Registered by :mod:`.main`.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .app import backend_from, cli
+from .errors import say
+from .params import MAX_AGE
+from .workflow_options import log_key_needed
+
+
+@click.command(short_help="Venue: run the HTTP verification service.")
+@click.option("--market", "-m", required=True, metavar="MARKET", help="The market snapshot proofs are checked against.")
+@click.option("--policy", "-p", required=True, metavar="POLICY", help="The venue's policy.")
+@click.option("--clients", "clients", required=True, metavar="CLIENTS",
+              help="The clients file (zkmargin.clients/1, written by 'client-add'); re-read when it changes.")
+@click.option("--threshold", "-t", default="0", show_default=True, metavar="X")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--log", "log", default=None, metavar="LOG", help="Append every verification to this log.")
+@click.option("--log-key", "log_key", default=None, metavar="KEY",
+              help="The venue's signing key for the log's tree heads (with --log).")
+@click.option("--max-age", "max_age", type=MAX_AGE, default=None, metavar="SECONDS",
+              help="Refuse attestations older than this; may only tighten the policy's trust.max_age_seconds.")
+@click.option("--challenge-ttl", default=300.0, show_default=True, type=float, metavar="SECONDS")
+@click.option("--max-body", default=256 * 1024, show_default=True, type=click.IntRange(min=1024), metavar="BYTES")
+@click.option("--body-timeout", default=30.0, show_default=True, type=float, metavar="SECONDS",
+              help="Refuse (408) a request body that has not arrived within this time.")
+@click.option("--client-challenges", default="60/minute", show_default=True, metavar="RATE",
+              help="Challenge requests per client and window (clients file quotas override).")
+@click.option("--client-verifies", default="60/minute", show_default=True, metavar="RATE",
+              help="Verify requests per client and window.")
+@click.option("--client-outstanding", default=16, show_default=True, type=int, metavar="N",
+              help="Unused, unexpired challenges one client may hold.")
+@click.option("--global-challenges", default="200/second", show_default=True, metavar="RATE",
+              help="Challenge requests of all clients together.")
+@click.option("--global-verifies", default="100/second", show_default=True, metavar="RATE",
+              help="Verify requests of all clients together.")
+@click.option("--global-outstanding", default=100_000, show_default=True, type=int, metavar="N",
+              help="Unused, unexpired challenges of all clients together.")
+@click.pass_context
+def serve(ctx, market, policy, clients, threshold, host, port, log, log_key, max_age, challenge_ttl, max_body,
+          body_timeout, client_challenges, client_verifies, client_outstanding, global_challenges,
+          global_verifies, global_outstanding):
+    """Run the verification service (needs the 'serve' extra: pip install 'zkmargin[serve]').
+    Every verification applies the policy's trust rule.
+
+    Clients authenticate with the API key 'client-add' gave them (Authorization: Bearer KEY) and
+    are held to their quotas (429 with Retry-After). POST /v1/challenge, POST /v1/verify,
+    GET /v1/client, GET /v1/health; OpenAPI at /openapi.json. RATE is N/unit or 'N per K units'
+    (second, minute, hour, day)."""
+    from zkmargin.workflows.service import ServiceLimits
+    from zkmargin.workflows.service import serve as run
+
+    log_key_needed(log, log_key)
+    limits = ServiceLimits.build(
+        client_challenges=client_challenges, client_verifies=client_verifies, client_outstanding=client_outstanding,
+        global_challenges=global_challenges, global_verifies=global_verifies,
+        global_outstanding=global_outstanding, body_timeout=body_timeout)
+    run(policy, market, threshold, clients=clients, host=host, port=port, log=log, log_key=log_key,
+        max_age=max_age, challenge_ttl=challenge_ttl, max_body=max_body, limits=limits,
+        backend=backend_from(ctx), announce=say)
+
+
+for _command in (serve,):
+    if _command.name not in cli.commands:
+        cli.add_command(_command)
