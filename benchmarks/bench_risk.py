@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import zkmargin  # noqa: E402
 from zkmargin.api import ProveTimings  # noqa: E402
-from zkmargin.workflows.bench import msm_reference_seconds, portfolio_workload  # noqa: E402
 from zkmargin.errors import CircuitError  # noqa: E402
 from zkmargin.rules.models import dump_document, load_account, load_market  # noqa: E402
 from zkmargin.rules.scenario_sources import generate, underlyings  # noqa: E402
+from zkmargin.workflows.bench import msm_reference_seconds, portfolio_workload  # noqa: E402
 
 ZONES = [{"name": "healthy", "requirement": "initial", "ratio": "1.2"},
          {"name": "margin_call", "requirement": "maintenance", "ratio": "1"},

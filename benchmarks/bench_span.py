@@ -35,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import span_cases as C  # noqa: E402
 
+from zkmargin.crypto.backends import get_backend  # noqa: E402
+from zkmargin.rules.scenarios import year_fraction  # noqa: E402
 from zkmargin.workflows.bench import (  # noqa: E402
     _UNDERLYINGS,
     AS_OF,
@@ -42,8 +44,6 @@ from zkmargin.workflows.bench import (  # noqa: E402
     msm_reference_seconds,
     portfolio_workload,
 )
-from zkmargin.crypto.backends import get_backend  # noqa: E402
-from zkmargin.rules.scenarios import year_fraction  # noqa: E402
 
 
 def _delta(spot: float, strike: float, t: float, vol: float, right: str) -> str:

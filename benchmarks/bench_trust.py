@@ -17,7 +17,7 @@ import secrets
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def _median(f, rounds: int) -> float:
@@ -45,15 +45,16 @@ def main(argv=None) -> int:
     for name, (pol, mkt, acct) in (("W1", cross_workload(20)), ("W2", portfolio_workload())):
         ch = secrets.token_bytes(32)
         bundle = zkmargin.prove(acct, mkt, pol, 0, ch)
-        prove_s = _median(lambda: zkmargin.prove(acct, mkt, pol, 0, secrets.token_bytes(32)), args.rounds)
-        verify_s = _median(lambda: zkmargin.verify(bundle, mkt, pol, 0, ch), args.rounds)
+        prove_s = _median(lambda a=acct, m=mkt, p=pol: zkmargin.prove(a, m, p, 0, secrets.token_bytes(32)),
+                          args.rounds)
+        verify_s = _median(lambda b=bundle, m=mkt, p=pol, c=ch: zkmargin.verify(b, m, p, 0, c), args.rounds)
         rows.append({"workload": name, "gates": bundle.statement["gates"], "prove_s": prove_s,
                      "verify_s": verify_s, "proof_bytes": len(bundle.proof), "binary_bytes": bundle.size})
 
     # the trust rule: W1 with one custodian listed, attestation carried in the bundle
     pol, mkt, acct = cross_workload(20)
     key = A.generate_private_key()
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     mkt = {**mkt, "as_of": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
     pol = {**pol, "trust": {"custodians": [{"name": "bench-custody", "key": A.public_key_hex(key)}],
                             "max_age_seconds": 600}}

@@ -106,7 +106,8 @@ def generate_scenarios(policy, market, out, history, window, horizon, model, str
         raise click.UsageError("give one of --history or --monte-carlo (or only --stress)")
     _check_out(out, policy, force)
     base = load_policy(policy, allow_missing_scenarios=True)
-    keys = {i.symbol for i in base.instruments} | {i.underlying for i in base.instruments if i.underlying}
+    keys: set[str | None] = {i.symbol for i in base.instruments}
+    keys |= {i.underlying for i in base.instruments if i.underlying}
     sigma = _mapping(vols, keys, strict=True)
     method = "historical" if history else "monte_carlo" if model else "stress"
     inputs = {name: file_digest(path) for name, path in (("history", history), ("model", model), ("stress", stress),

@@ -25,9 +25,9 @@ import risk_strategies as RS  # noqa: E402
 import zkmargin.circuits.margin.zones as ZM  # noqa: E402
 import zkmargin.rules.engine.risk_measures as ERM  # noqa: E402
 from zkmargin import check, prove, verify  # noqa: E402
-from zkmargin.documents.bundle import ProofBundle  # noqa: E402
 from zkmargin.circuits.margin import witness_values  # noqa: E402
 from zkmargin.circuits.margin.zones import ZoneClaim, build_zone, plan_zone  # noqa: E402
+from zkmargin.documents.bundle import ProofBundle  # noqa: E402
 from zkmargin.errors import (  # noqa: E402
     BelowRequirementError,
     InputError,

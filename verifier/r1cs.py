@@ -23,14 +23,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from zkmargin.circuits.cs import ChallengeCollisionError, ConstraintSystem
-from zkmargin.errors import CircuitError, VerificationError
-from zkmargin.crypto.field import R, batch_inv, inv
-from zkmargin.crypto.generators import get_generators
 from zkmargin.crypto.backends import GroupBackend, get_backend
 from zkmargin.crypto.backends.base import Point
-from zkmargin.crypto.field import R, batch_inv, inv, powers
+from zkmargin.crypto.field import R, batch_inv, inv
 from zkmargin.crypto.generators import Generators, get_generators
 from zkmargin.crypto.proof import R1CSProof
 from zkmargin.crypto.r1cs_transcript import (
@@ -53,13 +51,13 @@ class _Terms:
     everything else, and the B and B̃ scalars (ints) kept apart for merging."""
 
     n: int
-    g: list
-    h: list
-    h_const: list
+    g: list[Any]  # native scalars (be.scalar_ops)
+    h: list[Any]
+    h_const: list[tuple[int, int, Any]]
     b: int
     b_t: int
-    scalars: list
-    points: list
+    scalars: list[Any]
+    points: list[Point]
 
 
 @dataclass
@@ -132,7 +130,7 @@ def replay(cs: ConstraintSystem, proof: R1CSProof, V: Sequence[Point], public_in
     return Replay(cs=full, n=n, y=y, z=z, phi=phi, x=x, w=w, us=us, phase2_challenges=drawn)
 
 
-def _weights(cs: ConstraintSystem, full: ConstraintSystem, ops, z: int):
+def _weights(cs: ConstraintSystem, full: ConstraintSystem, ops: Any, z: int) -> tuple[Any, Any, Any, Any, Any]:
     """``(w_L, w_R, w_O, w_V, w_c)`` in ``ops``' scalars: phase 1 from the weights compiled once
     per circuit, phase 2 (a proof's randomized constraints, if any) compiled for this proof.
     w_L, w_R, w_O cover the gates that have wires (both phases); padding gates have none."""
@@ -154,7 +152,8 @@ def _weights(cs: ConstraintSystem, full: ConstraintSystem, ops, z: int):
     return w_L, w_R, w_O, w_V, w_c
 
 
-def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence, public_inputs, be, gens, rho: int = 1) -> _Terms:
+def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence[Point], public_inputs: Sequence[tuple[bytes, bytes]],
+           be: GroupBackend, gens: Generators, rho: int = 1) -> _Terms:
     """The proof's equation with every scalar multiplied by the batch weight ``rho``.
 
     The G and H scalars split into a part over the gates that have wires (from the flattened
@@ -287,18 +286,18 @@ def verify_batch(items: Sequence[VerifyItem], backend: str | GroupBackend | None
     return R1CSVerification(gates=max(cs.total_gates for cs, *_ in items), padded=n_max, proofs=len(items))
 
 
-def merge_terms(terms: Sequence[_Terms], be, gens, n_max: int) -> tuple[list, list]:
+def merge_terms(terms: Sequence[_Terms], be: GroupBackend, gens: Generators, n_max: int) -> tuple[list[Point], list[Any]]:
     """The one MSM of a batch, as (points, native scalars): the G and H columns summed across
     proofs, the B and B̃ scalars summed, everything else concatenated."""
     ops = be.scalar_ops
     zero = ops.of(0)
-    g_col: list = []
-    h_col: list = []
+    g_col: list[Any] = []
+    h_col: list[Any] = []
     diff = [0] * (n_max + 1)  # the H constants, as a difference array over the column
     cuts_seen: set[int] = set()
     b_total = b_t_total = 0
-    scalars: list = []
-    points: list = []
+    scalars: list[Any] = []
+    points: list[Point] = []
     for tm in terms:
         if not g_col:
             g_col = tm.g + [zero] * (n_max - tm.n)
@@ -317,7 +316,7 @@ def merge_terms(terms: Sequence[_Terms], be, gens, n_max: int) -> tuple[list, li
         b_t_total += tm.b_t
         scalars += tm.scalars
         points += tm.points
-    const: list = []
+    const: list[Any] = []
     acc = 0
     cuts = sorted({0, n_max} | cuts_seen)
     for i, nxt in zip(cuts, cuts[1:]):  # runs of one constant

@@ -37,8 +37,8 @@ from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all  # noqa: F401
 from .rules.digests import account_digest, market_digest, policy_digest
 from .rules.engine import MarginReport
-from .zone_proofs import prove_zone, verify_zone
 from .rules.models import Account, Market, Policy, load_account, load_market, load_policy
+from .zone_proofs import prove_zone, verify_zone
 
 __version__ = "0.1.0"
 

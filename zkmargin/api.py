@@ -26,8 +26,8 @@ from decimal import Decimal
 from typing import Any
 
 from .circuits.layouts import plan_margin, witness_values  # per-instrument or K-slot layout
-from .circuits.provable import build_checked
 from .circuits.margin import MarginPlan
+from .circuits.provable import build_checked
 from .crypto.backends import get_backend
 from .crypto.field import R
 from .crypto.proof import R1CSProof
@@ -114,8 +114,8 @@ def prove(
     challenge: bytes | None = None,
     *,
     backend=None,
-    blindings: Optional[Sequence[int]] = None,
-    timings: Optional[ProveTimings] = None,
+    blindings: Sequence[int] | None = None,
+    timings: ProveTimings | None = None,
     zone=None,
     _check_witness: bool = True,
 ) -> ProofBundle:
@@ -262,7 +262,7 @@ class _Verifier:
         # the transcript binds the verifier's own statement, never the bundle's
         return (self.cs, proof, V, public_inputs(expected))
 
-    def raw_item(self, bundle: ProofBundle, challenge: Optional[bytes], index: Optional[int] = None):
+    def raw_item(self, bundle: ProofBundle, challenge: bytes | None, index: int | None = None):
         """:meth:`item` without decoding: ``(cs, proof bytes, commitment bytes, public inputs)``
         for :func:`zkmargin.verifier.parallel.verify_batch_parallel`, which decodes in its
         workers (strictly, as :func:`_decode`)."""
@@ -309,8 +309,8 @@ def _verify_prepared(v: _Verifier, bundle, challenge: bytes | None, *, subject: 
     )
 
 
-def verify(bundle, market, policy, threshold=0, challenge: Optional[bytes] = None, *, subject: Optional[str] = None,
-           now=None, max_age=None, backend=None, min_zone: Optional[str] = None) -> VerificationResult:
+def verify(bundle, market, policy, threshold=0, challenge: bytes | None = None, *, subject: str | None = None,
+           now=None, max_age=None, backend=None, min_zone: str | None = None) -> VerificationResult:
     """Verify one proof bundle against the verifier's own policy, market, threshold and challenge,
     under the policy's trust rule (:mod:`zkmargin.documents.trust`).
 
@@ -352,7 +352,7 @@ def _verify_bare(bundle, market, policy, threshold=0, challenge: bytes | None = 
 
 
 def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=None, *, subject=None, now=None,
-                 max_age=None, backend=None, workers: Optional[int] = None) -> VerificationResult:
+                 max_age=None, backend=None, workers: int | None = None) -> VerificationResult:
     """Verify many bundles for the same policy, market and threshold with one MSM, each under the
     policy's trust rule (as :func:`verify`).
 

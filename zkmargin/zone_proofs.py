@@ -32,9 +32,9 @@ from .api import (
     public_inputs,
     statement_for,
 )
-from .documents.bundle import ProofBundle
 from .crypto.backends import get_backend
 from .crypto.field import R
+from .documents.bundle import ProofBundle
 from .errors import BelowRequirementError, InputError, StatementMismatchError, ZoneRejectedError
 from .rules.engine.zones import zone_report
 from .rules.models import Account, Policy, load_account

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from zkmargin.rules.decimals import to_fixed
 
-from ..cs import ConstraintSystem, LinearCombination, Variable
+from ..cs import ConstraintSystem, LCLike, LinearCombination
 from ..gadgets import bits_for, range_check, upper_bound
 from .plan import InstrumentPlan, MarginPlan, _interval_bounds, p10
 
@@ -61,7 +61,7 @@ def plan_tier_rule(ins: Instrument, rule: Rule, mark: int, market: Market, ds: i
     return InstrumentPlan(ins.symbol, ins.kind, mark, "brackets", brackets=brackets)
 
 
-def ratio_requirement(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentPlan, qabs: Variable) -> LinearCombination:
+def ratio_requirement(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentPlan, qabs: LCLike) -> LinearCombination:
     """``im + N·fee`` at ``SR`` with ``im ≥ N·num/den`` at ``ds+dp+dr``."""
     ds, dp, dr = plan.ds, plan.dp, plan.dr
     num, den = ip.ratio

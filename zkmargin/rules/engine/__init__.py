@@ -54,8 +54,8 @@ from .requirements import (
     scenario_losses,
     standalone_scenario_requirement,
 )
-from .span import SpanBreakdown, SpanCommodity, span_breakdown, span_requirement
 from .risk_measures import measure_requirement, risk_measure, round_fraction
+from .span import SpanBreakdown, SpanCommodity, span_breakdown, span_requirement
 from .zones import ZoneReport, zone_report
 
 __all__ = [

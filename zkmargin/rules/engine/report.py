@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 
 from ...errors import BelowRequirementError, InputError
-from ..decimals import EXACT, canonical, parse_decimal, quantize
+from ..decimals import EXACT, canonical, parse_decimal
 from ..models import (
     Account,
     Market,
@@ -25,11 +25,11 @@ from ..models import (
     validate_market,
 )
 from ..models.coverage import order_totals
+from . import unified
 from .collateral import collateral_value
 from .exact import _DIV, _ONE, _ZERO
 from .liquidation_prices import Row, cross_prices, iso_key, isolated_price
 from .requirements import apply_rounding, portfolio_requirement, standalone_scenario_requirement
-from . import unified
 from .terms import order_requirement, position_notional, position_upnl, requirement_at
 
 #: Digits after the point of the reported health ratio (rounded toward -infinity).

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from decimal import Decimal, localcontext
 
 from ..decimals import EXACT, quantize
-from .deribit_pme import pme_requirement
 from ..models import Policy, Rounding, Scenarios
+from .deribit_pme import pme_requirement
 from .exact import _ZERO, _d
 from .span import span_requirement
 

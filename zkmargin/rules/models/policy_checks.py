@@ -22,10 +22,10 @@ from .deribit_pme import validate_deribit_pme
 from .documents import _build, _iso8601, _read
 from .fields import MAX_BITS, MAX_SCALE, MAX_SLOTS, MIN_BITS, POLICY_FORMAT, SLOT_MODES
 from .policy import Bracket, Collateral, Policy, Rule
-from .span import validate_span
 from .provability import check_provable
-from .tier_rules import validate_rule_extras
 from .risk import validate_measure, validate_zones
+from .span import validate_span
+from .tier_rules import validate_rule_extras
 from .trust import _validate_trust
 from .unified import validate_unified
 
@@ -132,7 +132,7 @@ def _validate_rule(rule: Rule, p: Policy, field: str, source) -> Rule:
         return rule.model_copy(update={"brackets": [b.model_copy(update={"amount": Decimal(0)})
                                                     for b in bs]})
     if rule.notional_coef is not None:
-        for k, (b, cum) in enumerate(zip(bs, bracket_amounts(scaled_brackets(rule)))):
+        for k, (_b, cum) in enumerate(zip(bs, bracket_amounts(scaled_brackets(rule)))):
             need = decimals_of(cum)
             if need > p.decimals.amount:
                 raise PolicyError(f"with notional_coef {_c(rule.notional_coef)} the recursion "
