@@ -449,3 +449,41 @@ def test_a_position_slot_attested_by_two_custodians_is_refused():
     bundle.attestations = [att_a, att_c]
     with pytest.raises(zkmargin.errors.AttestationRejectedError, match="exactly one custodian"):
         zkmargin.verify(bundle, case["market"], case["policy"], "5", ch, subject="acct-1", now=at)
+
+
+def test_position_slots_are_a_kind_the_custodians_must_attest():
+    """A K-slot policy that lists a custodian requires every slot kind attested by default, the
+    packed position slots included. (Before the fix ``position`` was not a slot kind: a custodian's
+    attestation of the cost basis and the balances alone let the trader declare its own positions.)
+    The twin: a policy whose trust rule explicitly leaves positions out accepts the same bundle."""
+    from zkmargin.workflows import custodian as A
+
+    key = A.generate_private_key()
+    case = _custodied(slot_case("cross", K=4), key)
+    at = case["market"]["as_of"]
+    full, _ = A.attest(case["account"], None, case["policy"], key, subject="acct-1", as_of=at)
+    partial = [s for s in full.slots if not s.startswith("position:")]
+    att, op = A.attest(case["account"], None, case["policy"], key, subject="acct-1", as_of=at, slots=partial)
+    with pytest.raises(zkmargin.errors.AttestationError, match="attested by no custodian"):
+        A.prove_attested(case["account"], case["market"], case["policy"], "5", attestations=[att], openings=[op])
+    # a trader running its own code: the attested commitments where there are some, its own elsewhere
+    own = dict(zip(op.slots, op.blindings))
+    from zkmargin.crypto.field import R
+
+    blindings = [own.get(s, secrets.randbelow(R - 1) + 1) for s in full.slots]
+    ch = secrets.token_bytes(32)
+    bundle = zkmargin.prove(case["account"], case["market"], case["policy"], "5", ch, blindings=blindings)
+    bundle.attestations = [att]
+    with pytest.raises(zkmargin.errors.AttestationRejectedError, match="position:0"):
+        zkmargin.verify(bundle, case["market"], case["policy"], "5", ch, subject="acct-1", now=at)
+    # twin: the venue's rule says custodians attest only the cost basis and the balances
+    loose = copy.deepcopy(case)
+    loose["policy"]["trust"]["attest"] = ["cost", "balance"]
+    att2, op2 = A.attest(loose["account"], None, loose["policy"], key, subject="acct-1", as_of=at, slots=partial)
+    own2 = dict(zip(op2.slots, op2.blindings))
+    ch2 = secrets.token_bytes(32)
+    bundle2 = zkmargin.prove(loose["account"], loose["market"], loose["policy"], "5", ch2,
+                             blindings=[own2.get(s, secrets.randbelow(R - 1) + 1) for s in full.slots])
+    bundle2.attestations = [att2]
+    res = zkmargin.verify(bundle2, loose["market"], loose["policy"], "5", ch2, subject="acct-1", now=at)
+    assert res.valid and "position:0" in res.extra["trust"]["unattested_slots"]

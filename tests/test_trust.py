@@ -274,7 +274,7 @@ def test_the_default_rule_has_one_digest():
     # twin: a section that changes the rule changes the digest (attestations sign it)
     assert zkmargin.policy_digest(zkmargin.load_policy({**BASE, "trust": {"unchallenged": True}})) != base
     listed = zkmargin.load_policy(POLICY)
-    assert listed.trust.attest == ["size", "cost", "entry", "isolated", "balance"]
+    assert listed.trust.attest == ["size", "cost", "entry", "isolated", "balance", "position"]
     assert listed.trust.self_declared is False
 
 

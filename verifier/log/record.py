@@ -82,6 +82,9 @@ def verify_and_log(bundle, market, policy, threshold=0, challenge: bytes | None 
     ch = _challenge(challenge)  # the verifier's own inputs: an error here is not logged
     require_subject(v.trust_rule.tightened(max_age), subject)
     clock = parse_now(now)
+    # the entry's time is the verifier's: the clock it verified at (an audit re-checks the trust
+    # rule at the logged time)
+    logged = None if now is None else clock.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     lg, opened = _open_for_append(log, log_key)
     try:
         prior = lg.accepted_seq(ch) if lg is not None else None
@@ -99,7 +102,7 @@ def verify_and_log(bundle, market, policy, threshold=0, challenge: bytes | None 
                     outcome = exc
         if lg is not None:
             entry = lg.record(b, v.policy, v.market, v.threshold, ch, outcome,
-                              circuit_digest=v.cs.digest().hex(), subject=subject)
+                              circuit_digest=v.cs.digest().hex(), subject=subject, now=logged)
             if entry.replay is not None:  # another writer accepted the same challenge meanwhile
                 outcome = entry.replay
             _attach(outcome, entry)
@@ -139,6 +142,7 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
     rule = v.trust_rule.tightened(max_age)
     subjects = check_subjects(rule, subjects_for(subject, len(bundles)))
     clock = parse_now(now)
+    logged = None if now is None else clock.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # as verify_and_log
     lg, opened = _open_for_append(log, log_key)
     entries: list[Appended] = []
     reports: dict = {}
@@ -181,7 +185,7 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
         if lg is not None:
             for i, (pb, c, out) in enumerate(zip(parsed, challenges, outcomes)):
                 entry = lg.record(pb, v.policy, v.market, v.threshold, c, out, circuit_digest=v.cs.digest().hex(),
-                                  subject=subjects[i])
+                                  subject=subjects[i], now=logged)
                 if entry.replay is not None:
                     outcomes[i] = ReplayError(f"bundle {i}: {entry.replay.message}")
                 entries.append(entry)

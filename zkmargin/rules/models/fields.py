@@ -114,8 +114,9 @@ KeyHex = Annotated[str, PlainValidator(_key_hex)]
 
 
 #: The kinds of committed slots a custodian can attest (``size:X``, ``cost``, ``entry:X``,
-#: ``isolated:X``, ``balance:A``), in their canonical order.
-SLOT_KINDS = ("size", "cost", "entry", "isolated", "balance")
+#: ``isolated:X``, ``balance:A``, and ``position:k`` — a K-slot position, its instrument and size
+#: packed in one value), in their canonical order.
+SLOT_KINDS = ("size", "cost", "entry", "isolated", "balance", "position")
 
 
 class _M(BaseModel):

@@ -27,7 +27,7 @@ class Trust(_M):
     whether self-declared values or proofs without a challenge are acceptable at all."""
 
     custodians: list[Custodian] = []
-    attest: list[Literal["size", "cost", "entry", "isolated", "balance"]] | None = None
+    attest: list[Literal["size", "cost", "entry", "isolated", "balance", "position"]] | None = None
     max_age_seconds: Int | None = None
     self_declared: Bool | None = None
     unchallenged: Bool = False
