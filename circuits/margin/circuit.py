@@ -24,6 +24,7 @@ from .isolated import isolated_equity, isolated_meets
 from .plan import MarginPlan, p10
 from .portfolio import portfolio_requirement
 from .positions import cost_basis_equity, short_part, signed_size
+from .public_numbers import coefficient
 from .rounding import round_requirement
 
 
@@ -105,7 +106,8 @@ def margin_circuit(cs: ConstraintSystem, plan: MarginPlan) -> None:
     for symbol, e_i, mm in isolated_checks:
         isolated_meets(cs, plan, symbol, e_i, mm)
 
-    required = requirement * (one_b * p10(Z - SR - dr)) + plan.threshold * p10(Z - da)
+    # the threshold lifted to Z is checked before it is reduced mod r (public_numbers.py)
+    required = requirement * (one_b * p10(Z - SR - dr)) + coefficient(plan.threshold * p10(Z - da), "threshold")
     excess = equity - required
     bound = cs.bound(excess)
     if bound is None:

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from zkmargin.crypto.field import signed
+
 from ..cs import ConstraintSystem, LCLike, LinearCombination, Variable
 from ..gadgets import abs_value, bits_for, range_check, upper_bound
-from .coverage_plan import inverse_cost_bits, inverse_cost_key, inverse_rho_bounds
+from .coverage_plan import inverse_cost_bits, inverse_cost_key, inverse_rho_bounds, inverse_short_rho_min
 from .plan import InstrumentPlan, MarginPlan, p10
 from .positions import position_requirement
+from .public_numbers import coefficient
 
 
 def leg_size(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentPlan, q: Variable) -> tuple[LinearCombination, list[Variable], LinearCombination]:
@@ -46,8 +49,10 @@ def requirement(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentPlan, q: L
     SR = plan.SR
     if ip.opt is not None:
         long_u, short_u = ip.opt
+        lift = p10(SR - (plan.ds + plan.dp + plan.dr))
         longs = LinearCombination.of(q) - LinearCombination.of(short)
-        r: LinearCombination = (longs * long_u - LinearCombination.of(short) * short_u) * p10(SR - (plan.ds + plan.dp + plan.dr))
+        r: LinearCombination = (longs * coefficient(long_u * lift, f"instruments.{ip.key}.opt")
+                                - LinearCombination.of(short) * coefficient(short_u * lift, f"instruments.{ip.key}.opt"))
         return r
     if ip.inv is None:
         return position_requirement(cs, plan, ip, qabs, q_bits)
@@ -55,7 +60,10 @@ def requirement(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentPlan, q: L
     vplan = replace(plan, dp=plan.dp + plan.drho, instruments=[replace(ip, inv=None)])
     coin = position_requirement(cs, vplan, vplan.instruments[0], qabs, q_bits)  # at vplan.SR
     vSR = plan.inverse_SR(ip)
-    lifted: LinearCombination = coin * (ip.inv.x * p10(SR - vSR - ip.inv.dx))
+    lift = ip.inv.x * p10(SR - vSR - ip.inv.dx)
+    for c in coin.terms.values():  # the coin requirement's coefficients, converted and lifted
+        coefficient(signed(c) * lift, f"instruments.{ip.key}.inverse")
+    lifted: LinearCombination = coin * lift
     return lifted
 
 
@@ -88,20 +96,26 @@ def inverse_equity(cs: ConstraintSystem, plan: MarginPlan, var: dict[str, Variab
 
         B − Σ [(q − s)·cs·ρ↑ + s·cs·ρ↓]    (coin, at ds+dp+dρ), times the coin's price
 
-    with ``B`` bound by ``Σ (q−s)·cs·ρ_lo + s·cs·ρ_hi ≤ B ≤ Σ (q−s)·cs·ρ_hi + s·cs·ρ_lo``.
+    with ``B`` bound by ``Σ (q−s)·cs·ρ_lo + s·cs·ρ_hi ≤ B ≤ Σ (q−s)·cs·ρ_hi + s·cs·ρ_lo'``, where
+    ``ρ_lo = ⌊10^(dp+dρ)/P⌋`` (a long's least reciprocal, rounded down) and ``ρ_lo' = ⌈10^(dp+dρ)/P⌉``
+    (a short's, rounded up: with ``ρ_lo`` a short could claim more than any entry gives).
     ``terms`` are ``(plan, q, s = min(q, 0))`` per inverse instrument."""
     lo, hi = inverse_rho_bounds(plan)
+    lo_short = inverse_short_rho_min(plan)
     k = inverse_cost_bits(plan)
     out = LinearCombination()
     for settle in dict.fromkeys(ip.inv.settle for ip, _, _ in terms):
         B = var[f"cost:{inverse_cost_key(settle)}"]
         mine = [(ip, q, s) for ip, q, s in terms if ip.inv.settle == settle]
         L = sum(((q - s) * (ip.inv.cs * lo) + s * (ip.inv.cs * hi) for ip, q, s in mine), LinearCombination())
-        U = sum(((q - s) * (ip.inv.cs * hi) + s * (ip.inv.cs * lo) for ip, q, s in mine), LinearCombination())
+        U = sum(((q - s) * (ip.inv.cs * hi) + s * (ip.inv.cs * lo_short) for ip, q, s in mine), LinearCombination())
         range_check(cs, B - L, k, f"inverse cost basis {settle}: at least what entry prices within the width give")
         range_check(cs, U - B, k, f"inverse cost basis {settle}: at most what entry prices within the width give")
         marked = sum(((q - s) * (ip.inv.cs * ip.inv.rho_up) + s * (ip.inv.cs * ip.inv.rho_down) for ip, q, s in mine), LinearCombination())
         ip0 = mine[0][0]
         scale = plan.ds + plan.dp + plan.drho + ip0.inv.dx
-        out = out + (LinearCombination.of(B) - marked) * (ip0.inv.x * p10(plan.Z - scale))
+        lift = ip0.inv.x * p10(plan.Z - scale)
+        for ip, _, _ in mine:  # the largest coefficient of B − marked, at Z (ρ_hi ≥ every reciprocal)
+            coefficient(ip.inv.cs * hi * lift, f"instruments.{ip.key}.inverse")
+        out = out + (LinearCombination.of(B) - marked) * lift
     return out

@@ -57,11 +57,15 @@ def inverse_instrument(policy: Policy, market: Market, ins: Instrument, base: In
     inv = InversePlan(ins.inverse.settle, cs, to_fixed(up, drho), to_fixed(down, drho), x, dp if converted else 0)
     unit = cs * inv.rho_up  # at dp + dρ
     out = replace(base, mark=unit, inv=inv)
-    if base.rule == "brackets":
-        rule = ins.rule(policy.requirement)
-        assert rule.brackets is not None
-        S = max(ds + dp + drho, da)
-        caps = [None if b.cap is None else to_fixed(b.cap, S) for b in rule.brackets]
+    rule = ins.rule(policy.requirement)
+    if base.rule == "brackets" and rule.basis != "size":
+        # The brackets as they apply (the multiplier scales the caps: tier_rules), in coin notional:
+        # the base plan's intervals are of |q|·mark, not of the coin notional |q|·unit. Tiers by
+        # size (basis "size") keep the base plan's intervals, which are of |q| already.
+        from zkmargin.rules.models.policy_checks import scaled_brackets
+
+        S = max(ds + dp + drho, da + policy.decimals.rate)  # scaled caps have at most da+dr digits
+        caps = [None if b.cap is None else to_fixed(b.cap, S) for b in scaled_brackets(rule)]
         intervals = _interval_bounds(caps, unit * p10(S - ds - dp - drho), (1 << policy.bits.size) - 1)
         out.brackets = [(lo, hi, r, c) for (lo, hi), (_, _, r, c) in zip(intervals, base.brackets)]
     return out
@@ -84,9 +88,18 @@ def legs(ip: InstrumentPlan) -> list[InstrumentPlan]:
 
 
 def inverse_rho_bounds(plan: MarginPlan) -> tuple[int, int]:
-    """``(ρ_lo, ρ_hi)`` at ``dρ``: the reciprocal of an entry price within the width."""
+    """``(ρ_lo, ρ_hi)`` at ``dρ``: the reciprocal of an entry price within the width (``ρ_lo``
+    rounded down: a long's least; a short's least is :func:`inverse_short_rho_min`)."""
     P = (1 << plan.price_bits) - 1
     return p10(plan.dp + plan.drho) // P, p10(plan.dp + plan.drho)
+
+
+def inverse_short_rho_min(plan: MarginPlan) -> int:
+    """``⌈10^(dp+dρ)/P⌉`` at ``dρ``: the least reciprocal a *short* can hold. A short's entry
+    reciprocal is rounded up, so no entry within the width gives less; ``ρ_lo`` (rounded down)
+    would let a short claim up to ``|q|·cs`` units of coin more than any entry gives."""
+    P = (1 << plan.price_bits) - 1
+    return -(-p10(plan.dp + plan.drho) // P)
 
 
 def inverse_cost_bits(plan: MarginPlan) -> int:

@@ -291,4 +291,7 @@ def plan_margin(policy: Policy, market: Market, threshold: Decimal) -> MarginPla
     for cp in collateral:
         slots.append(Slot("balance", cp.asset, plan.amount_bits, signed=mode == "unified"))
     plan.slots = slots
+    from .public_numbers import check_public_numbers
+
+    check_public_numbers(plan)  # no public integer is read modulo r (public_numbers.py)
     return plan

@@ -45,6 +45,7 @@ from ..gadgets import bits_for, boolean
 from ..lookup import Lookups, RangeLookups, Table, best_limb_bits
 from .plan import MarginPlan, Slot, plan_margin
 from .plan import p10 as _p10
+from .public_numbers import coefficient
 from .risk_measures import measure_requirement as _measure_requirement
 from .rounding import round_requirement as _round_requirement
 
@@ -290,7 +291,11 @@ def slot_margin_circuit(cs: ConstraintSystem, plan: SlotPlan, rows: Optional[Seq
 
     # Collateral: one committed balance per asset of the policy
     collateral_value = LinearCombination()
+    lift_e = _p10(Z - (da + dp + dr))
     for j, cp in enumerate(plan.collateral):
+        for _, _, slope, icpt in cp.tiers:  # the coefficients below, at Z (public_numbers.py)
+            coefficient(cp.price * slope * lift_e, f"prices.{cp.asset}")
+            coefficient(icpt * _p10(dp) * lift_e, f"collateral.{cp.asset}.tiers")
         b = cs.inputs[K + 1 + j]
         if len(cp.tiers) == 1 and cp.tiers[0][1] >= (1 << plan.amount_bits) - 1:
             _, _, slope, icpt = cp.tiers[0]
@@ -323,7 +328,7 @@ def slot_margin_circuit(cs: ConstraintSystem, plan: SlotPlan, rows: Optional[Seq
     rc(longs * P - C, kc, "cost basis: at most what entry prices within the width give")
     equity = equity + (upnl - C) * _p10(Z - (ds + dp))
 
-    required = requirement * (one_b * _p10(Z - SR - dr)) + plan.threshold * _p10(Z - da)
+    required = requirement * (one_b * _p10(Z - SR - dr)) + coefficient(plan.threshold * _p10(Z - da), "threshold")
     excess = equity - required
     bound = cs.bound(excess)
     if bound is None:

@@ -168,6 +168,11 @@ def validate_coverage(p: Policy, source) -> None:
                         kind="price", source=source)
             if ins.inverse.contract_size <= 0:
                 raise PolicyError("must be > 0", source=source, field=f"{f}.inverse.contract_size")
+            for name in ("maintenance", "initial"):
+                r = getattr(ins, name)
+                if r is not None and r.kind in ("leverage", "open_interest"):
+                    raise PolicyError("inverse contracts take flat, size-scaled or bracket rules, not "
+                                      f"{r.kind.replace('_', '-')} rules", source=source, field=f"{f}.{name}")
             if ins.inverse.settle != p.quote and ins.inverse.settle not in assets:
                 raise PolicyError(f"the settle coin {ins.inverse.settle!r} is neither the quote nor a "
                                   "collateral asset", source=source, field=f"{f}.inverse.settle")
@@ -187,6 +192,10 @@ def validate_option_rule(ins: Instrument, p: Policy, f: str, source) -> None:
         if rule is None or rule.option is None:
             raise PolicyError(f"an option in {p.mode} mode needs an option rule ({{'option': ...}}) "
                               f"for {name}", source=source, field=f"{f}.{name}")
+        extras = [k for k in ("whole_position", "basis", "notional_coef", "fee_to_close") if getattr(rule, k) is not None]
+        if extras:
+            raise PolicyError(f"an option rule has no {', '.join(repr(k) for k in extras)} (those refine "
+                              "rates and brackets)", source=source, field=f"{f}.{name}.{extras[0]}")
         o = rule.option
         for key in ("rate", "floor", "put_minimum"):
             v = getattr(o, key)
