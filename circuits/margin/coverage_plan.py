@@ -58,10 +58,15 @@ def inverse_instrument(policy: Policy, market: Market, ins: Instrument, base: In
     unit = cs * inv.rho_up  # at dp + dρ
     out = replace(base, mark=unit, inv=inv)
     if base.rule == "brackets":
+        from zkmargin.rules.models.policy_checks import scaled_brackets
+
         rule = ins.rule(policy.requirement)
         assert rule.brackets is not None
-        S = max(ds + dp + drho, da)
-        caps = [None if b.cap is None else to_fixed(b.cap, S) for b in rule.brackets]
+        if rule.basis == "size":  # tiers by contracts: the base plan's ends are |q| itself
+            return out
+        # the ends as the engine reads them: times notional_coef (tier_rules.py), in coin notional
+        S = max(ds + dp + drho, da + d.rate)
+        caps = [None if b.cap is None else to_fixed(b.cap, S) for b in scaled_brackets(rule)]
         intervals = _interval_bounds(caps, unit * p10(S - ds - dp - drho), (1 << policy.bits.size) - 1)
         out.brackets = [(lo, hi, r, c) for (lo, hi), (_, _, r, c) in zip(intervals, base.brackets)]
     return out
