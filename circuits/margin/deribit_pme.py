@@ -22,6 +22,7 @@ from zkmargin.rules.decimals import to_fixed
 
 from ..cs import ConstraintSystem, LinearCombination, Variable
 from ..gadgets import abs_value, bits_for, range_check
+from .constants import coefficient
 from .exact_ops import bounds, exact_max0, exact_min, round_exact, worst_loss
 from .plan import MarginPlan, p10
 from .rounding import round_requirement
@@ -89,6 +90,7 @@ def pme_requirement(cs: ConstraintSystem, plan: MarginPlan, var: dict[str, Varia
     ds, dp, dr = plan.ds, plan.dp, plan.dr
     S = pm.scale
     q = {ip.symbol: var[f"size:{ip.symbol}"] for ip in plan.instruments}
+    delta = {sym: coefficient(d, f"deribit_pme.deltas.{sym}", f"the delta of {sym}") for sym, d in pm.deltas.items()}
     losses = []
     for s in range(plan.n_scenarios):
         loss = LC()
@@ -102,18 +104,22 @@ def pme_requirement(cs: ConstraintSystem, plan: MarginPlan, var: dict[str, Varia
         if decimals < ds + dp:
             # W = q·10^k at ds+dp, with q the worst case rounded to `decimals`
             rmm = round_exact(cs, M, p10(ds + dp - decimals), mode, "deribit: worst case rounded") * p10(S - (ds + dp))
-    for name, rate, members in pm.roll:
-        a = _abs(cs, sum((q[i] * pm.deltas[i] for i in members), LC()), f"deribit: roll shock {name}")
-        rmm = rmm + a * (rate * p10(S - (ds + 2 * dr)))
+    for g, (name, rate, members) in enumerate(pm.roll):
+        a = _abs(cs, sum((q[i] * delta[i] for i in members), LC()), f"deribit: roll shock {name}")
+        rmm = rmm + a * coefficient(rate * p10(S - (ds + 2 * dr)), f"deribit_pme.roll_shock[{g}].rate", "a roll shock rate")
     if pm.delta_shock is not None:
         thr, slope, cap = pm.delta_shock
-        a = _abs(cs, sum((q[i] * pm.deltas[i] for i in q), LC()), "deribit: delta")
-        e = exact_max0(cs, a - thr * p10(dr), "deribit: delta above the threshold")
-        m = exact_min(cs, LC.of(cap * p10(ds + dr)), e * slope, "deribit: delta shock rate")
+        thr = coefficient(thr * p10(dr), "deribit_pme.delta_shock.threshold", "the delta shock threshold")
+        cap = coefficient(cap * p10(ds + dr), "deribit_pme.delta_shock.cap", "the delta shock cap")
+        slope = coefficient(slope, "deribit_pme.delta_shock.slope", "the delta shock slope")
+        a = _abs(cs, sum((q[i] * delta[i] for i in q), LC()), "deribit: delta")
+        e = exact_max0(cs, a - thr, "deribit: delta above the threshold")
+        m = exact_min(cs, LC.of(cap), e * slope, "deribit: delta shock rate")
         _, _, shock = cs.multiply(a, m)
         rmm = rmm + shock * p10(S - (2 * ds + 3 * dr))
     if pm.option_contingency is not None:
         rate, strikes = pm.option_contingency
+        rate = coefficient(rate * p10(S - (ds + dp)), "deribit_pme.option_contingency.rate", "the option contingency rate")
         for k, members in enumerate(strikes):
             net = sum((LC.of(q[i]) for i in members), LC())
             lo, hi = bounds(cs, net, "deribit: net options at a strike")
@@ -124,15 +130,17 @@ def pme_requirement(cs: ConstraintSystem, plan: MarginPlan, var: dict[str, Varia
             c = cs.allocate(short if cs.is_prover else None)
             range_check(cs, c, bits_for(max(1, -lo)), f"deribit: strike {k} net short")
             range_check(cs, c + net, bits_for(max(1, hi - lo)), f"deribit: strike {k} covers the net short")
-            rmm = rmm + c * (rate * p10(S - (ds + dp)))
+            rmm = rmm + c * rate
     if pm.futures_contingency is not None:
         rate, members2 = pm.futures_contingency
         longs, shorts = LC(), LC()
         for sym, value in members2:
+            value = coefficient(value, f"deribit_pme.futures_contingency.instruments.{sym}", f"the contingency value of {sym}")
             _, _, qs = cs.multiply(q[sym], var[f"sign:{sym}"])  # min(q, 0), exact
             longs = longs + (q[sym] - qs) * value
             shorts = shorts - qs * value
         m2 = exact_min(cs, longs, shorts, "deribit: offsetting futures")
-        rmm = rmm + m2 * (rate * p10(S - (ds + dp + dr)))
-    req = rmm * (plan.factor * p10(plan.SR - S - dr))
+        rmm = rmm + m2 * coefficient(rate * p10(S - (ds + dp + dr)), "deribit_pme.futures_contingency.rate",
+                                     "the futures contingency rate")
+    req = rmm * coefficient(plan.factor * p10(plan.SR - S - dr), "scenarios.factor", "the scenario factor")
     return round_requirement(cs, req, plan, "deribit requirement")

@@ -31,13 +31,17 @@ def short_part(cs: ConstraintSystem, q: Variable, sign: Variable) -> Variable:
     return short_i
 
 
-def position_requirement(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentPlan, qabs: LCLike, q_bits: list[Variable]) -> LinearCombination:
+def position_requirement(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentPlan, qabs: LCLike, q_bits: list[Variable],
+                         *, exact: bool = False) -> LinearCombination:
     """One position's requirement at ``SR``, before rounding:
 
         flat          N·rate                      = |q|·(mark·rate)
         size-scaled   N·(rate + per_size·|q|)     = mark·(rate·10^ds·|q| + per_size·|q|²)
         brackets      N·rate_k − cum_k            for the bracket k selected by |q| (:mod:`.pieces`)
-    """
+        ratio         ⌈N·num/den⌉ + N·fee         (:mod:`.tier_rules`)
+
+    Every rule but the ratio is exact (one value per witness); ``exact`` pins the ratio's rounding
+    from above too (margin-call zones)."""
     SR = plan.SR
     ds, dp, dr, da = plan.ds, plan.dp, plan.dr, plan.da
     if ip.rule == "flat":
@@ -45,7 +49,7 @@ def position_requirement(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentP
     elif ip.rule == "ratio":
         from .tier_rules import ratio_requirement
 
-        mm = ratio_requirement(cs, plan, ip, qabs)
+        mm = ratio_requirement(cs, plan, ip, qabs, exact=exact)
     elif ip.rule == "linear":
         _, _, q2 = cs.multiply(qabs, qabs)
         # N·(rate + per_size·|q|) = mark·(rate·10^ds·|q| + per_size·|q|²)  at 2ds+dp+dr

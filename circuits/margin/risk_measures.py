@@ -42,6 +42,7 @@ from zkmargin.errors import CircuitError
 from ..cs import ConstraintSystem, LinearCombination, Variable
 from ..gadgets import bits_for, boolean, range_check
 from ..lookup import RangeLookups, best_limb_bits
+from .constants import coefficient
 from .plan import MarginPlan, p10
 from .rounding import round_requirement
 
@@ -71,7 +72,7 @@ def measure_requirement(cs: ConstraintSystem, plan: MarginPlan, losses: list[Lin
     their own. ``factor`` (at ``dr``) overrides the plan's (zones need both requirement kinds)."""
     kind, k = plan.measure
     fac = plan.factor if factor is None else factor
-    lift = fac * p10(plan.SR - (plan.ds + plan.dp + plan.dr))
+    lift = coefficient(fac * p10(plan.SR - (plan.ds + plan.dp + plan.dr)), "scenarios.factor", "the scenario factor")
     if kind == "worst" and not exact:
         return _worst(cs, plan, losses, rc, lift)
     own: RangeLookups | None = None

@@ -27,6 +27,7 @@ from zkmargin.rules.decimals import to_fixed
 
 from ..cs import ConstraintSystem, LinearCombination, Variable
 from ..gadgets import abs_value, bits_for, range_check
+from .constants import coefficient
 from .exact_ops import bounds, exact_min, floor_div, worst_loss
 from .plan import MarginPlan, p10
 from .rounding import round_requirement
@@ -153,8 +154,10 @@ def span_requirement(cs: ConstraintSystem, plan: MarginPlan, var: dict[str, Vari
                 loss = loss - var[f"size:{sym}"] * pnl[sym][s]
             losses.append(loss)
         scan = worst_loss(cs, losses, f"{label}: scan")
+        cf = f"span.combined_commodities[{c}]"
         tier_delta: dict[int, LC] = {}
         for sym, delta, tier in cc.members:
+            delta = coefficient(delta, f"{cf}.instruments.{sym}.delta", f"the delta of {sym}")
             tier_delta[tier] = tier_delta.get(tier, LC()) + var[f"size:{sym}"] * delta
         intra = LC()
         if cc.intra:
@@ -164,22 +167,29 @@ def span_requirement(cs: ConstraintSystem, plan: MarginPlan, var: dict[str, Vari
                 if t in used:
                     tiers.add(cs, t, d, f"{label}: tier {t} delta")
             for k, (ta, tb, ra, rb, charge) in enumerate(cc.intra):
+                sf = f"{cf}.intra_spreads[{k}]"
+                coefficient(ra, f"{sf}.ratio_a", "a spread ratio")
+                coefficient(rb, f"{sf}.ratio_b", "a spread ratio")
                 n = tiers.spread(cs, ta, tb, ra, rb, f"{label}: intra spread {k}")
-                intra = intra + n * charge
+                intra = intra + n * coefficient(charge * p10(2 * dr), f"{sf}.charge", "a spread charge")
         if any(c in (a, b) for a, b, *_ in sp.inter):
             nets.add(cs, c, sum(tier_delta.values(), LC()), f"{label}: net delta")
-        soms = [_short_units(cs, var, side) * cc.som for side in (cc.calls, cc.puts) if side and cc.som]
+        som = coefficient(cc.som * p10(3 * dr), f"{cf}.short_option_minimum", "the short option minimum")
+        soms = [_short_units(cs, var, side) * som for side in (cc.calls, cc.puts) if side and cc.som]
         rows.append((cc, scan, intra, soms))
     credit = [LC() for _ in sp.commodities]
     for k, (a, b, ra, rb, rate) in enumerate(sp.inter):
+        sf = f"span.inter_spreads[{k}]"
+        coefficient(ra, f"{sf}.ratio_a", "a spread ratio")
+        coefficient(rb, f"{sf}.ratio_b", "a spread ratio")
         n = nets.spread(cs, a, b, ra, rb, f"span inter spread {k}")
-        credit[a] = credit[a] + n * (rate * ra * sp.commodities[a].psr)
-        credit[b] = credit[b] + n * (rate * rb * sp.commodities[b].psr)
+        credit[a] = credit[a] + n * coefficient(rate * ra * sp.commodities[a].psr, f"{sf}.credit_rate", "a spread credit")
+        credit[b] = credit[b] + n * coefficient(rate * rb * sp.commodities[b].psr, f"{sf}.credit_rate", "a spread credit")
     total = LC()
     for c, (cc, scan, intra, soms) in enumerate(rows):
         label = f"span {cc.name}"
-        x = LC.of(scan) * p10(3 * dr) + intra * p10(2 * dr) - credit[c]
-        floors = [x] + [s * p10(3 * dr) for s in soms]
+        x = LC.of(scan) * p10(3 * dr) + intra - credit[c]
+        floors = [x] + soms
         hi = max([1] + [bounds(cs, f, label)[1] for f in floors])
 
         def value(floors: list[LC] = floors) -> int:
@@ -191,5 +201,5 @@ def span_requirement(cs: ConstraintSystem, plan: MarginPlan, var: dict[str, Vari
             gap = LC.of(T) - f
             range_check(cs, gap, bits_for(max(1, bounds(cs, gap, label)[1])), f"{label}: total covers term {j}")
         total = total + T
-    req = total * (plan.factor * p10(plan.SR - S - dr))
+    req = total * coefficient(plan.factor * p10(plan.SR - S - dr), "scenarios.factor", "the scenario factor")
     return round_requirement(cs, req, plan, "span requirement")

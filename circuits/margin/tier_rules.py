@@ -7,7 +7,8 @@ numbers in the plan, and the one new constraint they need (ratio rules).
 * a ratio rule ``N·num/den`` (Hyperliquid's ``N / leverage``, dYdX's open-interest-scaled fraction)
   becomes a private ``im`` with ``im·den − N·10^dr·num ∈ [0, 2^bits(den))``: ``im`` is at least the
   exact ratio, so it is at least its rounding up at ``ds+dp+dr`` (an integer), which is what the
-  engine charges; a larger ``im`` only raises the requirement.
+  engine charges; a larger ``im`` only raises the requirement (margin-call zones pin it from above
+  too: ``exact``).
 
 May import :mod:`zkmargin.rules`, :mod:`..cs`, :mod:`..gadgets` and :mod:`.plan`. Used by the plan
 and :mod:`.positions`.
@@ -22,6 +23,7 @@ from zkmargin.rules.decimals import to_fixed
 
 from ..cs import ConstraintSystem, LCLike, LinearCombination
 from ..gadgets import bits_for, range_check, upper_bound
+from .constants import coefficient
 from .plan import InstrumentPlan, MarginPlan, _interval_bounds, p10
 
 if TYPE_CHECKING:
@@ -61,11 +63,18 @@ def plan_tier_rule(ins: Instrument, rule: Rule, mark: int, market: Market, ds: i
     return InstrumentPlan(ins.symbol, ins.kind, mark, "brackets", brackets=brackets)
 
 
-def ratio_requirement(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentPlan, qabs: LCLike) -> LinearCombination:
-    """``im + N·fee`` at ``SR`` with ``im ≥ N·num/den`` at ``ds+dp+dr``."""
+def ratio_requirement(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentPlan, qabs: LCLike, *,
+                      exact: bool = False) -> LinearCombination:
+    """``im + N·fee`` at ``SR`` with ``im ≥ N·num/den`` at ``ds+dp+dr``; with ``exact`` (margin-call
+    zones, whose thresholds must not be overstated) also ``im·den − N·10^dr·num ≤ den − 1``, so
+    ``im = ⌈N·num/den⌉``. The fraction's numbers are checked as integers (:mod:`.constants`): a
+    venue's open-interest fraction can have any number of digits."""
     ds, dp, dr = plan.ds, plan.dp, plan.dr
     num, den = ip.ratio
-    x = LinearCombination.of(qabs) * (ip.mark * p10(dr) * num)  # N·10^dr·num at ds+dp+dr (times den)
+    what = f"the margin fraction {num}/{den} of {ip.symbol}"
+    field = f"open_interest.{ip.symbol}"
+    coefficient(den, field, what, market=True)
+    x = LinearCombination.of(qabs) * coefficient(ip.mark * p10(dr) * num, field, what, market=True)
     hi = upper_bound(cs, x, f"requirement {ip.symbol}")
 
     def honest() -> int:
@@ -74,5 +83,8 @@ def ratio_requirement(cs: ConstraintSystem, plan: MarginPlan, ip: InstrumentPlan
     im = cs.allocate(honest if cs.is_prover else None)
     range_check(cs, im, bits_for(-((-hi) // den)), f"requirement {ip.symbol}: ratio within its width")
     range_check(cs, LinearCombination.of(im) * den - x, bits_for(den), f"requirement {ip.symbol}: at least N·{num}/{den}")
-    fee = LinearCombination.of(qabs) * (ip.mark * ip.fee)
+    if exact:
+        range_check(cs, x + (den - 1) - LinearCombination.of(im) * den, bits_for(den),
+                    f"requirement {ip.symbol}: at most N·{num}/{den} rounded up")
+    fee = LinearCombination.of(qabs) * coefficient(ip.mark * ip.fee, f"instruments.{ip.symbol}", f"the fee to close of {ip.symbol}")
     return (LinearCombination.of(im) + fee) * p10(plan.SR - (ds + dp + dr))

@@ -38,6 +38,7 @@ from ..cs import ConstraintSystem, LinearCombination
 from ..gadgets import bits_for
 from ..lookup import RangeLookups
 from .collateral import collateral_value
+from .constants import coefficient
 from .plan import MarginPlan, p10, plan_margin
 from .positions import cost_basis_equity, position_requirement, short_part, signed_size
 from .risk_measures import es_bound, round_ratio, var_bound
@@ -92,6 +93,10 @@ def check_supported(policy: Policy) -> None:
             if key not in KNOWN_INSTRUMENT_FIELDS:
                 raise PolicyError(f"zone proofs do not cover instruments' {key!r} yet",
                                   field=f"instruments[{i}].{key}")
+        for kind in ("maintenance", "initial"):
+            if "option" in ins.get(kind, {}):  # standard option margin: no exact encoding here yet
+                raise PolicyError("zone proofs do not cover option standard margin yet",
+                                  field=f"instruments[{i}].{kind}.option")
 
 
 def plan_zone(policy: Policy, market: Market, threshold: Decimal, claim: ZoneClaim) -> ZonePlan:
@@ -110,8 +115,40 @@ def plan_zone(policy: Policy, market: Market, threshold: Decimal, claim: ZoneCla
     kind_plans: dict[str, MarginPlan] = {kind: plan_margin(kind_policy(policy, kind), market, threshold) for kind in kinds}
     dr = policy.decimals.rate
     rungs: list[tuple[str, str | None, int | None]] = [(r.name, r.requirement, None if r.ratio is None else to_fixed(r.ratio, dr)) for r in policy.zones]
+    _check_numbers(policy, market, threshold, base, kind_plans, rungs)
     fields = {k: v for k, v in vars(base).items() if k in MarginPlan.__dataclass_fields__}
     return ZonePlan(**fields, kind_plans=kind_plans, rungs=rungs, claim=claim)
+
+
+def _check_numbers(policy: Policy, market: Market, threshold: Decimal, base: MarginPlan,
+                   kind_plans: dict[str, MarginPlan], rungs: list[tuple[str, str | None, int | None]]) -> None:
+    """Refuse a zone statement whose numbers could wrap modulo the group order: the exact-integer
+    bound of the ordinary statement (``circuits/provable.build_checked`` checks it for ordinary
+    proofs; zone proofs did not) for each rung's requirement kind, at the market's prices and the
+    threshold, lifted to the zone circuit's common scale and times the rung's ratio. Without it a
+    threshold ``T`` with ``T·10^(Zc−da)`` a multiple of r plus a small rest proved "at least the
+    best zone" for any account (red-team finding, docs/notes/risk-measures.md)."""
+    from zkmargin.rules.engine.zones import kind_policy
+    from zkmargin.rules.models.provability import RANGE_LIMIT_BITS, statement_bound
+
+    b = policy.bits
+    one = p10(policy.decimals.rate)
+    Zc = max([base.Z] + [kp.Z for kp in kind_plans.values()])
+    for z, (name, kind, ratio) in enumerate(rungs):
+        if kind is None or ratio is None:
+            continue
+        lift = p10(Zc - kind_plans[kind].Z) * (1 - (-ratio // one))
+
+        def need(t: Decimal, kind: str = kind, lift: int = lift) -> int:
+            return int(statement_bound(kind_policy(policy, kind), b.size, b.price, b.amount, market.prices, t) * lift)
+
+        if need(threshold).bit_length() > RANGE_LIMIT_BITS:
+            if need(Decimal(0)).bit_length() <= RANGE_LIMIT_BITS:
+                raise InputError("the threshold is too large for the policy's amount scale and widths "
+                                 "(the zone circuit would wrap around)", field="threshold")
+            raise PolicyError(f"zone {name!r}: its threshold needs {need(threshold).bit_length()} bits at "
+                              f"this market's prices; the circuit's range checks stop at {RANGE_LIMIT_BITS}",
+                              field=f"zones[{z}]")
 
 
 def zone_circuit(cs: ConstraintSystem, plan: ZonePlan) -> None:
@@ -145,7 +182,7 @@ def zone_circuit(cs: ConstraintSystem, plan: ZonePlan) -> None:
             continue
         for kind in kinds:
             kp = plan.kind_plans[kind]
-            mm = position_requirement(cs, kp, kp.instruments[i], qabs, q_bits)
+            mm = position_requirement(cs, kp, kp.instruments[i], qabs, q_bits, exact=True)
             requirement[kind] = requirement[kind] + round_ratio(cs, mm, 1, kp, f"{kind} requirement {ip.symbol}", rc, exact=True)
     if plan.mode == "portfolio":
         losses = []
@@ -162,20 +199,20 @@ def zone_circuit(cs: ConstraintSystem, plan: ZonePlan) -> None:
             value, den = LinearCombination.of(v), 1
         for kind in kinds:
             kp = plan.kind_plans[kind]
-            lift = kp.factor * p10(kp.SR - (kp.ds + kp.dp + kp.dr))
+            lift = coefficient(kp.factor * p10(kp.SR - (kp.ds + kp.dp + kp.dr)), "scenarios.factor", "the scenario factor")
             requirement[kind] = round_ratio(cs, value * lift, den, kp, f"{kind} portfolio requirement", rc, exact=True)
     equity = equity + cost_basis_equity(cs, plan, var["cost"], upnl, shorts, sizes)
 
     # the claim, at one common scale
     Zc = max([plan.Z] + [kp.Z for kp in plan.kind_plans.values()])
     E = equity * p10(Zc - plan.Z)
-    T = plan.threshold * p10(Zc - da)
+    T = coefficient(plan.threshold * p10(Zc - da), "threshold", "the threshold", market=True)
 
     def theta(z: int) -> LinearCombination:
         _, kind, ratio = plan.rungs[z]
         assert kind is not None and ratio is not None
         kp = plan.kind_plans[kind]
-        return requirement[kind] * (ratio * p10(Zc - kp.SR - dr)) + T
+        return requirement[kind] * coefficient(ratio * p10(Zc - kp.SR - dr), f"zones[{z}].ratio", "a zone's ratio") + T
 
     Z = plan.claim.index
     last = len(plan.rungs) - 1

@@ -176,6 +176,12 @@ def validate_coverage(p: Policy, source) -> None:
             if ins.inverse.settle != p.quote and ins.inverse.settle not in assets:
                 raise PolicyError(f"the settle coin {ins.inverse.settle!r} is neither the quote nor a "
                                   "collateral asset", source=source, field=f"{f}.inverse.settle")
+            for kind in ("maintenance", "initial"):
+                rule = getattr(ins, kind)
+                if rule is not None and rule.kind in ("leverage", "open_interest"):
+                    raise PolicyError("leverage and open-interest rules are not supported on inverse "
+                                      "contracts (no coin-notional ratio rule)", source=source,
+                                      field=f"{f}.{kind}")
         if ins.multiplier is not None:
             check_scale(ins.multiplier, p.decimals.size, field=f"{f}.multiplier", kind="size",
                         source=source)
