@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import click
 
@@ -74,8 +75,12 @@ class LazyChoice(click.Choice):
         self._choices: tuple[str, ...] | None = None
         self.case_sensitive = case_sensitive
 
-    @property  # type: ignore[override]
-    def choices(self) -> tuple[str, ...]:
+    @property
+    def choices(self) -> Sequence[Any]:
         if self._choices is None:
             self._choices = tuple(sorted(self._load()))
         return self._choices
+
+    @choices.setter
+    def choices(self, value: Sequence[Any]) -> None:
+        self._choices = tuple(value)

@@ -91,10 +91,12 @@ def run_verify(proof, market, policy, threshold, challenge, *, log=None, log_key
     given."""
     log_key_needed(log, log_key)
     if log is None:
-        import zkmargin
+        # zkmargin.verify, with the prepared verifier from the disk cache (a cold process neither
+        # parses the documents nor builds the circuit when an entry is there)
+        from zkmargin.prepared_store import verify_cached
 
-        return zkmargin.verify(Path(proof), market, policy, threshold, challenge, subject=subject,
-                               max_age=max_age, backend=backend, min_zone=min_zone)
+        return verify_cached(Path(proof), market, policy, threshold, challenge, subject=subject,
+                             max_age=max_age, backend=backend, min_zone=min_zone)
     if min_zone is not None:
         raise click.UsageError("--min-zone with --log is not supported yet")
     from zkmargin.verifier.log import verify_and_log

@@ -41,7 +41,7 @@ def _heavy(modules: set[str]) -> list[str]:
 
 
 def test_import_zkmargin_loads_no_models_and_the_flat_api_loads_them_on_use():
-    light = _modules_after("import zkmargin\nassert zkmargin.__file__.startswith(%r)" % str(ROOT))
+    light = _modules_after(f"import zkmargin\nassert zkmargin.__file__.startswith({str(ROOT)!r})")
     assert "zkmargin.errors" in light
     assert _heavy(light) == []
     # twin: the flat API's loaders are there, and using one loads what it needs
