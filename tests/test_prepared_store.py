@@ -248,3 +248,34 @@ def test_zkmargin_verify_on_the_command_line_builds_once(case, cache, tmp_path):
     res = run(forced, case["short"])
     assert res.exit_code == 1 and json.loads(res.stdout)["valid"] is False
     assert "does not verify" in res.stderr
+
+
+def test_a_cached_cold_verify_loads_no_document_models(case, tmp_path):
+    """A fresh process verifying from a stored entry imports neither pydantic nor the document
+    models nor the circuits' margin modules; its twin, the first run (no entry yet), does."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    proof = tmp_path / "good.json"
+    proof.write_text(case["good"].to_json(), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(root), "ZKMARGIN_CACHE_DIR": str(tmp_path / "cache")}
+    script = (
+        "import json, sys\n"
+        "from zkmargin.cli.main import main\n"
+        "try:\n"
+        f"    main(['verify', {str(proof)!r}, '-m', {case['market']!r}, '-p', {case['policy']!r},"
+        f" '-t', {case['met']!r}, '-c', {case['ch'].hex()!r}])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('pydantic', 'zkmargin.rules.models',"
+        " 'zkmargin.circuits.margin', 'zkmargin.api')))))\n")
+
+    def loaded() -> list[str]:
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first = loaded()
+    assert "pydantic" in first and "zkmargin.api" in first  # twin: building the entry parses
+    assert loaded() == []
