@@ -50,9 +50,11 @@ from .verification import (  # checking a bundle against a prepared verifier (no
     VerificationResult,
     public_inputs,
 )
+from .verification import batch_inputs as _batch_inputs
 from .verification import check_statement as _check_statement  # noqa: F401
 from .verification import decode as _decode  # noqa: F401
-from .verification import verified as _verified
+from .verification import verified as _verified  # noqa: F401  (the log's verify-and-record uses it)
+from .verification import verify_batch_prepared as _verify_batch_prepared
 from .verification import verify_prepared as _verify_prepared
 
 # --- inputs --------------------------------------------------------------------------------------
@@ -247,61 +249,8 @@ def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=
     bundles' trust reports. ``workers``: processes for batches of
     ``verifier.parallel.PARALLEL_MIN`` bundles or more (default: the machine's cores,
     ``$ZKMARGIN_VERIFY_WORKERS``; 1 keeps everything in this process)."""
-    from .documents.trust import check_subjects, parse_now, subjects_for
-    from .verifier.parallel import PARALLEL_MIN, default_workers, verify_batch_parallel
-    from .verifier.r1cs import verify_batch as r1cs_verify_batch
-
     t0 = time.perf_counter()
-    items_in = [_bundle(b) for b in bundles]
-    if not items_in:
-        raise InputError("no proofs to verify")
-    if challenge is None or isinstance(challenge, (bytes, bytearray)):
-        challenges = [_challenge(challenge)] * len(items_in)
-    else:
-        challenges = [_challenge(c) for c in challenge]
-        if len(challenges) != len(items_in):
-            raise InputError(f"{len(items_in)} bundles but {len(challenges)} challenges", field="challenge")
+    items_in, challenges = _batch_inputs(bundles, challenge)
     v = _Verifier(market, policy, threshold, backend)
-    rule = v.trust_rule.tightened(max_age)
-    subjects = check_subjects(rule, subjects_for(subject, len(items_in)))
-    clock = parse_now(now)
-    if workers is None:
-        workers = default_workers()
-    if workers > 1 and len(items_in) >= PARALLEL_MIN:
-        # large batches: decoding and per-proof terms in forked workers, one MSM
-        from .documents.trust import enforce
-
-        raw, reports = [], []
-        for i, (b, c, s) in enumerate(zip(items_in, challenges, subjects)):
-            raw.append(v.raw_item(b, c, i))
-            reports.append(enforce(rule, b, v.market, c, subject=s, now=clock, backend=v.be,
-                                   where=f"bundle {i}: "))
-        try:
-            verify_batch_parallel(raw, backend=v.be, workers=workers)
-        except VerificationError:
-            checked = [(v.item(b, c, i), r) for i, (b, c, r) in enumerate(zip(items_in, challenges, reports))]
-        else:
-            return VerificationResult(
-                valid=True, statement=items_in[0].statement, gates=v.cs.total_gates,
-                proof_bytes=sum(len(b.proof) for b in items_in), seconds=time.perf_counter() - t0,
-                backend=v.be.name, proofs=len(items_in), extra={"trust": reports},
-            )
-    else:
-        checked = [_verified(v, b, c, rule, s, clock, i)
-                   for i, (b, c, s) in enumerate(zip(items_in, challenges, subjects))]
-    items = [item for item, _report in checked]
-    try:
-        r1cs_verify_batch(items, backend=v.be)
-    except VerificationError:
-        bad = []
-        for i, item in enumerate(items):
-            try:
-                r1cs_verify_batch([item], backend=v.be)
-            except VerificationError:
-                bad.append(i)
-        raise VerificationError(f"the batch does not verify: invalid bundle(s) {bad}") from None
-    return VerificationResult(
-        valid=True, statement=items_in[0].statement, gates=v.cs.total_gates,
-        proof_bytes=sum(len(b.proof) for b in items_in), seconds=time.perf_counter() - t0,
-        backend=v.be.name, proofs=len(items_in), extra={"trust": [r for _item, r in checked]},
-    )
+    return _verify_batch_prepared(v, items_in, challenges, subject=subject, now=now, max_age=max_age,
+                                  workers=workers, started=t0)

@@ -10,8 +10,10 @@ line reads from its disk cache (:mod:`zkmargin.prepared_store`), which thereby n
 pydantic, the margin engine or the circuits' rule modules.
 
 :class:`PreparedView` is the verifier's side (``expected``, ``item``, ``raw_item``);
-:func:`verify_prepared` runs one bundle through the whole rule; :class:`VerificationResult` is
-what a successful verification returns (re-exported as ``zkmargin.VerificationResult``).
+:func:`verify_prepared` runs one bundle through the whole rule, :func:`verify_batch_prepared` a
+batch (one MSM, or forked workers for large ones; one by one to name the culprits);
+:class:`VerificationResult` is what a successful verification returns (re-exported as
+``zkmargin.VerificationResult``).
 
 May import :mod:`zkmargin.errors`, :mod:`zkmargin.crypto`, :mod:`zkmargin.documents` and
 :mod:`zkmargin.verifier.r1cs` (no models, no circuits' rules). Used by :mod:`zkmargin.api`
@@ -21,13 +23,20 @@ May import :mod:`zkmargin.errors`, :mod:`zkmargin.crypto`, :mod:`zkmargin.docume
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .crypto.proof import R1CSProof
 from .crypto.r1cs_transcript import OLD_PROTOCOLS, PROTOCOL
 from .documents.bundle import ProofBundle, canonical_statement_bytes, check_challenge, load_bundle
-from .errors import DecodeError, MalformedProofError, StatementMismatchError
+from .errors import (
+    DecodeError,
+    InputError,
+    MalformedProofError,
+    StatementMismatchError,
+    VerificationError,
+)
 
 if TYPE_CHECKING:
     from .crypto.backends.base import GroupBackend
@@ -182,4 +191,72 @@ def verify_prepared(v: PreparedView, bundle: Any, challenge: bytes | None, *, su
     return VerificationResult(
         valid=True, statement=b.statement, gates=v.cs.total_gates, proof_bytes=len(b.proof),
         seconds=time.perf_counter() - t0, backend=v.be.name, extra={"trust": report},
+    )
+
+
+def batch_inputs(bundles: Sequence[Any], challenge: Any) -> tuple[list[ProofBundle], list[bytes | None]]:
+    """The bundles of a batch, parsed, and one challenge per bundle (``challenge``: None, one
+    bytes value for all, or one per bundle)."""
+    items_in = [load_bundle(b) for b in bundles]
+    if not items_in:
+        raise InputError("no proofs to verify")
+    if challenge is None or isinstance(challenge, (bytes, bytearray)):
+        challenges = [check_challenge(challenge)] * len(items_in)
+    else:
+        challenges = [check_challenge(c) for c in challenge]
+        if len(challenges) != len(items_in):
+            raise InputError(f"{len(items_in)} bundles but {len(challenges)} challenges", field="challenge")
+    return items_in, challenges
+
+
+def verify_batch_prepared(v: PreparedView, items_in: list[ProofBundle], challenges: list[bytes | None], *,
+                          subject: Any = None, now: Any = None, max_age: Any = None, workers: int | None = None,
+                          started: float | None = None) -> VerificationResult:
+    """:func:`zkmargin.verify_batch` with a prepared verifier, for bundles and challenges from
+    :func:`batch_inputs`."""
+    from .documents.trust import check_subjects, enforce, parse_now, subjects_for
+    from .verifier.parallel import PARALLEL_MIN, default_workers, verify_batch_parallel
+    from .verifier.r1cs import verify_batch as r1cs_verify_batch
+
+    t0 = time.perf_counter() if started is None else started
+    rule = v.trust_rule.tightened(max_age)
+    subjects = check_subjects(rule, subjects_for(subject, len(items_in)))
+    clock = parse_now(now)
+    if workers is None:
+        workers = default_workers()
+    if workers > 1 and len(items_in) >= PARALLEL_MIN:
+        # large batches: decoding and per-proof terms in forked workers, one MSM
+        raw, reports = [], []
+        for i, (b, c, s) in enumerate(zip(items_in, challenges, subjects)):
+            raw.append(v.raw_item(b, c, i))
+            reports.append(enforce(rule, b, v.market, c, subject=s, now=clock, backend=v.be,
+                                   where=f"bundle {i}: "))
+        try:
+            verify_batch_parallel(raw, backend=v.be, workers=workers)
+        except VerificationError:
+            checked = [(v.item(b, c, i), r) for i, (b, c, r) in enumerate(zip(items_in, challenges, reports))]
+        else:
+            return VerificationResult(
+                valid=True, statement=items_in[0].statement, gates=v.cs.total_gates,
+                proof_bytes=sum(len(b.proof) for b in items_in), seconds=time.perf_counter() - t0,
+                backend=v.be.name, proofs=len(items_in), extra={"trust": reports},
+            )
+    else:
+        checked = [verified(v, b, c, rule, s, clock, i)
+                   for i, (b, c, s) in enumerate(zip(items_in, challenges, subjects))]
+    items = [item for item, _report in checked]
+    try:
+        r1cs_verify_batch(items, backend=v.be)
+    except VerificationError:
+        bad = []
+        for i, item in enumerate(items):
+            try:
+                r1cs_verify_batch([item], backend=v.be)
+            except VerificationError:
+                bad.append(i)
+        raise VerificationError(f"the batch does not verify: invalid bundle(s) {bad}") from None
+    return VerificationResult(
+        valid=True, statement=items_in[0].statement, gates=v.cs.total_gates,
+        proof_bytes=sum(len(b.proof) for b in items_in), seconds=time.perf_counter() - t0,
+        backend=v.be.name, proofs=len(items_in), extra={"trust": [r for _item, r in checked]},
     )
