@@ -13,7 +13,10 @@
   trust rule and the compiled circuit, nothing else;
 * a two-phase circuit (K slots) is not stored and verifies through ``zkmargin.verify``;
 * the command line uses it: ``zkmargin verify`` twice builds once, and rejects the forced proof
-  from the cache.
+  from the cache;
+* a batch (``verify_batch_cached``, ``zkmargin verify-batch``) is verified from the entry, in one
+  process and in forked workers, and decides as ``zkmargin.verify_batch``; its twin, a batch with
+  one wrong bundle, is rejected naming it.
 """
 
 from __future__ import annotations
@@ -279,3 +282,77 @@ def test_a_cached_cold_verify_loads_no_document_models(case, tmp_path):
     first = loaded()
     assert "pydantic" in first and "zkmargin.api" in first  # twin: building the entry parses
     assert loaded() == []
+
+
+def _swapped(bundle):
+    """The bundle with its first two commitments exchanged: well-formed, and wrong."""
+    import dataclasses
+
+    c = list(bundle.commitments)
+    assert len(c) >= 2 and c[0] != c[1]
+    c[0], c[1] = c[1], c[0]
+    return dataclasses.replace(bundle, commitments=c)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_batch_verifies_from_the_entry_and_names_the_bad_bundle(case, cache, workers):
+    """``verify_batch_cached`` (``zkmargin verify-batch``): a stored entry is used for a batch
+    (one MSM, or forked workers for PARALLEL_MIN bundles or more) and decides as the full
+    ``verify_batch``; its twin, a batch with one wrong bundle, is rejected naming that bundle."""
+    from zkmargin import verify_batch
+    from zkmargin.verifier.parallel import PARALLEL_MIN
+
+    n = 3 if workers == 1 else PARALLEL_MIN
+    good = [case["good"]] * n
+
+    def batch(bundles, threshold):
+        prepared.clear()
+        return store.verify_batch_cached(bundles, case["market"], case["policy"], threshold, case["ch"],
+                                         workers=workers)
+
+    s0 = store.stats()
+    assert batch(good, case["met"]).proofs == n
+    s1 = store.stats()
+    res = batch(good, case["met"])
+    assert _delta(s0, s1)["builds"] == 1 and _delta(s1, store.stats()) == {
+        "hits": 1, "builds": 0, "refused": 0, "stored": 0}
+    pol, mkt, _ = case["docs"]
+    full = verify_batch(good, mkt, pol, case["met"], case["ch"], workers=workers)
+    assert res.valid and res.statement == full.statement and res.extra["trust"] == full.extra["trust"]
+    bad = list(good)
+    bad[1] = _swapped(case["good"])
+    with pytest.raises(VerificationError, match=r"invalid bundle\(s\) \[1\]"):
+        batch(bad, case["met"])
+    with pytest.raises(VerificationError, match=r"invalid bundle\(s\) \[1\]"):
+        verify_batch(bad, mkt, pol, case["met"], case["ch"], workers=workers)  # the full verifier agrees
+    with pytest.raises(StatementMismatchError, match="bundle 0: the proof is for another threshold"):
+        batch(good, case["short"])
+    with pytest.raises(VerificationError, match=r"invalid bundle\(s\) \[0, 1\]"):
+        batch([case["forced"]] * 2, case["short"])  # one unit short, forced: from the stored entry
+
+
+def test_zkmargin_verify_batch_on_the_command_line_builds_once(case, cache, tmp_path):
+    from click.testing import CliRunner
+
+    from zkmargin.cli.main import cli
+
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(case["good"].to_json(), encoding="utf-8")
+    bad.write_text(_swapped(case["good"]).to_json(), encoding="utf-8")
+    runner = CliRunner()
+
+    def run(*proofs: Path):
+        prepared.clear()
+        return runner.invoke(cli, ["verify-batch", *map(str, proofs), "-m", case["market"], "-p", case["policy"],
+                                   "-t", case["met"], "-c", case["ch"].hex(), "--json"])
+
+    s0 = store.stats()
+    for _ in range(2):
+        res = run(good, good)
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["valid"] is True and json.loads(res.stdout)["proofs"] == 2
+    assert _delta(s0, store.stats())["builds"] == 1 and _delta(s0, store.stats())["hits"] == 1
+    res = run(good, bad)  # twin: from the stored entry, the wrong bundle is named
+    assert res.exit_code == 1 and json.loads(res.stdout)["valid"] is False
+    assert "invalid bundle(s) [1]" in res.stderr
+    assert _delta(s0, store.stats())["builds"] == 1

@@ -26,13 +26,14 @@ in ``prepared-v1/``:
 * **bounded**: at most :data:`MAX_ENTRIES` entries and :data:`MAX_BYTES` in all; the least
   recently used go first (a hit refreshes the file's time).
 
-:func:`verify_cached` is what ``zkmargin verify`` calls: :func:`zkmargin.verify`'s decisions and
-messages, with the prepared verifier from disk when an entry is there. A two-phase circuit (the
+:func:`verify_cached` is what ``zkmargin verify`` calls (:func:`verify_batch_cached`,
+``zkmargin verify-batch``): :func:`zkmargin.verify`'s decisions and messages, with the prepared
+verifier from disk when an entry is there. A two-phase circuit (the
 K-slot layout) has no compiled form and a zone proof has its own circuit: both are verified by
 :func:`zkmargin.verify` itself, as are documents that are not files.
 
 May import the API and the layers below it; the API and the models only when an entry is built.
-Used by the CLI (``verify``).
+Used by the CLI (``verify``, ``verify-batch``).
 """
 
 from __future__ import annotations
@@ -53,7 +54,13 @@ from typing import Any
 from .crypto.backends import get_backend
 from .documents.bundle import load_bundle
 from .documents.trust import TrustRule
-from .verification import PreparedView, VerificationResult, verify_prepared
+from .verification import (
+    PreparedView,
+    VerificationResult,
+    batch_inputs,
+    verify_batch_prepared,
+    verify_prepared,
+)
 from .verifier.compiled import KINDS, CompiledCircuit, CompiledWeights, KindWeights
 
 FORMAT = b"zkmargin.prepared/1\x00"
@@ -431,9 +438,7 @@ def verify_cached(proof: Any, market: Any, policy: Any, threshold: Any = 0, chal
     from the disk cache when ``market`` and ``policy`` are files and the threshold is a string or
     an integer."""
     b = load_bundle(proof)
-    cacheable = (isinstance(market, (str, os.PathLike)) and isinstance(policy, (str, os.PathLike))
-                 and isinstance(threshold, (str, int)) and not isinstance(threshold, bool)
-                 and "zone" not in b.statement and min_zone is None)
+    cacheable = _cacheable(market, policy, threshold) and "zone" not in b.statement and min_zone is None
     entry = load_or_build(os.fspath(policy), os.fspath(market), threshold) if cacheable else None
     if entry is None:
         from .api import verify
@@ -444,6 +449,31 @@ def verify_cached(proof: Any, market: Any, policy: Any, threshold: Any = 0, chal
                            max_age=max_age)
 
 
+def _cacheable(market: Any, policy: Any, threshold: Any) -> bool:
+    return (isinstance(market, (str, os.PathLike)) and isinstance(policy, (str, os.PathLike))
+            and isinstance(threshold, (str, int)) and not isinstance(threshold, bool))
+
+
+def verify_batch_cached(proofs: Any, market: Any, policy: Any, threshold: Any = 0, challenge: Any = None, *,
+                        subject: Any = None, now: Any = None, max_age: Any = None, backend: Any = None,
+                        workers: int | None = None) -> VerificationResult:
+    """:func:`zkmargin.verify_batch` (same arguments, decisions and errors) with the prepared
+    verifier from the disk cache, as :func:`verify_cached`."""
+    import time
+
+    t0 = time.perf_counter()
+    items_in, challenges = batch_inputs(proofs, challenge)
+    entry = (load_or_build(os.fspath(policy), os.fspath(market), threshold)
+             if _cacheable(market, policy, threshold) else None)
+    if entry is None:
+        from .api import verify_batch
+
+        return verify_batch(items_in, market, policy, threshold, challenges, subject=subject, now=now,
+                            max_age=max_age, backend=backend, workers=workers)
+    return verify_batch_prepared(StoredVerifier(entry, backend), items_in, challenges, subject=subject, now=now,
+                                 max_age=max_age, workers=workers, started=t0)
+
+
 __all__ = ["Entry", "EntryError", "MAX_BYTES", "MAX_ENTRIES", "StoredVerifier", "build_entry",
            "code_fingerprint", "decode_entry", "encode_entry", "entry_key", "load_or_build", "stats",
-           "store_dir", "verify_cached"]
+           "store_dir", "verify_batch_cached", "verify_cached"]
