@@ -253,7 +253,8 @@ def test_zkmargin_verify_on_the_command_line_builds_once(case, cache, tmp_path):
     assert "does not verify" in res.stderr
 
 
-def test_a_cached_cold_verify_loads_no_document_models(case, tmp_path):
+@pytest.mark.parametrize("command", ["verify", "verify-batch"])
+def test_a_cached_cold_verify_loads_no_document_models(case, tmp_path, command):
     """A fresh process verifying from a stored entry imports neither pydantic nor the document
     models nor the circuits' margin modules; its twin, the first run (no entry yet), does."""
     import subprocess
@@ -267,7 +268,7 @@ def test_a_cached_cold_verify_loads_no_document_models(case, tmp_path):
         "import json, sys\n"
         "from zkmargin.cli.main import main\n"
         "try:\n"
-        f"    main(['verify', {str(proof)!r}, '-m', {case['market']!r}, '-p', {case['policy']!r},"
+        f"    main([{command!r}, {str(proof)!r}, '-m', {case['market']!r}, '-p', {case['policy']!r},"
         f" '-t', {case['met']!r}, '-c', {case['ch'].hex()!r}])\n"
         "except SystemExit as exc:\n"
         "    assert exc.code == 0, exc.code\n"
