@@ -130,7 +130,9 @@ def prove(ctx, account, market, policy, threshold, challenge, out, attestations,
     revealing the account. Refuses (exit 1, nothing written) when it does not meet it."""
     if out is not None and out != "-":
         _check_output_path(out)
-    timings = zkmargin.api.ProveTimings()
+    from zkmargin.api import ProveTimings
+
+    timings = ProveTimings()
     with output.progress("proving", enabled=_stderr_is_tty()):
         bundle = run_prove(account, market, policy, threshold, challenge,
                            attestations=attestations, openings=openings,

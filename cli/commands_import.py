@@ -14,16 +14,27 @@ from __future__ import annotations
 
 import click
 
-from zkmargin.importers import PROFILES
-from zkmargin.importers import workflows as imp
-
 from . import output
 from .app import cli
+from .params import LazyChoice
+
+
+def _profiles():
+    from zkmargin.importers.exchanges import PROFILES
+
+    return PROFILES
+
 
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Write exactly one JSON document to stdout.")
 exchange_argument = click.argument("exchange", metavar="EXCHANGE",
-                                   type=click.Choice(sorted(PROFILES)))
+                                   type=LazyChoice(_profiles))
+
+
+def _workflows():
+    from zkmargin.importers import workflows
+
+    return workflows
 
 
 def _source_options(*kinds):
@@ -103,7 +114,7 @@ def import_venue(exchange, data, live, symbols, mode, requirement, buffer, colla
     """Write the venue's POLICY (brackets from the exchange's leverage tiers, haircuts, scales
     and widths chosen so it is provable) and MARKET snapshot (marks, index prices of
     collateral, the time they were taken) for EXCHANGE (binanceusdm or bybit)."""
-    result = imp.import_venue(
+    result = _workflows().import_venue(
         _spec(exchange, data, live, files), policy_out=policy_out, market_out=market_out,
         symbols=_symbols(symbols), mode=mode, requirement=requirement, buffer=buffer,
         collateral=_symbols(collateral) or (), venue=venue, price_decimals=price_decimals,
@@ -133,7 +144,7 @@ def import_venue(exchange, data, live, symbols, mode, requirement, buffer, colla
 @json_option
 def import_market(exchange, data, live, policy, as_of, out, as_json, **files):
     """Write a MARKET snapshot for POLICY's instruments and collateral from EXCHANGE's marks."""
-    market = imp.import_market(_spec(exchange, data, live, files), policy, out=out, as_of=as_of)
+    market = _workflows().import_market(_spec(exchange, data, live, files), policy, out=out, as_of=as_of)
     if as_json:
         output.emit_json({"market": out, "as_of": market.as_of, "prices": len(market.prices)})
     else:
@@ -156,7 +167,7 @@ def import_account(exchange, data, live, policy, symbols, out, show, as_json, **
     balances and positions. Values are printed only with --show."""
     from zkmargin.rules.models import dump_document
 
-    result = imp.import_account(_spec(exchange, data, live, files), out=out, policy=policy,
+    result = _workflows().import_account(_spec(exchange, data, live, files), out=out, policy=policy,
                                 symbols=_symbols(symbols))
     s = result.summary()
     if as_json:
@@ -188,7 +199,7 @@ def reconcile(exchange, account, policy, data, live, tolerance, as_json, **files
     with EXCHANGE's own figure (Binance maintMargin, Bybit positionMMByMp). Exit 0 when every
     position agrees within the exchange's rounding, 1 when one differs (named, with the
     difference)."""
-    result = imp.check_round_trip(_spec(exchange, data, live, files), account, policy,
+    result = _workflows().check_round_trip(_spec(exchange, data, live, files), account, policy,
                                   tolerance=tolerance)
     if as_json:
         output.emit_json(result.to_json_dict())

@@ -36,7 +36,6 @@ import click
 
 from zkmargin.errors import FormatError, InputError, UnknownSymbolError
 from zkmargin.rules.decimals import canonical, load_json_file, parse_decimal
-from zkmargin.rules.models import check_format_tag
 
 from . import output
 from .app import cli
@@ -278,6 +277,8 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
 def load_history(path: str, policy) -> dict[str, list[Decimal]]:
     """Read a ``zkmargin.history/1`` file: ``{symbol: [price, ...]}`` for instruments of
     ``policy``, each series at least 3 prices > 0."""
+    from zkmargin.rules.models import check_format_tag
+
     data = _json_object(path)
     check_format_tag(data, HISTORY_FORMAT, path)
     extra = [k for k in data if k not in _HISTORY_KEYS]

@@ -1,4 +1,5 @@
-"""Parameter types the commands share: a challenge in hex, a maximum attestation age.
+"""Parameter types the commands share: a challenge in hex, a maximum attestation age, a choice
+whose list loads on first use (:class:`LazyChoice`).
 
 Both refuse bad values as usage errors (exit 2, one line naming the option) before any work.
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import click
 
@@ -61,3 +64,23 @@ class MaxAge(click.ParamType):
 
 HEX_CHALLENGE = HexChallenge()
 MAX_AGE = MaxAge()
+
+
+class LazyChoice(click.Choice):
+    """``click.Choice`` over names that ``load()`` returns, called only when the option is parsed
+    or its help shown: registering the command (``zkmargin --help``) imports nothing for it."""
+
+    def __init__(self, load: Callable[[], Iterable[str]], case_sensitive: bool = True) -> None:
+        self._load = load
+        self._choices: tuple[str, ...] | None = None
+        self.case_sensitive = case_sensitive
+
+    @property
+    def choices(self) -> Sequence[Any]:
+        if self._choices is None:
+            self._choices = tuple(sorted(self._load()))
+        return self._choices
+
+    @choices.setter
+    def choices(self, value: Sequence[Any]) -> None:
+        self._choices = tuple(value)

@@ -91,10 +91,12 @@ def run_verify(proof, market, policy, threshold, challenge, *, log=None, log_key
     given."""
     log_key_needed(log, log_key)
     if log is None:
-        import zkmargin
+        # zkmargin.verify, with the prepared verifier from the disk cache (a cold process neither
+        # parses the documents nor builds the circuit when an entry is there)
+        from zkmargin.prepared_store import verify_cached
 
-        return zkmargin.verify(Path(proof), market, policy, threshold, challenge, subject=subject,
-                               max_age=max_age, backend=backend, min_zone=min_zone)
+        return verify_cached(Path(proof), market, policy, threshold, challenge, subject=subject,
+                             max_age=max_age, backend=backend, min_zone=min_zone)
     if min_zone is not None:
         raise click.UsageError("--min-zone with --log is not supported yet")
     from zkmargin.verifier.log import verify_and_log
@@ -123,12 +125,13 @@ def _bundle_arg(proof):
 def run_verify_batch(proofs, market, policy, threshold, challenges, *, log=None, log_key=None, subject=None,
                      max_age=None, backend=None):
     """What ``verify-batch`` calls."""
-    import zkmargin
-
     log_key_needed(log, log_key)
     if log is None:
-        return zkmargin.verify_batch([Path(p) for p in proofs], market, policy, threshold, challenges,
-                                     subject=subject, max_age=max_age, backend=backend)
+        # zkmargin.verify_batch, with the prepared verifier from the disk cache
+        from zkmargin.prepared_store import verify_batch_cached
+
+        return verify_batch_cached([Path(p) for p in proofs], market, policy, threshold, challenges,
+                                   subject=subject, max_age=max_age, backend=backend)
     from zkmargin.verifier.log import verify_batch_and_log
 
     return verify_batch_and_log([_bundle_arg(p) for p in proofs], market, policy, threshold, challenges,

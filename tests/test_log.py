@@ -475,6 +475,7 @@ WRITER = textwrap.dedent("""
     from zkmargin.documents.bundle import ProofBundle
     from zkmargin.errors import StatementMismatchError
     from zkmargin.verifier.log import VerificationLog
+    import zkmargin.api, zkmargin.rules.models  # what record() uses, loaded before "ready" (import zkmargin is lazy)
     path, bundle_file, pol, mkt, key = sys.argv[1:6]
     policy, market = json.load(open(pol)), json.load(open(mkt))
     b = ProofBundle.load(bundle_file)

@@ -14,16 +14,21 @@ of that list. Flattening is then a gather, one running sum and one difference pe
 whole-vector operations of a :class:`~zkmargin.crypto.scalar_ops.ScalarOps` (no interpreter loop
 per nonzero). The result is exactly ``ConstraintSystem.flatten``'s (tests/test_prepared.py).
 
+:class:`CompiledCircuit` is a one-phase verifier circuit held in this form only: its gates,
+committed values, constraint count, digest and compiled weights, without the constraint objects.
+The prepared verifier's disk cache (:mod:`zkmargin.prepared_store`) reads it back, and the R1CS
+verifier takes it wherever it takes the verifier's ``ConstraintSystem``.
+
 Imports ``zkmargin.circuits.cs`` (the wire kinds) and ``zkmargin.crypto``. Used by
 :mod:`zkmargin.verifier.r1cs` and the prepared verifier's disk cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, NoReturn
 
 from zkmargin.circuits.cs import (
     L_KIND,
@@ -36,6 +41,7 @@ from zkmargin.circuits.cs import (
 )
 from zkmargin.crypto.field import R
 from zkmargin.crypto.scalar_ops import ScalarOps
+from zkmargin.errors import CircuitError
 
 MINUS_ONE = R - 1
 #: the kinds in the order :meth:`CompiledWeights.flatten` returns them
@@ -124,9 +130,11 @@ class CompiledWeights:
         return cls(q=q_count, q_offset=q_offset, n_gates=n_gates, m=m, kinds=kinds, gen_q=gen_q, coefs=coefs)
 
     @classmethod
-    def of_system(cls, cs: ConstraintSystem) -> CompiledWeights:
+    def of_system(cls, cs: ConstraintSystem | CompiledCircuit) -> CompiledWeights:
         """Phase 1 of ``cs`` (every constraint it holds now), cached on the system until it
-        changes."""
+        changes; a :class:`CompiledCircuit`'s own."""
+        if isinstance(cs, CompiledCircuit):
+            return cs.weights
         key = (cs.n, cs.m, len(cs.constraints))
         cached = getattr(cs, "_compiled_weights", None)
         if cached is not None and cached[0] == key:
@@ -169,3 +177,70 @@ class CompiledWeights:
             out.append(ops.vdiff(ops.prefix_sums(vals), kw.ends, kw.starts))
         w_l, w_r, w_o, w_v, w_c = out
         return w_l, w_r, w_o, w_v, w_c[0]
+
+    def check(self) -> None:
+        """Every index in range: a block read back from elsewhere (the disk cache) could otherwise
+        gather from the wrong place or fail deep inside a verification. ValueError if not."""
+        if sorted(self.kinds) != sorted(KINDS) or len(self.gen_q) != len(self.coefs):
+            raise ValueError("compiled weights: kinds or general coefficients malformed")
+        sizes = {L_KIND: self.n_gates, R_KIND: self.n_gates, O_KIND: self.n_gates, V_KIND: self.m, ONE_KIND: 1}
+        limit = 2 * self.q + len(self.gen_q)
+        for kind, kw in self.kinds.items():
+            if kw.size != sizes[kind] or len(kw.starts) != kw.size or len(kw.ends) != kw.size:
+                raise ValueError(f"compiled weights: kind {kind} has the wrong number of wires")
+            if kw.sources and not 0 <= min(kw.sources) <= max(kw.sources) < limit:
+                raise ValueError(f"compiled weights: kind {kind} names a summand out of range")
+            bounds = [0, *(x for pair in zip(kw.starts, kw.ends) for x in pair), len(kw.sources)]
+            if any(a > b for a, b in zip(bounds, bounds[1:])):
+                raise ValueError(f"compiled weights: kind {kind}'s wire segments are not in order")
+        if self.gen_q and not 0 <= min(self.gen_q) <= max(self.gen_q) < self.q:
+            raise ValueError("compiled weights: a general coefficient names a constraint out of range")
+        if any(not 0 <= c < R for c in self.coefs):
+            raise ValueError("compiled weights: a coefficient is not a canonical scalar")
+
+
+class CompiledCircuit:
+    """A one-phase verifier circuit in compiled form (see the module docstring): what the
+    verifier reads of a :class:`ConstraintSystem` — ``n``, ``m``, the constraint count, the digest,
+    ``padded_n()``, ``total_gates`` — and its :class:`CompiledWeights`."""
+
+    is_prover = False
+    phase = 1
+    randomized: tuple[()] = ()
+    phase2_gates = 0
+
+    def __init__(self, weights: CompiledWeights, digest: bytes):
+        if weights.q_offset != 0:
+            raise ValueError("a compiled circuit holds phase 1, numbered from constraint 0")
+        if len(digest) != 32:
+            raise ValueError("a circuit digest is 32 bytes")
+        self.weights = weights
+        self.n = weights.n_gates
+        self.m = weights.m
+        self._digest = bytes(digest)
+
+    @classmethod
+    def of_system(cls, cs: ConstraintSystem) -> CompiledCircuit:
+        """The compiled form of a verifier's one-phase ``cs``."""
+        if cs.is_prover or cs.randomized or cs.phase != 1:
+            raise CircuitError("only a verifier's one-phase circuit has a compiled form")
+        return cls(CompiledWeights.of_system(cs), cs.digest())
+
+    @property
+    def constraints(self) -> range:
+        """Stands for the constraints, of which only the number is read (the transcript binds q)."""
+        return range(self.weights.q)
+
+    @property
+    def total_gates(self) -> int:
+        return self.n
+
+    def padded_n(self) -> int:
+        n = self.n
+        return 1 << max(0, (n - 1).bit_length()) if n > 0 else 1
+
+    def digest(self) -> bytes:
+        return self._digest
+
+    def randomize(self, challenge: Callable[[bytes], int]) -> NoReturn:
+        raise CircuitError("a compiled circuit has one phase")

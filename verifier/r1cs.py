@@ -40,7 +40,10 @@ from zkmargin.crypto.r1cs_transcript import (
 )
 from zkmargin.errors import CircuitError, VerificationError
 
-from .compiled import CompiledWeights
+from .compiled import CompiledCircuit, CompiledWeights
+
+#: The verifier's phase-1 circuit: built from the documents, or read back compiled (the disk cache).
+VerifierCircuit = ConstraintSystem | CompiledCircuit
 
 
 @dataclass
@@ -66,7 +69,7 @@ class Replay:
     challenges in order and the circuit extended by phase 2 (the phase-1 circuit when there is
     none)."""
 
-    cs: ConstraintSystem
+    cs: VerifierCircuit
     n: int
     y: int
     z: int
@@ -78,10 +81,10 @@ class Replay:
 
 
 #: One proof to verify: (the verifier's phase-1 circuit, the proof, its commitments V, public inputs).
-VerifyItem = tuple[ConstraintSystem, R1CSProof, Sequence[Point], Sequence[tuple[bytes, bytes]]]
+VerifyItem = tuple[VerifierCircuit, R1CSProof, Sequence[Point], Sequence[tuple[bytes, bytes]]]
 
 
-def replay(cs: ConstraintSystem, proof: R1CSProof, V: Sequence[Point], public_inputs: Sequence[tuple[bytes, bytes]],
+def replay(cs: VerifierCircuit, proof: R1CSProof, V: Sequence[Point], public_inputs: Sequence[tuple[bytes, bytes]],
            be: GroupBackend, gens: Generators) -> Replay:
     """Rebuild the proof's transcript from the verifier's own circuit and public inputs, in the
     order of docs/notes/transcript.md, and build phase 2 (if any) from its challenges."""
@@ -102,14 +105,15 @@ def replay(cs: ConstraintSystem, proof: R1CSProof, V: Sequence[Point], public_in
     t = start_transcript(be, gens, cs, n, public_inputs, V)
     for label in PHASE1_LABELS:
         t.append_point(label, getattr(proof, label.decode()), be)
-    full = cs
+    full: VerifierCircuit = cs
     drawn: list[tuple[bytes, int]] = []
     if phases == 2:
         try:
-            full = cs.randomize(t.challenge_scalar)
+            phase2 = cs.randomize(t.challenge_scalar)
         except ChallengeCollisionError as exc:
             raise VerificationError(f"the proof's phase-2 challenges are unusable ({exc.message})") from None
-        drawn = list(full.challenges)
+        full = phase2
+        drawn = list(phase2.challenges)
         for label in PHASE2_LABELS:
             t.append_point(label, getattr(proof, label.decode()), be)
     y = t.challenge_scalar(b"y")
@@ -130,7 +134,7 @@ def replay(cs: ConstraintSystem, proof: R1CSProof, V: Sequence[Point], public_in
     return Replay(cs=full, n=n, y=y, z=z, phi=phi, x=x, w=w, us=us, phase2_challenges=drawn)
 
 
-def _weights(cs: ConstraintSystem, full: ConstraintSystem, ops: Any, z: int) -> tuple[Any, Any, Any, Any, Any]:
+def _weights(cs: VerifierCircuit, full: VerifierCircuit, ops: Any, z: int) -> tuple[Any, Any, Any, Any, Any]:
     """``(w_L, w_R, w_O, w_V, w_c)`` in ``ops``' scalars: phase 1 from the weights compiled once
     per circuit, phase 2 (a proof's randomized constraints, if any) compiled for this proof.
     w_L, w_R, w_O cover the gates that have wires (both phases); padding gates have none."""
@@ -138,7 +142,7 @@ def _weights(cs: ConstraintSystem, full: ConstraintSystem, ops: Any, z: int) -> 
     zn = ops.of(z)
     zq = comp.z_powers(ops, zn, zn)
     w_L, w_R, w_O, w_V, w_c = comp.flatten(ops, zq)
-    if full is not cs and len(full.constraints) > comp.q:
+    if isinstance(full, ConstraintSystem) and full is not cs and len(full.constraints) > comp.q:
         comp2 = CompiledWeights.of_constraints(full.constraints[comp.q :], q_offset=comp.q, n_gates=full.n, m=cs.m)
         z_first = ops.mul(zq[-1], zn) if zq else zn
         w2 = comp2.flatten(ops, comp2.z_powers(ops, zn, z_first))
@@ -152,7 +156,7 @@ def _weights(cs: ConstraintSystem, full: ConstraintSystem, ops: Any, z: int) -> 
     return w_L, w_R, w_O, w_V, w_c
 
 
-def _terms(cs: ConstraintSystem, proof: R1CSProof, V: Sequence[Point], public_inputs: Sequence[tuple[bytes, bytes]],
+def _terms(cs: VerifierCircuit, proof: R1CSProof, V: Sequence[Point], public_inputs: Sequence[tuple[bytes, bytes]],
            be: GroupBackend, gens: Generators, rho: int = 1) -> _Terms:
     """The proof's equation with every scalar multiplied by the batch weight ``rho``.
 
@@ -259,7 +263,7 @@ class R1CSVerification:
     proofs: int = 1
 
 
-def verify(cs: ConstraintSystem, proof: R1CSProof, V: Sequence[Point],
+def verify(cs: VerifierCircuit, proof: R1CSProof, V: Sequence[Point],
            public_inputs: Sequence[tuple[bytes, bytes]] = (),
            backend: str | GroupBackend | None = None) -> R1CSVerification:
     """Verify one proof with one MSM; raises :class:`VerificationError` on failure."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -30,17 +30,14 @@ from .circuits.margin import MarginPlan
 from .circuits.provable import build_checked
 from .crypto.backends import get_backend
 from .crypto.field import R
-from .crypto.proof import R1CSProof
-from .crypto.r1cs_transcript import OLD_PROTOCOLS, PROTOCOL
-from .documents.bundle import ProofBundle, canonical_statement_bytes
+from .crypto.r1cs_transcript import PROTOCOL
+from .documents.bundle import ProofBundle
 from .documents.bundle import check_challenge as _challenge
 from .documents.bundle import load_bundle as _bundle
-from .errors import (
+from .errors import (  # noqa: F401  (MalformedProofError: the API's name for it)
     BelowRequirementError,
-    DecodeError,
     InputError,
     MalformedProofError,
-    StatementMismatchError,
     VerificationError,
 )
 from .rules.decimals import canonical, parse_decimal
@@ -48,6 +45,17 @@ from .rules.digests import market_digest, policy_digest
 from .rules.engine import MarginReport
 from .rules.engine import check as _engine_check
 from .rules.models import Account, Market, Policy, load_account, load_market, load_policy
+from .verification import (  # checking a bundle against a prepared verifier (no models needed)
+    PreparedView,
+    VerificationResult,
+    public_inputs,
+)
+from .verification import batch_inputs as _batch_inputs
+from .verification import check_statement as _check_statement  # noqa: F401
+from .verification import decode as _decode  # noqa: F401
+from .verification import verified as _verified  # noqa: F401  (the log's verify-and-record uses it)
+from .verification import verify_batch_prepared as _verify_batch_prepared
+from .verification import verify_prepared as _verify_prepared
 
 # --- inputs --------------------------------------------------------------------------------------
 
@@ -83,10 +91,6 @@ def statement_for(policy: Policy, market: Market, threshold: Decimal, challenge:
         "gates": cs.total_gates,
         "slots": plan.slot_names(),
     }
-
-
-def public_inputs(statement: dict) -> list[tuple[bytes, bytes]]:
-    return [(b"statement", canonical_statement_bytes(statement))]
 
 
 # --- check ---------------------------------------------------------------------------------------
@@ -166,76 +170,12 @@ def prove(
 # --- verify --------------------------------------------------------------------------------------
 
 
-@dataclass
-class VerificationResult:
-    """A successful verification (failures raise)."""
+class _Verifier(PreparedView):
+    """The verifier's side for one (policy, market, threshold) from its documents: plan and
+    circuit built once per process (:mod:`zkmargin.prepared`); checking a bundle against it is
+    :class:`~zkmargin.verification.PreparedView`'s."""
 
-    valid: bool
-    statement: dict
-    gates: int
-    proof_bytes: int
-    seconds: float
-    backend: str
-    proofs: int = 1
-    extra: dict = field(default_factory=dict)
-
-    def to_json_dict(self) -> dict:
-        """The result as JSON, with what a workflow added (``extra``: log entry, custodians)."""
-        doc = {
-            "valid": self.valid,
-            "proofs": self.proofs,
-            "gates": self.gates,
-            "proof_bytes": self.proof_bytes,
-            "seconds": round(self.seconds, 6),
-            "backend": self.backend,
-            "statement": self.statement,
-        }
-        for key, value in self.extra.items():
-            doc.setdefault(key, value)
-        return doc
-
-
-_MISMATCH = {
-    "protocol": "the proof uses another protocol version",
-    "policy_digest": "the proof is for another policy",
-    "market_digest": "the proof is for another market snapshot",
-    "threshold": "the proof is for another threshold",
-    "challenge": "the proof answers another challenge",
-    "circuit_digest": "the proof is for another circuit",
-}
-
-
-def _check_statement(claimed: dict, expected: dict, index: int | None = None) -> None:
-    where = "" if index is None else f"bundle {index}: "
-    if claimed.get("protocol") in {p.decode() for p in OLD_PROTOCOLS}:
-        raise StatementMismatchError(
-            f"{where}the proof was made by an older zkmargin ({claimed['protocol']}); this version verifies "
-            f"{PROTOCOL.decode()} proofs only: prove again"
-        )
-    for key in ("protocol", "policy_digest", "market_digest", "threshold", "challenge", "circuit_digest"):
-        if claimed.get(key) != expected[key]:
-            raise StatementMismatchError(f"{where}{_MISMATCH[key]} ({key} differs)")
-    for key, value in expected.items():
-        if claimed.get(key) != value:
-            raise StatementMismatchError(f"{where}the statement's {key!r} differs from the verifier's")
-    for key in set(claimed) - set(expected):
-        raise StatementMismatchError(f"{where}the statement claims {key!r}, which this verification does not ask about")
-
-
-def _decode(bundle: ProofBundle, be, n_slots: int, index: int | None = None):
-    where = "" if index is None else f"bundle {index}: "
-    if len(bundle.commitments) != n_slots:
-        raise MalformedProofError(f"{where}{len(bundle.commitments)} commitments, the policy's circuit takes {n_slots}")
-    try:
-        V = [be.decode(c) for c in bundle.commitments]
-        proof = R1CSProof.from_bytes(bundle.proof, be)
-    except DecodeError as exc:
-        raise MalformedProofError(f"{where}{exc.message}") from None
-    return proof, V
-
-
-class _Verifier:
-    """The verifier's side for one (policy, market, threshold): plan and circuit built once."""
+    market: Market
 
     def __init__(self, market, policy, threshold, backend):
         from .prepared import prepare
@@ -252,61 +192,8 @@ class _Verifier:
         self._base = self.prepared.base_statement
         self.trust_rule = self.prepared.trust_rule
 
-    def expected(self, challenge: bytes | None) -> dict:
-        return {**self._base, "challenge": challenge.hex() if challenge is not None else None}
-
-    def item(self, bundle: ProofBundle, challenge: bytes | None, index: int | None = None):
-        expected = self.expected(challenge)
-        _check_statement(bundle.statement, expected, index)
-        proof, V = _decode(bundle, self.be, len(self.plan.slots), index)
-        # the transcript binds the verifier's own statement, never the bundle's
-        return (self.cs, proof, V, public_inputs(expected))
-
-    def raw_item(self, bundle: ProofBundle, challenge: bytes | None, index: int | None = None):
-        """:meth:`item` without decoding: ``(cs, proof bytes, commitment bytes, public inputs)``
-        for :func:`zkmargin.verifier.parallel.verify_batch_parallel`, which decodes in its
-        workers (strictly, as :func:`_decode`)."""
-        expected = self.expected(challenge)
-        _check_statement(bundle.statement, expected, index)
-        where = "" if index is None else f"bundle {index}: "
-        if len(bundle.commitments) != len(self.plan.slots):
-            raise MalformedProofError(
-                f"{where}{len(bundle.commitments)} commitments, the policy's circuit takes {len(self.plan.slots)}")
-        return (self.cs, bytes(bundle.proof), list(bundle.commitments), public_inputs(expected))
-
-
-def _verified(v: _Verifier, b: ProofBundle, ch: bytes | None, rule, subject: str | None, now,
-              index: int | None = None):
-    """One bundle through the whole rule: the statement against the verifier's own, the
-    challenge rule, the trust rule, then the proof (the cheap checks first). Returns the
-    verification item (for one MSM with others) and the trust report."""
-    from .documents.trust import enforce
-
-    item = v.item(b, ch, index)
-    where = "" if index is None else f"bundle {index}: "
-    report = enforce(rule, b, v.market, ch, subject=subject, now=now, backend=v.be, where=where)
-    return item, report
-
-
-def _verify_prepared(v: _Verifier, bundle, challenge: bytes | None, *, subject: str | None = None,
-                     now=None, max_age=None) -> VerificationResult:
-    """:func:`verify` with a prepared verifier (plan and circuit built once per policy, market
-    and threshold)."""
-    from .documents.trust import parse_now, require_subject
-    from .verifier.r1cs import verify_batch as r1cs_verify_batch
-
-    t0 = time.perf_counter()
-    rule = v.trust_rule.tightened(max_age)
-    subject = require_subject(rule, subject)
-    clock = parse_now(now)
-    ch = _challenge(challenge)
-    b = _bundle(bundle)
-    item, report = _verified(v, b, ch, rule, subject, clock)
-    r1cs_verify_batch([item], backend=v.be)
-    return VerificationResult(
-        valid=True, statement=b.statement, gates=v.cs.total_gates, proof_bytes=len(b.proof),
-        seconds=time.perf_counter() - t0, backend=v.be.name, extra={"trust": report},
-    )
+    def slot_count(self) -> int:
+        return len(self.plan.slots)
 
 
 def verify(bundle, market, policy, threshold=0, challenge: bytes | None = None, *, subject: str | None = None,
@@ -362,61 +249,8 @@ def verify_batch(bundles: Sequence[Any], market, policy, threshold=0, challenge=
     bundles' trust reports. ``workers``: processes for batches of
     ``verifier.parallel.PARALLEL_MIN`` bundles or more (default: the machine's cores,
     ``$ZKMARGIN_VERIFY_WORKERS``; 1 keeps everything in this process)."""
-    from .documents.trust import check_subjects, parse_now, subjects_for
-    from .verifier.parallel import PARALLEL_MIN, default_workers, verify_batch_parallel
-    from .verifier.r1cs import verify_batch as r1cs_verify_batch
-
     t0 = time.perf_counter()
-    items_in = [_bundle(b) for b in bundles]
-    if not items_in:
-        raise InputError("no proofs to verify")
-    if challenge is None or isinstance(challenge, (bytes, bytearray)):
-        challenges = [_challenge(challenge)] * len(items_in)
-    else:
-        challenges = [_challenge(c) for c in challenge]
-        if len(challenges) != len(items_in):
-            raise InputError(f"{len(items_in)} bundles but {len(challenges)} challenges", field="challenge")
+    items_in, challenges = _batch_inputs(bundles, challenge)
     v = _Verifier(market, policy, threshold, backend)
-    rule = v.trust_rule.tightened(max_age)
-    subjects = check_subjects(rule, subjects_for(subject, len(items_in)))
-    clock = parse_now(now)
-    if workers is None:
-        workers = default_workers()
-    if workers > 1 and len(items_in) >= PARALLEL_MIN:
-        # large batches: decoding and per-proof terms in forked workers, one MSM
-        from .documents.trust import enforce
-
-        raw, reports = [], []
-        for i, (b, c, s) in enumerate(zip(items_in, challenges, subjects)):
-            raw.append(v.raw_item(b, c, i))
-            reports.append(enforce(rule, b, v.market, c, subject=s, now=clock, backend=v.be,
-                                   where=f"bundle {i}: "))
-        try:
-            verify_batch_parallel(raw, backend=v.be, workers=workers)
-        except VerificationError:
-            checked = [(v.item(b, c, i), r) for i, (b, c, r) in enumerate(zip(items_in, challenges, reports))]
-        else:
-            return VerificationResult(
-                valid=True, statement=items_in[0].statement, gates=v.cs.total_gates,
-                proof_bytes=sum(len(b.proof) for b in items_in), seconds=time.perf_counter() - t0,
-                backend=v.be.name, proofs=len(items_in), extra={"trust": reports},
-            )
-    else:
-        checked = [_verified(v, b, c, rule, s, clock, i)
-                   for i, (b, c, s) in enumerate(zip(items_in, challenges, subjects))]
-    items = [item for item, _report in checked]
-    try:
-        r1cs_verify_batch(items, backend=v.be)
-    except VerificationError:
-        bad = []
-        for i, item in enumerate(items):
-            try:
-                r1cs_verify_batch([item], backend=v.be)
-            except VerificationError:
-                bad.append(i)
-        raise VerificationError(f"the batch does not verify: invalid bundle(s) {bad}") from None
-    return VerificationResult(
-        valid=True, statement=items_in[0].statement, gates=v.cs.total_gates,
-        proof_bytes=sum(len(b.proof) for b in items_in), seconds=time.perf_counter() - t0,
-        backend=v.be.name, proofs=len(items_in), extra={"trust": [r for _item, r in checked]},
-    )
+    return _verify_batch_prepared(v, items_in, challenges, subject=subject, now=now, max_age=max_age,
+                                  workers=workers, started=t0)

@@ -45,18 +45,27 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..crypto.backends import GroupBackend, get_backend
 from ..errors import AttestationRejectedError, InputError, UnchallengedProofError, ZkMarginError
-from ..rules.digests import policy_digest
-from ..rules.models import Market, Policy, load_market, load_policy, parse_timestamp
 from .attestation import SignedCommitments, parse_as_of, slot_coverage
 from .bundle import ProofBundle, check_challenge, load_bundle
+
+if TYPE_CHECKING:  # the document models load only where a policy is parsed (TrustRule.of, check_trust)
+    from ..rules.models import Market, Policy
 
 #: The trust report (JSON-able; see the module docstring).
 TrustReport = dict[str, Any]
 BackendChoice = str | GroupBackend | None
+
+
+class MarketTime(Protocol):
+    """What the rule reads of a market snapshot: its time (a :class:`~zkmargin.rules.models.Market`,
+    or the prepared verifier's record of it)."""
+
+    @property
+    def as_of(self) -> str: ...
 
 #: How far in the verifier's future an attestation's ``as_of`` may lie (clocks differ a little).
 MAX_CLOCK_SKEW_SECONDS = 60
@@ -82,6 +91,8 @@ class TrustRule:
     @classmethod
     def of(cls, policy: Policy, *, max_age: object = None, digest: str | None = None) -> TrustRule:
         """The rule of a loaded policy (``digest``: its digest, when the caller has it already)."""
+        from ..rules.digests import policy_digest
+
         t = policy.trust_rule
         listed = {c.key: c.name for c in t.custodians}
         rule = cls(
@@ -189,7 +200,7 @@ def _coverage_and_sums(rule: TrustRule, bundle: ProofBundle, atts: list[SignedCo
     return [s for s in names if not cover[s]]
 
 
-def enforce(rule: TrustRule, bundle: ProofBundle, market: Market, challenge: bytes | None, *,
+def enforce(rule: TrustRule, bundle: ProofBundle, market: MarketTime, challenge: bytes | None, *,
             subject: str | None, now: datetime, backend: BackendChoice = None, where: str = "",
             subject_from_attestations: bool = False) -> TrustReport:
     """Apply ``rule`` to ``bundle`` (its statement already checked against the verifier's own)
@@ -222,7 +233,7 @@ def enforce(rule: TrustRule, bundle: ProofBundle, market: Market, challenge: byt
             raise AttestationRejectedError(f"{where}the attestations name different accounts (subjects)")
         subject = subjects.pop()
     ch_hex = challenge.hex() if challenge is not None else None
-    market_t = parse_timestamp(market.as_of)
+    market_t = parse_as_of(market.as_of, "as_of", None)  # validated when the snapshot was loaded
     seen: dict[str, int] = {}
     vouched = []
     for k, a in enumerate(atts):
@@ -279,6 +290,8 @@ def check_trust(bundle: object, market: object, policy: object, challenge: bytes
                 backend: BackendChoice = None) -> TrustReport:
     """The trust rule of ``policy`` on one bundle, on its own (no proof verification, no
     statement check): the trust report, or :class:`AttestationRejectedError`."""
+    from ..rules.models import load_market, load_policy
+
     pol = load_policy(policy)
     mkt = load_market(market, pol)
     rule = TrustRule.of(pol, max_age=max_age)

@@ -1,0 +1,1 @@
+../../zkmargin/verification.py
