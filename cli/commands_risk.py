@@ -32,7 +32,7 @@ HISTORY_FORMAT = "zkmargin.history/1"
 def _history(path: str) -> dict:
     from zkmargin.rules.models import check_format_tag
 
-    data = _json_object(path)
+    data = _json_object(path, "history")
     check_format_tag(data, HISTORY_FORMAT, path)
     prices = data.get("prices")
     if not isinstance(prices, dict) or not prices:

@@ -97,8 +97,8 @@ def _check_out(out: str, policy: str, force: bool) -> None:
                                  "to replace it)", param_hint=hint)
 
 
-def _json_object(path: str) -> dict:
-    data = load_json_file(path)
+def _json_object(path: str, kind: str = "parameters") -> dict:
+    data = load_json_file(path, kind)
     if not isinstance(data, dict):
         raise FormatError("expected a JSON object", source=path)
     return data
@@ -278,7 +278,7 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
 def load_history(path: str, policy) -> dict[str, list[Decimal]]:
     """Read a ``zkmargin.history/1`` file: ``{symbol: [price, ...]}`` for instruments of
     ``policy``, each series at least 3 prices > 0."""
-    data = _json_object(path)
+    data = _json_object(path, "history")
     check_format_tag(data, HISTORY_FORMAT, path)
     extra = [k for k in data if k not in _HISTORY_KEYS]
     if extra:

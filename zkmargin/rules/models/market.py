@@ -15,6 +15,7 @@ from ...errors import (
     InputError,
     MissingPriceError,
 )
+from ...files.inputs import display_name
 from ..decimals import check_scale
 from .documents import _build, _iso8601, _read
 from .fields import _M, MARKET_FORMAT, Dec, Str
@@ -93,7 +94,7 @@ def validate_market(m: Market, policy: Policy, *, source: str | None = None) -> 
 def load_market(src, policy: Policy | None = None, *, source: str | None = None) -> Market:
     """Load a market snapshot; with ``policy``, also :func:`validate_market`."""
     if isinstance(src, (str, os.PathLike)):
-        source = source or os.fspath(src)
+        source = source or display_name(src)
     m = parse_market(src, source=source)
     if policy is not None:
         validate_market(m, policy, source=source)
