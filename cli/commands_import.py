@@ -19,6 +19,7 @@ from zkmargin.importers import workflows as imp
 
 from . import output
 from .app import cli
+from .guards import Output, guard
 
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Write exactly one JSON document to stdout.")
@@ -57,6 +58,11 @@ def _source_options(*kinds):
 def _spec(exchange, data, live, kw) -> dict:
     files = {k[len("file_"):]: v for k, v in kw.items() if k.startswith("file_")}
     return {"exchange": exchange, "data": data, "live": live, **files}
+
+
+def _recordings(kw) -> list[tuple[object, str]]:
+    """The recording files named on the command line (inputs no output may replace)."""
+    return [(v, f"the {k[len('file_'):]} recording") for k, v in kw.items() if k.startswith("file_")]
 
 
 def _symbols(text):
@@ -103,6 +109,8 @@ def import_venue(exchange, data, live, symbols, mode, requirement, buffer, colla
     """Write the venue's POLICY (brackets from the exchange's leverage tiers, haircuts, scales
     and widths chosen so it is provable) and MARKET snapshot (marks, index prices of
     collateral, the time they were taken) for EXCHANGE (binanceusdm or bybit)."""
+    guard([Output(policy_out, "the policy", "--policy-out"), Output(market_out, "the market snapshot", "--market-out")],
+          _recordings(files), as_json=as_json)
     result = imp.import_venue(
         _spec(exchange, data, live, files), policy_out=policy_out, market_out=market_out,
         symbols=_symbols(symbols), mode=mode, requirement=requirement, buffer=buffer,
@@ -133,11 +141,12 @@ def import_venue(exchange, data, live, symbols, mode, requirement, buffer, colla
 @json_option
 def import_market(exchange, data, live, policy, as_of, out, as_json, **files):
     """Write a MARKET snapshot for POLICY's instruments and collateral from EXCHANGE's marks."""
+    guard([Output(out, "the market snapshot")], [(policy, "the policy"), *_recordings(files)], as_json=as_json)
     market = imp.import_market(_spec(exchange, data, live, files), policy, out=out, as_of=as_of)
     if as_json:
         output.emit_json({"market": out, "as_of": market.as_of, "prices": len(market.prices)})
     else:
-        click.echo(f"wrote {out}: {len(market.prices)} prices as of {market.as_of}")
+        output.echo_beside(out)(f"wrote {out}: {len(market.prices)} prices as of {market.as_of}")
 
 
 @cli.command("import-account", short_help="Trader: the private account file from exchange data.")
@@ -156,6 +165,7 @@ def import_account(exchange, data, live, policy, symbols, out, show, as_json, **
     balances and positions. Values are printed only with --show."""
     from zkmargin.rules.models import dump_document
 
+    guard([Output(out, "the account", private=True)], [(policy, "the policy"), *_recordings(files)])
     result = imp.import_account(_spec(exchange, data, live, files), out=out, policy=policy,
                                 symbols=_symbols(symbols))
     s = result.summary()
@@ -188,6 +198,7 @@ def reconcile(exchange, account, policy, data, live, tolerance, as_json, **files
     with EXCHANGE's own figure (Binance maintMargin, Bybit positionMMByMp). Exit 0 when every
     position agrees within the exchange's rounding, 1 when one differs (named, with the
     difference)."""
+    guard(inputs=[(account, "the account"), (policy, "the policy"), *_recordings(files)])
     result = imp.check_round_trip(_spec(exchange, data, live, files), account, policy,
                                   tolerance=tolerance)
     if as_json:

@@ -104,7 +104,9 @@ def generate_scenarios(policy, market, out, history, window, horizon, model, str
         raise click.UsageError("name the policy to write with -o (or pass --check)")
     if (history is None) == (model is None) and not (history is None and model is None and stress):
         raise click.UsageError("give one of --history or --monte-carlo (or only --stress)")
-    _check_out(out, policy, force)
+    _check_out(out, policy, force, as_json=as_json, plot=plot,
+               inputs=[(market, "the market snapshot"), (history, "the price history"), (model, "the model"),
+                       (stress, "the stress scenarios"), (vols, "the volatilities")])
     base = load_policy(policy, allow_missing_scenarios=True)
     keys: set[str | None] = {i.symbol for i in base.instruments}
     keys |= {i.underlying for i in base.instruments if i.underlying}
@@ -131,5 +133,5 @@ def generate_scenarios(policy, market, out, history, window, horizon, model, str
     if as_json:
         output.emit_json(doc)
         return
-    click.echo(f"wrote {out}: {doc['scenarios']} scenarios ({method}) x {doc['instruments']} instruments, "
+    output.echo_beside(out)(f"wrote {out}: {doc['scenarios']} scenarios ({method}) x {doc['instruments']} instruments, "
                f"measure {doc['measure']}" + (f"; picture {plot}" if plot else ""))

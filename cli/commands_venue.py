@@ -27,9 +27,7 @@ May import the library (the rules: models, scenarios, dynamic margin). Registere
 from __future__ import annotations
 
 import math
-import os
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import click
@@ -40,6 +38,7 @@ from zkmargin.rules.models import check_format_tag
 
 from . import output
 from .app import cli
+from .guards import Output, guard
 
 HISTORY_FORMAT = "zkmargin.history/1"
 _HISTORY_KEYS = ("format", "prices", "notes")
@@ -82,19 +81,13 @@ ANY_FLOAT = Number(as_float=True)
 POSITIVE_DECIMAL = Number(minimum=Decimal(0), strict=True)
 
 
-def _check_out(out: str, policy: str, force: bool) -> None:
-    """Fail before any work when OUT cannot be written, or is the input policy without --force."""
-    p = Path(out)
-    hint = "'-o' / '--output'"
-    if p.is_dir():
-        raise click.BadParameter(f"{out} is a folder; name the policy file to write",
-                                 param_hint=hint)
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise click.BadParameter(f"the folder {parent} does not exist", param_hint=hint)
-    if not force and p.exists() and os.path.samefile(p, policy):
-        raise click.BadParameter(f"{out} is the input policy; write a new file (or pass --force "
-                                 "to replace it)", param_hint=hint)
+def _check_out(out: str, policy: str, force: bool, *, inputs=(), as_json: bool = False,
+               plot: str | None = None) -> None:
+    """Fail before any work when OUT (or the picture) cannot be written, is one of the command's
+    inputs, or is the input policy without --force."""
+    guard([Output(out, "the new policy"), Output(plot, "the picture", "--plot")],
+          [(policy, "the input policy"), *inputs], as_json=as_json,
+          replace_input="the input policy", force=force)
 
 
 def _json_object(path: str, kind: str = "parameters") -> dict:
@@ -232,7 +225,10 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
     _exclusive([("--spot-shock", spot_shock, "--spot-shocks", spot_shocks),
                 ("--vol-shock", vol_shock, "--vol-shocks", vol_shocks),
                 ("--vol", vol, "--vols", vols)])
-    _check_out(out, policy, force)
+    _check_out(out, policy, force, as_json=as_json, plot=plot,
+               inputs=[(market, "the market snapshot"), (spot_shocks, "the spot shocks"),
+                       (vol_shocks, "the volatility shocks"), (vols, "the volatilities"),
+                       (plot_account, "the plotted account")])
     base = load_policy(policy, allow_missing_scenarios=True)
     options = [i.symbol for i in base.instruments if i.kind == "option"]
     if options and vol is None and vols is None:
@@ -262,14 +258,15 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
     if as_json:
         output.emit_json(doc)
         return
-    click.echo(f"wrote {out}: {doc['scenarios']} scenarios ({grid}) x {len(worst)} instruments, {gates} gates, "
+    echo = output.echo_beside(out)  # stderr when the policy itself went to stdout ('-o -')
+    echo(f"wrote {out}: {doc['scenarios']} scenarios ({grid}) x {len(worst)} instruments, {gates} gates, "
                f"factor {canonical(table.factor)}"
                + (f", initial factor {canonical(table.initial_factor)}"
                   if table.initial_factor is not None else ""))
     rows = [["instrument", "worst loss, long 1", "worst loss, short 1"]]
     rows += [[w["symbol"], w["worst_loss_long"], w["worst_loss_short"]] for w in worst]
-    click.echo(output.table(rows, right={1, 2}))
-    click.echo(f"policy digest {doc['policy_digest']}")
+    echo(output.table(rows, right={1, 2}))
+    echo(f"policy digest {doc['policy_digest']}")
 
 
 # --- dynamic-margin ------------------------------------------------------------------------------
@@ -338,7 +335,7 @@ def dynamic_margin(policy, history, reference_vol, out, min_mult, max_mult, peri
     if min_mult > max_mult:
         raise click.BadParameter(f"{canonical(max_mult)} is below --min-mult "
                                  f"{canonical(min_mult)}", param_hint="'--max-mult'")
-    _check_out(out, policy, force)
+    _check_out(out, policy, force, as_json=as_json, inputs=[(history, "the price history")])
     base = load_policy(policy)
     hist = load_history(history, base)
     params = dict(reference_vol=reference_vol, min_mult=min_mult, max_mult=max_mult,
@@ -355,11 +352,12 @@ def dynamic_margin(policy, history, reference_vol, out, min_mult, max_mult, peri
     if as_json:
         output.emit_json(doc)
         return
-    click.echo(f"wrote {out}: rates of {len(rows)} instrument(s) scaled (reference volatility "
+    echo = output.echo_beside(out)  # stderr when the policy itself went to stdout ('-o -')
+    echo(f"wrote {out}: rates of {len(rows)} instrument(s) scaled (reference volatility "
                f"{doc['reference_vol']}, multiplier in [{canonical(min_mult)}, "
                f"{canonical(max_mult)}])")
     table = [["instrument", "realized vol", "multiplier"]]
     table += [[r["symbol"], f"{r['realized_vol']:.4f}", r["multiplier"]] for r in rows]
-    click.echo(output.table(table, right={1, 2}))
-    click.echo(f"policy digest {doc['policy_digest']} (was {doc['previous_policy_digest']})")
+    echo(output.table(table, right={1, 2}))
+    echo(f"policy digest {doc['policy_digest']} (was {doc['previous_policy_digest']})")
 

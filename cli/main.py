@@ -25,6 +25,9 @@ __all__ = ["cli", "main"]
 
 def main(argv=None) -> None:
     """Run the command line (exits with the command's exit code)."""
+    from .streams import ensure_std_streams
+
+    ensure_std_streams()  # a closed stderr must not turn a success into exit 1
     cli.main(args=argv, prog_name="zkmargin")
 
 
