@@ -14,6 +14,7 @@ import sys
 import click
 
 from zkmargin.crypto.backends import BACKENDS
+from zkmargin.errors import ZkMarginError
 
 from . import errors, output
 
@@ -72,9 +73,10 @@ def error_document(exc: BaseException, code: int) -> None:
     if isinstance(exc, click.ClickException):
         message, kind = errors.usage_line(exc), "UsageError"
         source = field = None
+    elif isinstance(exc, ZkMarginError):
+        message, kind = exc.one_line(), type(exc).__name__
     else:
-        message, _code = errors.message_for(exc)
-        kind = type(exc).__name__
+        message, kind = errors.message_for(exc)[0], type(exc).__name__
         source, field = getattr(exc, "source", None), getattr(exc, "field", None)
     doc = {"ok": False, "exit_code": code, "error": message, "error_type": kind, "file": source,
            "field": field}

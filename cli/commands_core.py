@@ -159,11 +159,15 @@ def _one_or_each(values, proofs, hint: str, what: str):
                              "per proof)", param_hint=hint)
 
 
-def _rejected_json(exc: Rejected, proofs: int) -> None:
+def _rejected_json(exc: Rejected, proofs: int, files=None) -> None:
     doc = {"valid": False, "proofs": proofs, "error": exc.one_line(), "error_type": type(exc).__name__}
     if getattr(exc, "receipt", None) is not None:  # the log recorded the rejection
         doc["log"] = getattr(exc, "log_entry", None) or getattr(exc, "log_entries", None)
         doc["receipt"] = exc.receipt
+    if files is not None:
+        from zkmargin.workflows.batch_report import outcomes_from_log
+
+        doc["bundles"] = [b.to_json_dict() for b in outcomes_from_log(files, getattr(exc, "log_entries", None))]
     output.emit_json(doc)
 
 
@@ -242,15 +246,27 @@ def verify_batch(ctx, proofs, market, policy, threshold, challenges, log, log_ke
     guard(inputs=[*each(proofs, "a proof bundle"), *_venue_inputs(market, policy)])
     chal = _one_or_each(challenges, proofs, "'--challenge'", "challenges")
     subj = _one_or_each(subject, proofs, "'--subject'", "subjects")
+    if as_json and log is None:  # one result per bundle (issue 11)
+        from zkmargin.workflows.batch_report import verify_batch_report
+
+        report = verify_batch_report([Path(p) for p in proofs], market, policy, threshold, chal, subject=subj,
+                                     max_age=max_age, backend=backend_from(ctx), names=proofs)
+        output.emit_json(report.to_json_dict())
+        report.raise_if_rejected()
+        return
     try:
         result = run_verify_batch(proofs, market, policy, threshold, chal, log=log, log_key=log_key, subject=subj,
                                   max_age=max_age, backend=backend_from(ctx))
     except Rejected as exc:
         if as_json:
-            _rejected_json(exc, len(proofs))
+            _rejected_json(exc, len(proofs), files=proofs)
         raise
     if as_json:
-        output.emit_json(output.verification_json(result))
+        from zkmargin.workflows.batch_report import outcomes_from_log
+
+        doc = output.verification_json(result)
+        doc["bundles"] = [b.to_json_dict() for b in outcomes_from_log(proofs, result.extra.get("log"))]
+        output.emit_json(doc)
     else:
         click.echo(output.format_verification(result))
 
