@@ -67,22 +67,21 @@ class ZkMarginGroup(click.Group):
 
 def error_document(exc: BaseException, code: int) -> None:
     """With ``--json``, a failed command whose JSON document was not written yet writes the error
-    as one (so stdout always holds exactly one document; issue 11)."""
-    if not output.json_pending():
-        return
-    if isinstance(exc, click.ClickException):
-        message, kind = errors.usage_line(exc), "UsageError"
-        source = field = None
-    elif isinstance(exc, ZkMarginError):
-        message, kind = exc.one_line(), type(exc).__name__
-    else:
-        message, kind = errors.message_for(exc)[0], type(exc).__name__
-        source, field = getattr(exc, "source", None), getattr(exc, "field", None)
-    doc = {"ok": False, "exit_code": code, "error": message, "error_type": kind, "file": source,
-           "field": field}
+    as one (so stdout always holds exactly one document; issue 11). Never raises."""
     try:
-        output.emit_json(doc)
-    except (OSError, ValueError):
+        if not output.json_pending():
+            return
+        source = field = None
+        if isinstance(exc, click.ClickException):
+            message, kind = errors.usage_line(exc), "UsageError"
+        elif isinstance(exc, ZkMarginError):
+            message, kind = exc.one_line(), type(exc).__name__
+            source, field = exc.source, exc.field
+        else:
+            message, kind = errors.message_for(exc)[0], type(exc).__name__
+        output.emit_json({"ok": False, "exit_code": code, "error": message, "error_type": kind,
+                          "file": source, "field": field})
+    except Exception:  # noqa: BLE001 - the exit code must survive a failing error document
         pass
 
 
@@ -105,15 +104,19 @@ def cli(ctx: click.Context, backend, quiet):
     requirement; verify such proofs; re-check them.
 
     \b
-    trader:   check, prove, open, receipt, import-account, reconcile
+    trader:    check, prove, open, receipt, import-account, reconcile
     custodian: custodian-keygen, attest, commit
-    venue:    venue-keygen, challenge, verify, verify-batch, serve, client-add, client-remove,
-              log-head, scenarios, dynamic-margin, import-venue, import-market
-    auditor:  audit, log-head, open --check, verify-batch, inspect
-    anyone:   demo, bench
+    venue:     venue-keygen, challenge, verify, verify-batch, serve, client-add, client-remove,
+               log-head, scenarios, generate-scenarios, dynamic-margin, import-venue,
+               import-market
+    auditor:   audit, log-head, open --check, verify-batch, inspect
+    anyone:    demo, bench, policy-info
 
-    Exit codes: 0 success (valid proof, account meets the requirement); 1 rejected (invalid proof,
-    account below the requirement); 2 usage or input error; 130 interrupted.
+    A file argument of '-' is standard input (one per command); '-o -' writes a public document
+    to standard output. Exit codes: 0 success (valid proof, account meets the requirement); 1
+    rejected (invalid proof, account below the requirement); 2 usage or input error; 130
+    interrupted. Shell completion: eval "$(_ZKMARGIN_COMPLETE=bash_source zkmargin)" (zsh_source,
+    fish_source for the other shells).
     """
     ctx.ensure_object(dict)
     ctx.obj["backend"] = backend

@@ -113,7 +113,7 @@ PERIODS = Number(minimum=0, strict=True, maximum=525_600, as_float=True,
                  meaning="prices per year; 525600 is one a minute")
 DECAY = Number(minimum=0, strict=True, maximum=1, max_strict=True, as_float=True,
                meaning="an EWMA decay factor, between 0 and 1")
-MAX_LEVELS = 50
+MAX_LEVELS = 2000  # 4,000 scenarios: far past the generator cap for any universe
 
 
 def _check_out(out: str, policy: str, force: bool, *, inputs=(), as_json: bool = False,
