@@ -60,7 +60,7 @@ def client_add(clients, client_id, subject, challenges, verifies, outstanding, r
 
 @cli.command("client-remove", short_help="Venue: remove a service client (its key stops working).")
 @click.argument("clients", metavar="CLIENTS")
-@click.option("--id", "client_id", required=True, metavar="ID")
+@click.option("--id", "client_id", required=True, metavar="ID", help="The client to remove.")
 @json_option
 def client_remove(clients, client_id, as_json):
     """Remove client ID from the CLIENTS file; a running service refuses its key once it has

@@ -98,7 +98,8 @@ def commit(account, policy, out):
 @click.option("--proof", default=None, metavar="BUNDLE", help="The proof bundle the openings are about.")
 @click.option("--market", "-m", default=None, metavar="MARKET",
               help="With --policy: recompute the clear-text margin the opened slots allow.")
-@click.option("--policy", "-p", default=None, metavar="POLICY")
+@click.option("--policy", "-p", default=None, metavar="POLICY",
+              help="With --market: the policy the clear-text margin is recomputed under.")
 @json_option
 @click.pass_context
 def open_(ctx, openings, slots, out, part, proof, market, policy, as_json):
