@@ -13,7 +13,6 @@ May import the API and everything below it. Used by the CLI (``policy-info``).
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from ..errors import ZkMarginError
@@ -55,18 +54,19 @@ def _unit_market(policy: Any) -> dict:
             "prices": {k: "1" for k in sorted(keys)}}
 
 
-def circuit_shape(policy: Any, market: Any = None) -> dict:
-    """Gates, padded gates, rounds and slot names of the verifier's circuit."""
-    from ..api import _market, _policy, statement_for
+def circuit_shape(policy: Any, market: Any = None, threshold: Any = 0) -> dict:
+    """Gates, padded gates, rounds and slot names of the verifier's circuit (at ``threshold``)."""
+    from ..api import _market, _policy, _threshold, statement_for
     from ..circuits.layouts import plan_margin
     from ..circuits.provable import build_checked
 
     pol = _policy(policy)
     at = "the market snapshot" if market is not None else "unit prices (give --market for the exact circuit)"
     mkt = _market(market if market is not None else _unit_market(pol), pol)
-    plan = plan_margin(pol, mkt, Decimal(0))
-    cs = build_checked(plan, None, pol, mkt, Decimal(0))
-    slots = statement_for(pol, mkt, Decimal(0), None, plan, cs)["slots"]
+    t = _threshold(threshold, pol)
+    plan = plan_margin(pol, mkt, t)
+    cs = build_checked(plan, None, pol, mkt, t)
+    slots = statement_for(pol, mkt, t, None, plan, cs)["slots"]
     padded = cs.padded_n()
     return {"at": at, "gates": cs.total_gates, "padded_gates": padded,
             "inner_product_rounds": padded.bit_length() - 1, "slots": slots}
