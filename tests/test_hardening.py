@@ -4,11 +4,14 @@ The input layer (:mod:`zkmargin.files.inputs`) table-driven over the usual malfo
 each refusal next to its twin (the same document, well-formed, accepted); the size cap on
 ``/dev/zero`` and a file just over the cap; through the CLI: one stderr line naming the file, exit
 2, no traceback, no "internal error"; the output guard (``prove ACCOUNT -o ACCOUNT`` refuses before
-any work and leaves the account as it was) and the exit code with stderr closed.
+any work and leaves the account as it was) and the exit code with stderr closed; ``audit`` of a
+log its user may not write (root without capabilities on a ``nobody``-owned 0644 log in a 0755
+folder: the issue's root-owned log audited by another user), with nothing written beside it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -183,3 +186,71 @@ def test_exit_code_holds_with_stderr_closed(tmp_path):
     p = subprocess.run([sys.executable, "-m", "zkmargin.cli", "challenge"], env=env, capture_output=False,
                        stdout=subprocess.PIPE, timeout=120, preexec_fn=lambda: os.close(2))
     assert p.returncode == 0 and len(p.stdout.decode().strip()) == 64  # twin: success is 0
+
+
+# --- read-only audit ----------------------------------------------------------------------------
+
+
+def _without_dac(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    """``cmd`` with no capabilities: as root it is then held to the files' permission bits like any
+    other user (the log below belongs to ``nobody``, 0644, in a 0755 folder: readable, not writable)."""
+    return subprocess.run(["setpriv", "--bounding-set=-all", "--inh-caps=-all", *cmd], capture_output=True,
+                          text=True, timeout=300, **kw)
+
+
+@pytest.fixture(scope="module")
+def read_only_log(tmp_path_factory):
+    import shutil
+
+    import zkmargin
+    from zkmargin.verifier.log import VerificationLog
+    from zkmargin.workflows import custodian as A
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to hand the log to another user")
+    sys.path.insert(0, str(ROOT / "tests"))
+    from log_helpers import ACCOUNT as SMALL_ACCOUNT
+    from log_helpers import MARKET as SMALL_MARKET
+    from log_helpers import POLICY as SMALL_POLICY
+
+    key = A.generate_private_key()
+    folder = tmp_path_factory.mktemp("ro") / "venue"
+    folder.mkdir()
+    path = folder / "venue.log"
+    with VerificationLog(path, signing_key=key) as log:
+        for i in range(2):
+            ch = bytes([40 + i]) * 32
+            b = zkmargin.prove(SMALL_ACCOUNT, SMALL_MARKET, SMALL_POLICY, 0, ch)
+            log.record(b, SMALL_POLICY, SMALL_MARKET, 0, ch, zkmargin.verify(b, SMALL_MARKET, SMALL_POLICY, 0, ch))
+    probe = _without_dac([sys.executable, "-c", "import zkmargin"], env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if probe.returncode != 0:
+        pytest.skip(f"setpriv cannot drop capabilities here: {probe.stderr.strip()[-200:]}")
+    for p in (folder, path):
+        os.chown(p, 65534, 65534)
+    os.chmod(folder, 0o755)
+    os.chmod(path, 0o644)
+    assert sorted(os.listdir(folder)) == ["venue.log"]
+    return path, A.public_key_hex(key)
+
+
+@pytest.mark.slow
+def test_audit_reads_a_log_it_may_not_write_and_writes_nothing(read_only_log):
+    path, pub = read_only_log
+    before = path.read_bytes()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = _without_dac([sys.executable, "-m", "zkmargin.cli", "audit", str(path), "--venue-key", pub, "--json"],
+                     env=env, cwd=str(path.parent.parent))
+    assert p.returncode == 0, p.stderr
+    report = json.loads(p.stdout)
+    assert report["clean"] and report["entries"] == 2
+    assert sorted(os.listdir(path.parent)) == ["venue.log"]  # no -wal, no -shm
+    assert path.read_bytes() == before
+    # twin: the same user really may not write there, and SQLite's plain read-only opening of this
+    # WAL-mode log (what audit did before issue 11) fails on it
+    old = _without_dac([sys.executable, "-c",
+                        "import sqlite3, sys; db = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True);"
+                        "db.execute('SELECT COUNT(*) FROM sqlite_master').fetchone()", str(path)], env=env)
+    assert old.returncode != 0 and "OperationalError" in old.stderr, old.stderr
+    touch = _without_dac([sys.executable, "-c", "open(__import__('sys').argv[1], 'a')", str(path)], env=env)
+    assert touch.returncode != 0 and "Permission denied" in touch.stderr
+    assert sorted(os.listdir(path.parent)) == ["venue.log"]
