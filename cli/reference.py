@@ -32,8 +32,16 @@ def _flag(opt: click.Option) -> str:
     return longs[0] if longs else opt.opts[0]
 
 
+def _make_metavar(param: click.Parameter, ctx: click.Context) -> str:
+    """``param.make_metavar``: click 8.2 takes the context, click 8.1 (still allowed) does not."""
+    try:
+        return param.make_metavar(ctx)
+    except TypeError:
+        return param.make_metavar()  # type: ignore[call-arg]
+
+
 def _metavar(param: click.Parameter, ctx: click.Context) -> str:
-    mv = param.make_metavar(ctx) if hasattr(param, "make_metavar") else param.name or ""
+    mv = _make_metavar(param, ctx)
     return mv.replace("...", "").strip() or (param.name or "").upper()
 
 
@@ -43,7 +51,7 @@ def synopsis(name: str, cmd: click.Command) -> str:
     parts = [name]
     for p in cmd.params:
         if isinstance(p, click.Argument):
-            raw = p.make_metavar(ctx)
+            raw = _make_metavar(p, ctx)
             if raw.startswith("["):  # the command spelled its optional argument itself
                 parts.append(raw)
                 continue
