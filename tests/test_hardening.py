@@ -7,6 +7,8 @@ each refusal next to its twin (the same document, well-formed, accepted); the si
 any work and leaves the account as it was) and the exit code with stderr closed; ``audit`` of a
 log its user may not write (root without capabilities on a ``nobody``-owned 0644 log in a 0755
 folder: the issue's root-owned log audited by another user), with nothing written beside it.
+A 200 MB account and ``/dev/zero`` are refused under a 160 MiB address-space limit, where reading
+the file whole runs out of memory.
 """
 
 from __future__ import annotations
@@ -254,3 +256,34 @@ def test_audit_reads_a_log_it_may_not_write_and_writes_nothing(read_only_log):
     touch = _without_dac([sys.executable, "-c", "open(__import__('sys').argv[1], 'a')", str(path)], env=env)
     assert touch.returncode != 0 and "Permission denied" in touch.stderr
     assert sorted(os.listdir(path.parent)) == ["venue.log"]
+
+
+# --- peak memory: the cap, not the file's size ------------------------------------------------------
+
+MEMORY_LIMIT = 160 << 20  # address space: the CLI needs about 100 MiB; a 200 MB file read whole does not fit
+
+
+def _capped(cmd: list[str]) -> subprocess.CompletedProcess:
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, preexec_fn=cap,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["200MB", "/dev/zero"])
+def test_huge_account_is_refused_within_a_memory_limit(tmp_path, source):
+    if source == "200MB":
+        path = tmp_path / "huge-account.json"
+        with open(path, "wb") as fh:
+            fh.truncate(200_000_000)  # sparse
+        source = str(path)
+    p = _capped([sys.executable, "-m", "zkmargin.cli", "check", source, "--market", MARKET, "--policy", POLICY])
+    assert p.returncode == 2, p.stderr[-500:]
+    assert p.stderr.strip() == f"error: {source}: larger than 4 MiB, the limit for account files"
+    # twin: under the same limit, reading the file whole (what the readers did before) runs out of memory
+    whole = _capped([sys.executable, "-c", "import sys; open(sys.argv[1], 'rb').read(200_000_000)", source])
+    assert whole.returncode != 0 and "MemoryError" in whole.stderr
