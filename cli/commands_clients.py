@@ -17,6 +17,7 @@ import click
 from . import output
 from .app import cli
 from .errors import say
+from .guards import Output, guard
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Write exactly one JSON document to stdout.")
 
@@ -39,6 +40,7 @@ def client_add(clients, client_id, subject, challenges, verifies, outstanding, r
     salted hash of the key: a lost key is replaced with --rotate, never recovered."""
     from zkmargin.workflows.service.registration import add_client
 
+    guard([Output(key_file, "the API key", "--key-file", private=True)], [(clients, "the clients file")])
     client, key = add_client(clients, client_id, subject, challenges=challenges, verifies=verifies,
                              outstanding=outstanding, rotate=rotate, key_file=key_file)
     shown = None if key_file else key
@@ -58,7 +60,7 @@ def client_add(clients, client_id, subject, challenges, verifies, outstanding, r
 
 @cli.command("client-remove", short_help="Venue: remove a service client (its key stops working).")
 @click.argument("clients", metavar="CLIENTS")
-@click.option("--id", "client_id", required=True, metavar="ID")
+@click.option("--id", "client_id", required=True, metavar="ID", help="The client to remove.")
 @json_option
 def client_remove(clients, client_id, as_json):
     """Remove client ID from the CLIENTS file; a running service refuses its key once it has

@@ -25,6 +25,7 @@ from zkmargin.files import atomic  # atomic.write_atomic, looked up per call (te
 from . import output
 from .app import backend_from, cli
 from .errors import say
+from .guards import Output, each, guard
 from .params import CHALLENGE_MAX_BYTES, CHALLENGE_MIN_BYTES, HEX_CHALLENGE, HexChallenge  # noqa: F401,E402
 from .workflow_options import (  # the venue/custodian options verify, verify-batch, prove take
     log_option,
@@ -46,22 +47,8 @@ json_option = click.option("--json", "as_json", is_flag=True,
                            help="Write exactly one JSON document to stdout.")
 
 
-def _stderr_is_tty() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _check_output_path(out: str) -> None:
-    """Fail before the (slow) proof when the output cannot be written."""
-    p = Path(out)
-    hint = "'-o' / '--output'"
-    if p.is_dir():
-        raise click.BadParameter(f"{out} is a folder; name the proof file to write", param_hint=hint)
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise click.BadParameter(f"the folder {parent} does not exist", param_hint=hint)
+def _venue_inputs(market, policy) -> list[tuple[object, str]]:
+    return [(market, "the market snapshot"), (policy, "the policy")]
 
 
 # --- demo ----------------------------------------------------------------------------------------
@@ -98,6 +85,8 @@ def check(account, market, policy, threshold, plot, as_json):
 
     Exit 0 when the account meets the requirement (with the policy's buffer and the threshold),
     1 when it does not."""
+    guard([Output(plot, "the picture", "--plot")], [(account, "the account"), *_venue_inputs(market, policy)],
+          as_json=as_json)
     report = zkmargin.check(account, market, policy, threshold)
     if plot is not None:
         from zkmargin.plots import plot_account
@@ -128,17 +117,20 @@ def check(account, market, policy, threshold, plot, as_json):
 def prove(ctx, account, market, policy, threshold, challenge, out, attestations, openings, zone):
     """Prove that ACCOUNT meets the policy's requirement at the market snapshot, without
     revealing the account. Refuses (exit 1, nothing written) when it does not meet it."""
-    if out is not None and out != "-":
-        _check_output_path(out)
+    # before the (slow) proof: the output is writable and none of the inputs (issue 11)
+    guard([Output(out, "the proof bundle")],
+          [(account, "the account"), *_venue_inputs(market, policy),
+           *each(attestations, "an attestation"), *each(openings, "openings")])
     from zkmargin.api import ProveTimings
 
     timings = ProveTimings()
-    with output.progress("proving", enabled=_stderr_is_tty()):
+    with output.progress("proving"):
         bundle = run_prove(account, market, policy, threshold, challenge,
                            attestations=attestations, openings=openings,
                            backend=backend_from(ctx), timings=timings, zone=zone)
     data = bundle.to_json().encode()
     if out is None or out == "-":
+        output.require_stdout()
         click.echo(data.decode("ascii"), nl=False)  # the bundle is ASCII JSON
         sys.stdout.flush()
         where = "stdout"
@@ -169,11 +161,15 @@ def _one_or_each(values, proofs, hint: str, what: str):
                              "per proof)", param_hint=hint)
 
 
-def _rejected_json(exc: Rejected, proofs: int) -> None:
+def _rejected_json(exc: Rejected, proofs: int, files=None) -> None:
     doc = {"valid": False, "proofs": proofs, "error": exc.one_line(), "error_type": type(exc).__name__}
     if getattr(exc, "receipt", None) is not None:  # the log recorded the rejection
         doc["log"] = getattr(exc, "log_entry", None) or getattr(exc, "log_entries", None)
         doc["receipt"] = exc.receipt
+    if files is not None:
+        from zkmargin.workflows.batch_report import outcomes_from_log
+
+        doc["bundles"] = [b.to_json_dict() for b in outcomes_from_log(files, getattr(exc, "log_entries", None))]
     output.emit_json(doc)
 
 
@@ -214,6 +210,9 @@ def verify(ctx, proof, market, policy, threshold, challenge, log, log_key, recei
     receipt."""
     if receipt_out is not None and log is None:
         raise click.UsageError("--receipt-out needs --log")
+    guard([Output(receipt_out, "the receipt", "--receipt-out")],
+          [(proof, "the proof bundle"), *_venue_inputs(market, policy), (log, "the log"), (log_key, "the log key")],
+          as_json=as_json)
     try:
         result = run_verify(proof, market, policy, threshold, challenge, log=log, log_key=log_key, subject=subject,
                             max_age=max_age, backend=backend_from(ctx), min_zone=min_zone)
@@ -246,17 +245,30 @@ def verify_batch(ctx, proofs, market, policy, threshold, challenges, log, log_ke
     """Verify many proof bundles for the same policy, market and threshold at once (one
     multi-scalar multiplication), each under the policy's trust rule. Exit 0 when all are valid;
     1 names the invalid ones."""
+    guard(inputs=[*each(proofs, "a proof bundle"), *_venue_inputs(market, policy)])
     chal = _one_or_each(challenges, proofs, "'--challenge'", "challenges")
     subj = _one_or_each(subject, proofs, "'--subject'", "subjects")
+    if as_json and log is None:  # one result per bundle (issue 11)
+        from zkmargin.workflows.batch_report import verify_batch_report
+
+        report = verify_batch_report([Path(p) for p in proofs], market, policy, threshold, chal, subject=subj,
+                                     max_age=max_age, backend=backend_from(ctx), names=proofs)
+        output.emit_json(report.to_json_dict())
+        report.raise_if_rejected()
+        return
     try:
         result = run_verify_batch(proofs, market, policy, threshold, chal, log=log, log_key=log_key, subject=subj,
                                   max_age=max_age, backend=backend_from(ctx))
     except Rejected as exc:
         if as_json:
-            _rejected_json(exc, len(proofs))
+            _rejected_json(exc, len(proofs), files=proofs)
         raise
     if as_json:
-        output.emit_json(output.verification_json(result))
+        from zkmargin.workflows.batch_report import outcomes_from_log
+
+        doc = output.verification_json(result)
+        doc["bundles"] = [b.to_json_dict() for b in outcomes_from_log(proofs, result.extra.get("log"))]
+        output.emit_json(doc)
     else:
         click.echo(output.format_verification(result))
 
@@ -282,7 +294,8 @@ def inspect(ctx, proof, as_json):
 
     bundle = zkmargin.ProofBundle.load(proof)
     parsed = R1CSProof.from_bytes(bundle.proof, backend_from(ctx))  # strict decode, no verification
-    desc = output.describe_bundle(bundle, proof, Path(proof).stat().st_size, parsed.lg_n,
+    size = None if proof == "-" else Path(proof).stat().st_size
+    desc = output.describe_bundle(bundle, "stdin" if proof == "-" else proof, size, parsed.lg_n,
                                   bundle.proof[4])
     if as_json:
         output.emit_json(desc)
@@ -299,7 +312,7 @@ def bench(ctx, quick, as_json):
     16 scenarios) and a sweep of universe sizes 4..256."""
     from zkmargin.workflows.bench import run_benchmarks
 
-    tty = _stderr_is_tty()
+    tty = output.progress_enabled()
 
     def progress(name: str) -> None:
         if tty:

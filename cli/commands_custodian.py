@@ -16,6 +16,7 @@ import click
 from . import output
 from .app import backend_from, cli
 from .errors import say
+from .guards import Output, each, guard
 from .params import HEX_CHALLENGE
 from .workflow_options import json_option, slot_list
 
@@ -29,6 +30,7 @@ def custodian_keygen(out, force):
     policy's trust.custodians."""
     from zkmargin.crypto.ed25519 import new_key_file
 
+    guard([Output(out, "the private key", private=True)])
     click.echo(new_key_file(out, force=force))
     say(f"custodian key written to {out} (mode 0600); the line above is its public key")
 
@@ -59,6 +61,9 @@ def attest(ctx, account, policy, market, key, out, openings_out, slots, subject,
     carries the attestation); the venue's policy lists the custodian keys it accepts."""
     from zkmargin.workflows import custodian as A
 
+    guard([Output(out, "the attestation"), Output(openings_out, "the openings", "--openings", private=True)],
+          [(account, "the account"), (policy, "the policy"), (market, "the market snapshot"),
+           (key, "the custodian key")])
     att, op = A.attest(account, market, policy, key, slots=slot_list(slots), subject=subject,
                        challenge=challenge, backend=backend_from(ctx))
     op.save(openings_out)
@@ -77,6 +82,7 @@ def commit(account, policy, out):
     keep them ('prove --openings O'), so chosen commitments can be opened to an auditor later."""
     from zkmargin.workflows import custodian as A
 
+    guard([Output(out, "the openings", private=True)], [(account, "the account"), (policy, "the policy")])
     op = A.new_openings(account, policy)
     op.save(out)
     say(f"openings for {len(op.slots)} slot(s) written to {out} (private, 0600)")
@@ -92,7 +98,8 @@ def commit(account, policy, out):
 @click.option("--proof", default=None, metavar="BUNDLE", help="The proof bundle the openings are about.")
 @click.option("--market", "-m", default=None, metavar="MARKET",
               help="With --policy: recompute the clear-text margin the opened slots allow.")
-@click.option("--policy", "-p", default=None, metavar="POLICY")
+@click.option("--policy", "-p", default=None, metavar="POLICY",
+              help="With --market: the policy the clear-text margin is recomputed under.")
 @json_option
 @click.pass_context
 def open_(ctx, openings, slots, out, part, proof, market, policy, as_json):
@@ -111,6 +118,7 @@ def open_(ctx, openings, slots, out, part, proof, market, policy, as_json):
             raise click.UsageError("give OPENINGS and -o PART (or --check PART --proof BUNDLE)")
         if proof is not None or market is not None or policy is not None:
             raise click.UsageError("--proof, --market and --policy go with --check")
+        guard([Output(out, "the chosen openings", private=True)], each(openings, "openings"))
         chosen = A.combine_openings(openings, slot_list(slots))
         chosen.save(out)
         say(f"openings of {len(chosen.slots)} slot(s) written to {out} (mode 0600): {', '.join(chosen.slots)}")
@@ -121,6 +129,8 @@ def open_(ctx, openings, slots, out, part, proof, market, policy, as_json):
         raise click.UsageError("--check needs --proof BUNDLE")
     if (market is None) != (policy is None):
         raise click.UsageError("give both --market and --policy, or neither")
+    guard(inputs=[(part, "the openings"), (proof, "the proof bundle"), (market, "the market snapshot"),
+                  (policy, "the policy")])
     res = A.check_openings(part, proof, market=market, policy=policy, backend=backend_from(ctx))
     if as_json:
         output.emit_json(res.to_json_dict())

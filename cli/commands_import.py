@@ -16,6 +16,7 @@ import click
 
 from . import output
 from .app import cli
+from .guards import Output, guard
 from .params import LazyChoice
 
 
@@ -70,6 +71,11 @@ def _spec(exchange, data, live, kw) -> dict:
     return {"exchange": exchange, "data": data, "live": live, **files}
 
 
+def _recordings(kw) -> list[tuple[object, str]]:
+    """The recording files named on the command line (inputs no output may replace)."""
+    return [(v, f"the {k[len('file_'):]} recording") for k, v in kw.items() if k.startswith("file_")]
+
+
 def _symbols(text):
     if text is None:
         return None
@@ -114,6 +120,8 @@ def import_venue(exchange, data, live, symbols, mode, requirement, buffer, colla
     """Write the venue's POLICY (brackets from the exchange's leverage tiers, haircuts, scales
     and widths chosen so it is provable) and MARKET snapshot (marks, index prices of
     collateral, the time they were taken) for EXCHANGE (binanceusdm or bybit)."""
+    guard([Output(policy_out, "the policy", "--policy-out"), Output(market_out, "the market snapshot", "--market-out")],
+          _recordings(files), as_json=as_json)
     result = _workflows().import_venue(
         _spec(exchange, data, live, files), policy_out=policy_out, market_out=market_out,
         symbols=_symbols(symbols), mode=mode, requirement=requirement, buffer=buffer,
@@ -144,11 +152,12 @@ def import_venue(exchange, data, live, symbols, mode, requirement, buffer, colla
 @json_option
 def import_market(exchange, data, live, policy, as_of, out, as_json, **files):
     """Write a MARKET snapshot for POLICY's instruments and collateral from EXCHANGE's marks."""
+    guard([Output(out, "the market snapshot")], [(policy, "the policy"), *_recordings(files)], as_json=as_json)
     market = _workflows().import_market(_spec(exchange, data, live, files), policy, out=out, as_of=as_of)
     if as_json:
         output.emit_json({"market": out, "as_of": market.as_of, "prices": len(market.prices)})
     else:
-        click.echo(f"wrote {out}: {len(market.prices)} prices as of {market.as_of}")
+        output.echo_beside(out)(f"wrote {out}: {len(market.prices)} prices as of {market.as_of}")
 
 
 @cli.command("import-account", short_help="Trader: the private account file from exchange data.")
@@ -167,6 +176,7 @@ def import_account(exchange, data, live, policy, symbols, out, show, as_json, **
     balances and positions. Values are printed only with --show."""
     from zkmargin.rules.models import dump_document
 
+    guard([Output(out, "the account", private=True)], [(policy, "the policy"), *_recordings(files)])
     result = _workflows().import_account(_spec(exchange, data, live, files), out=out, policy=policy,
                                 symbols=_symbols(symbols))
     s = result.summary()
@@ -199,6 +209,7 @@ def reconcile(exchange, account, policy, data, live, tolerance, as_json, **files
     with EXCHANGE's own figure (Binance maintMargin, Bybit positionMMByMp). Exit 0 when every
     position agrees within the exchange's rounding, 1 when one differs (named, with the
     difference)."""
+    guard(inputs=[(account, "the account"), (policy, "the policy"), *_recordings(files)])
     result = _workflows().check_round_trip(_spec(exchange, data, live, files), account, policy,
                                   tolerance=tolerance)
     if as_json:

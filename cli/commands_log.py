@@ -16,6 +16,7 @@ import click
 from . import output
 from .app import backend_from, cli
 from .errors import say
+from .guards import Output, guard
 from .workflow_options import json_option
 
 
@@ -29,6 +30,7 @@ def venue_keygen(out, force):
     (receipt --venue-key, audit --venue-key)."""
     from zkmargin.crypto.ed25519 import new_key_file
 
+    guard([Output(out, "the private key", private=True)])
     click.echo(new_key_file(out, force=force))
     say(f"venue log key written to {out} (mode 0600); the line above is its public key: publish it")
 

@@ -18,7 +18,9 @@ from zkmargin.errors import FormatError, InputError
 from . import output
 from .app import cli
 from .commands_venue import (
-    POSITIVE_DECIMAL,
+    FACTOR,
+    HORIZON_DAYS,
+    VOLATILITY,
     _check_out,
     _json_object,
     _mapping,
@@ -32,12 +34,35 @@ HISTORY_FORMAT = "zkmargin.history/1"
 def _history(path: str) -> dict:
     from zkmargin.rules.models import check_format_tag
 
-    data = _json_object(path)
+    data = _json_object(path, "history")
     check_format_tag(data, HISTORY_FORMAT, path)
     prices = data.get("prices")
     if not isinstance(prices, dict) or not prices:
         raise FormatError("expected a non-empty object {underlying: [price, ...]}", source=path, field="prices")
     return prices
+
+
+#: Most scenarios a Monte-Carlo model may draw (a table far beyond what a proof can carry).
+MAX_MC_SCENARIOS = 100_000
+
+
+def _model(path: str) -> dict:
+    """A Monte-Carlo model file, with its counts bounded before numpy allocates anything."""
+    from zkmargin.rules.decimals import parse_decimal
+
+    mdl = _json_object(path)
+    for key, top in (("n", MAX_MC_SCENARIOS), ("seed", (1 << 63) - 1)):
+        if key in mdl:
+            d = parse_decimal(mdl[key], source=path, field=key)
+            if d != d.to_integral_value() or not (1 if key == "n" else 0) <= d <= top:
+                raise InputError(f"must be a whole number from {1 if key == 'n' else 0} to {top:,}", source=path,
+                                 field=key)
+    if "horizon_days" in mdl:
+        d = parse_decimal(mdl["horizon_days"], source=path, field="horizon_days")
+        problem = HORIZON_DAYS.problem(d)
+        if problem:
+            raise InputError(problem, source=path, field="horizon_days")
+    return mdl
 
 
 def _measure(text: str | None) -> dict | None:
@@ -55,16 +80,16 @@ def _measure(text: str | None) -> dict | None:
 @click.option("--market", "-m", "market", required=True, metavar="MARKET", help="Today's marks (zkmargin.market/1).")
 @click.option("--output", "-o", "out", default=None, metavar="OUT", help="Write the new policy here (atomically).")
 @click.option("--history", default=None, metavar="FILE.json", help="Historical simulation over this price history.")
-@click.option("--window", type=click.IntRange(min=1), default=None, metavar="DAYS", help="The last DAYS days (default all).")
-@click.option("--horizon", type=click.IntRange(min=1), default=1, show_default=True, metavar="ROWS",
+@click.option("--window", type=click.IntRange(1, 100_000), default=None, metavar="DAYS", help="The last DAYS days (default all).")
+@click.option("--horizon", type=click.IntRange(1, 10_000), default=1, show_default=True, metavar="ROWS",
               help="Return horizon in rows of the history.")
 @click.option("--monte-carlo", "model", default=None, metavar="MODEL.json", help="Monte-Carlo scenarios from this seeded model.")
 @click.option("--stress", default=None, metavar="FILE.json", help="Named stress scenarios (zkmargin.stress/1), appended.")
 @click.option("--vols", default=None, metavar="FILE.json", help="Implied volatility per option or underlying.")
-@click.option("--horizon-days", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--horizon-days", type=HORIZON_DAYS, default=1.0, show_default=True,
               help="Option expiries are shortened by this many days.")
-@click.option("--factor", type=POSITIVE_DECIMAL, default="1", show_default=True, help="Multiplier of the measure (maintenance).")
-@click.option("--initial-factor", type=POSITIVE_DECIMAL, default=None, help="Multiplier for the initial requirement.")
+@click.option("--factor", type=FACTOR, default="1", show_default=True, help="Multiplier of the measure (maintenance).")
+@click.option("--initial-factor", type=FACTOR, default=None, help="Multiplier for the initial requirement.")
 @click.option("--measure", default=None, metavar="worst|es:K|var:K", help="The table's risk measure.")
 @click.option("--check", "check_only", is_flag=True,
               help="Regenerate POLICY's own table from its recorded source and these inputs; exit 1 if it differs.")
@@ -104,17 +129,17 @@ def generate_scenarios(policy, market, out, history, window, horizon, model, str
         raise click.UsageError("name the policy to write with -o (or pass --check)")
     if (history is None) == (model is None) and not (history is None and model is None and stress):
         raise click.UsageError("give one of --history or --monte-carlo (or only --stress)")
-    _check_out(out, policy, force)
+    _check_out(out, policy, force, as_json=as_json, plot=plot,
+               inputs=[(market, "the market snapshot"), (history, "the price history"), (model, "the model"),
+                       (stress, "the stress scenarios"), (vols, "the volatilities")])
     base = load_policy(policy, allow_missing_scenarios=True)
     keys: set[str | None] = {i.symbol for i in base.instruments}
     keys |= {i.underlying for i in base.instruments if i.underlying}
-    sigma = _mapping(vols, keys, strict=True)
+    sigma = _mapping(vols, keys, bound=VOLATILITY)
     method = "historical" if history else "monte_carlo" if model else "stress"
     inputs = {name: file_digest(path) for name, path in (("history", history), ("model", model), ("stress", stress),
                                                           ("vols", vols)) if path}
-    mdl = None
-    if model:
-        mdl = _json_object(model)
+    mdl = _model(model) if model else None
     new = write_generated(base, market, out, method=method, history=hist, window=window, horizon=horizon, model=mdl,
                           stress=stress_doc, vols=sigma, horizon_days=horizon_days, factor=factor,
                           initial_factor=initial_factor, measure=_measure(measure), inputs=inputs)
@@ -131,5 +156,5 @@ def generate_scenarios(policy, market, out, history, window, horizon, model, str
     if as_json:
         output.emit_json(doc)
         return
-    click.echo(f"wrote {out}: {doc['scenarios']} scenarios ({method}) x {doc['instruments']} instruments, "
+    output.echo_beside(out)(f"wrote {out}: {doc['scenarios']} scenarios ({method}) x {doc['instruments']} instruments, "
                f"measure {doc['measure']}" + (f"; picture {plot}" if plot else ""))

@@ -22,17 +22,20 @@ from .workflow_options import log_key_needed
 @click.option("--policy", "-p", required=True, metavar="POLICY", help="The venue's policy.")
 @click.option("--clients", "clients", required=True, metavar="CLIENTS",
               help="The clients file (zkmargin.clients/1, written by 'client-add'); re-read when it changes.")
-@click.option("--threshold", "-t", default="0", show_default=True, metavar="X")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--threshold", "-t", default="0", show_default=True, metavar="X",
+              help="Extra amount (quote currency) every proof's equity must exceed the buffered requirement by.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="The port to listen on.")
 @click.option("--log", "log", default=None, metavar="LOG", help="Append every verification to this log.")
 @click.option("--log-key", "log_key", default=None, metavar="KEY",
               help="The venue's signing key for the log's tree heads (with --log).")
 @click.option("--max-age", "max_age", type=MAX_AGE, default=None, metavar="SECONDS",
               help="Refuse attestations older than this; may only tighten the policy's trust.max_age_seconds.")
-@click.option("--challenge-ttl", default=300.0, show_default=True, type=float, metavar="SECONDS")
-@click.option("--max-body", default=256 * 1024, show_default=True, type=click.IntRange(min=1024), metavar="BYTES")
-@click.option("--body-timeout", default=30.0, show_default=True, type=float, metavar="SECONDS",
+@click.option("--challenge-ttl", default=300.0, show_default=True, type=click.FloatRange(1, 86_400), metavar="SECONDS",
+              help="How long an issued challenge stays valid.")
+@click.option("--max-body", default=256 * 1024, show_default=True, type=click.IntRange(1024, 1 << 20), metavar="BYTES",
+              help="Refuse (413) a request body larger than this (a proof bundle is a few KB).")
+@click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 3600), metavar="SECONDS",
               help="Refuse (408) a request body that has not arrived within this time.")
 @click.option("--client-challenges", default="60/minute", show_default=True, metavar="RATE",
               help="Challenge requests per client and window (clients file quotas override).")
@@ -54,9 +57,18 @@ def serve(ctx, market, policy, clients, threshold, host, port, log, log_key, max
     Every verification applies the policy's trust rule.
 
     Clients authenticate with the API key 'client-add' gave them (Authorization: Bearer KEY) and
-    are held to their quotas (429 with Retry-After). POST /v1/challenge, POST /v1/verify,
-    GET /v1/client, GET /v1/health; OpenAPI at /openapi.json. RATE is N/unit or 'N per K units'
-    (second, minute, hour, day)."""
+    are held to their quotas (429 with Retry-After). RATE is N/unit or 'N per K units' (second,
+    minute, hour, day).
+
+    \b
+    POST /v1/challenge   a fresh challenge for the calling client (single use, expires)
+    POST /v1/verify      verify a proof bundle against the service's policy and market
+    GET  /v1/client      the calling client's id, account and quotas
+    GET  /v1/health      liveness and what this service verifies (digests, no paths)
+    GET  /v1/policy      the policy proofs must be made against (canonical JSON)
+    GET  /v1/market      the market snapshot proofs must be made against (canonical JSON)
+    GET  /v1/log/head    the log's latest signed tree head (with --log)
+    OpenAPI at /openapi.json, interactive documentation at /docs."""
     from zkmargin.workflows.service import ServiceLimits
     from zkmargin.workflows.service import serve as run
 

@@ -27,9 +27,7 @@ May import the library (the rules: models, scenarios, dynamic margin). Registere
 from __future__ import annotations
 
 import math
-import os
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import click
@@ -39,6 +37,7 @@ from zkmargin.rules.decimals import canonical, load_json_file, parse_decimal
 
 from . import output
 from .app import cli
+from .guards import Output, guard
 
 HISTORY_FORMAT = "zkmargin.history/1"
 _HISTORY_KEYS = ("format", "prices", "notes")
@@ -54,13 +53,31 @@ force_option = click.option("--force", is_flag=True,
 
 class Number(click.ParamType):
     """A plain decimal number on the command line (no exponent, NaN or infinity), checked against
-    a lower bound; returned as a ``Decimal`` (``as_float``: as a float, for model parameters)."""
+    a lower and an upper bound (the venue tools' sanity bounds, issue 11); returned as a
+    ``Decimal`` (``as_float``: as a float, for model parameters)."""
 
     name = "X"
 
-    def __init__(self, *, minimum: Decimal | None = None, strict: bool = False,
-                 as_float: bool = False):
-        self.minimum, self.strict, self.as_float = minimum, strict, as_float
+    def __init__(self, *, minimum: Decimal | int | None = None, strict: bool = False,
+                 as_float: bool = False, maximum: Decimal | int | None = None,
+                 max_strict: bool = False, meaning: str = ""):
+        self.minimum = None if minimum is None else Decimal(minimum)
+        self.maximum = None if maximum is None else Decimal(maximum)
+        self.strict, self.max_strict, self.as_float, self.meaning = strict, max_strict, as_float, meaning
+
+    def problem(self, d: Decimal) -> str | None:
+        """Why ``d`` is out of bounds, or None."""
+        lo = self.minimum is not None and (d <= self.minimum if self.strict else d < self.minimum)
+        hi = self.maximum is not None and (d >= self.maximum if self.max_strict else d > self.maximum)
+        if not (lo or hi):
+            return None
+        parts = []
+        if self.minimum is not None:
+            parts.append(f"{'>' if self.strict else '>='} {self.minimum}")
+        if self.maximum is not None:
+            parts.append(f"{'<' if self.max_strict else '<='} {self.maximum}")
+        why = f" ({self.meaning})" if self.meaning and (hi or self.max_strict) else ""
+        return f"must be {' and '.join(parts)}{why}, got {canonical(d)}"
 
     def convert(self, value, param, ctx):
         if isinstance(value, (float, Decimal)) and not isinstance(value, bool):
@@ -69,9 +86,9 @@ class Number(click.ParamType):
             d = parse_decimal(value)
         except FormatError as exc:
             self.fail(exc.message, param, ctx)
-        if self.minimum is not None and (d <= self.minimum if self.strict else d < self.minimum):
-            self.fail(f"must be {'>' if self.strict else '>='} {self.minimum}, got {value}",
-                      param, ctx)
+        problem = self.problem(d)
+        if problem is not None:
+            self.fail(problem, param, ctx)
         return float(d) if self.as_float else d
 
 
@@ -79,42 +96,55 @@ NONNEG_FLOAT = Number(minimum=Decimal(0), as_float=True)
 POSITIVE_FLOAT = Number(minimum=Decimal(0), strict=True, as_float=True)
 ANY_FLOAT = Number(as_float=True)
 POSITIVE_DECIMAL = Number(minimum=Decimal(0), strict=True)
+# The venue tools' sanity bounds (issue 11): beyond them a table or a rate means nothing.
+VOLATILITY = Number(minimum=0, strict=True, maximum=5, as_float=True,
+                    meaning="an annualized volatility; 5 is 500%")
+SPOT_SHOCK = Number(minimum=0, maximum=1, max_strict=True, as_float=True,
+                    meaning="a fraction of the price; 1 would take it to zero")
+VOL_SHOCK = Number(minimum=0, maximum=2, as_float=True, meaning="volatility points; 2 is 200 points")
+RATE = Number(minimum=-1, maximum=1, as_float=True, meaning="an annual rate; 1 is 100%")
+HORIZON_DAYS = Number(minimum=0, maximum=366, as_float=True, meaning="at most a year")
+EXTREME_MOVE = Number(minimum=0, strict=True, maximum=10, as_float=True, meaning="price scan ranges")
+COVER = Number(minimum=0, maximum=1, as_float=True, meaning="a fraction")
+FACTOR = Number(minimum=0, strict=True, maximum=100, meaning="a multiplier of the requirement")
+MULTIPLIER = Number(minimum=0, strict=True, maximum=100, meaning="a multiplier of the rates")
+PERIODS = Number(minimum=0, strict=True, maximum=525_600, as_float=True,
+                 meaning="prices per year; 525600 is one a minute")
+DECAY = Number(minimum=0, strict=True, maximum=1, max_strict=True, as_float=True,
+               meaning="an EWMA decay factor, between 0 and 1")
+MAX_LEVELS = 2000  # 4,000 scenarios: far past the generator cap for any universe
 
 
-def _check_out(out: str, policy: str, force: bool) -> None:
-    """Fail before any work when OUT cannot be written, or is the input policy without --force."""
-    p = Path(out)
-    hint = "'-o' / '--output'"
-    if p.is_dir():
-        raise click.BadParameter(f"{out} is a folder; name the policy file to write",
-                                 param_hint=hint)
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise click.BadParameter(f"the folder {parent} does not exist", param_hint=hint)
-    if not force and p.exists() and os.path.samefile(p, policy):
-        raise click.BadParameter(f"{out} is the input policy; write a new file (or pass --force "
-                                 "to replace it)", param_hint=hint)
+def _check_out(out: str, policy: str, force: bool, *, inputs=(), as_json: bool = False,
+               plot: str | None = None) -> None:
+    """Fail before any work when OUT (or the picture) cannot be written, is one of the command's
+    inputs, or is the input policy without --force."""
+    guard([Output(out, "the new policy"), Output(plot, "the picture", "--plot")],
+          [(policy, "the input policy"), *inputs], as_json=as_json,
+          replace_input="the input policy", force=force)
 
 
-def _json_object(path: str) -> dict:
-    data = load_json_file(path)
+def _json_object(path: str, kind: str = "parameters") -> dict:
+    data = load_json_file(path, kind)
     if not isinstance(data, dict):
         raise FormatError("expected a JSON object", source=path)
     return data
 
 
-def _finite_float(value, *, source: str, field: str, minimum: float, strict: bool) -> float:
-    x = float(parse_decimal(value, source=source, field=field))
+def _finite_float(value, *, source: str, field: str, bound: Number) -> float:
+    d = parse_decimal(value, source=source, field=field)
+    problem = bound.problem(d)
+    if problem is not None:
+        raise InputError(problem, source=source, field=field)
+    x = float(d)
     if not math.isfinite(x):
         raise InputError("not a finite number", source=source, field=field)
-    if x < minimum or (strict and x == minimum):
-        raise InputError(f"must be {'>' if strict else '>='} {minimum:g}", source=source,
-                         field=field)
     return x
 
 
-def _mapping(path: str | None, known: set[str | None], *, strict: bool) -> dict | None:
-    """A ``{key: number}`` file as ``{key: float}``; every key must be one of ``known``."""
+def _mapping(path: str | None, known: set[str | None], *, bound: Number) -> dict | None:
+    """A ``{key: number}`` file as ``{key: float}``; every key must be one of ``known``, every
+    value within ``bound``."""
     if path is None:
         return None
     data = _json_object(path)
@@ -123,7 +153,7 @@ def _mapping(path: str | None, known: set[str | None], *, strict: bool) -> dict 
         if key not in known:
             raise UnknownSymbolError(f"{key!r} is neither an instrument nor an underlying of the "
                                      "policy", source=path, field=key)
-        out[key] = _finite_float(value, source=path, field=key, minimum=0.0, strict=strict)
+        out[key] = _finite_float(value, source=path, field=key, bound=bound)
     return out
 
 
@@ -167,33 +197,33 @@ def _worst(pnl: list[Decimal], names: list[str]) -> dict:
 @click.option("--grid", type=click.Choice(["span", "deribit"]), default="span", show_default=True,
               help="span: CME SPAN's 16 scenarios; deribit: LEVELS spot moves x volatility "
                    "up/down.")
-@click.option("--levels", type=click.IntRange(min=2), default=None, metavar="N",
+@click.option("--levels", type=click.IntRange(2, MAX_LEVELS), default=None, metavar="N",
               help="Spot levels of the deribit grid (default 9; 2N scenarios).")
-@click.option("--factor", type=POSITIVE_DECIMAL, default=Decimal(1), show_default=True,
+@click.option("--factor", type=FACTOR, default=Decimal(1), show_default=True,
               help="Multiplier of the worst scenario loss (maintenance).")
-@click.option("--initial-factor", type=POSITIVE_DECIMAL, default=None,
+@click.option("--initial-factor", type=FACTOR, default=None,
               help="Multiplier for the initial requirement (default: --factor).")
-@click.option("--spot-shock", type=NONNEG_FLOAT, default=None,
+@click.option("--spot-shock", type=SPOT_SHOCK, default=None,
               help="Price scan range, a fraction of the underlying's price, for every "
                    "underlying. [default: 0.15]")
 @click.option("--spot-shocks", metavar="FILE.json", default=None,
               help="Price scan range per underlying: {\"BTCUSDT\": 0.15, ...}.")
-@click.option("--vol-shock", type=NONNEG_FLOAT, default=None,
+@click.option("--vol-shock", type=VOL_SHOCK, default=None,
               help="Volatility scan range in volatility points (0.25 = 25 points). "
                    "[default: 0.25]")
 @click.option("--vol-shocks", metavar="FILE.json", default=None,
               help="Volatility scan range per underlying: {\"BTCUSDT\": 0.25, ...}.")
-@click.option("--vol", type=POSITIVE_FLOAT, default=None,
+@click.option("--vol", type=VOLATILITY, default=None,
               help="Implied volatility of every option (needed when the policy lists options).")
 @click.option("--vols", metavar="FILE.json", default=None,
               help="Implied volatility per option symbol or underlying: {\"BTCUSDT\": 0.55, ...}.")
-@click.option("--horizon-days", type=NONNEG_FLOAT, default=1.0, show_default=True,
+@click.option("--horizon-days", type=HORIZON_DAYS, default=1.0, show_default=True,
               help="Look-ahead: option expiries are shortened by this many days.")
-@click.option("--rate", type=ANY_FLOAT, default=0.0, show_default=True,
+@click.option("--rate", type=RATE, default=0.0, show_default=True,
               help="Risk-free rate of the Black-Scholes repricing.")
-@click.option("--extreme-move", type=POSITIVE_FLOAT, default=None,
+@click.option("--extreme-move", type=EXTREME_MOVE, default=None,
               help="span: size of the two extreme moves in price scan ranges. [default: 3]")
-@click.option("--extreme-cover", type=NONNEG_FLOAT, default=None,
+@click.option("--extreme-cover", type=COVER, default=None,
               help="span: fraction of the extreme moves' P&L that counts (0..1). [default: 0.35]")
 @click.option("--vol-scenarios", type=click.Choice(["2", "3"]), default=None,
               help="deribit: volatility up/down (2) or up/unchanged/down (3) per level. "
@@ -231,7 +261,10 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
     _exclusive([("--spot-shock", spot_shock, "--spot-shocks", spot_shocks),
                 ("--vol-shock", vol_shock, "--vol-shocks", vol_shocks),
                 ("--vol", vol, "--vols", vols)])
-    _check_out(out, policy, force)
+    _check_out(out, policy, force, as_json=as_json, plot=plot,
+               inputs=[(market, "the market snapshot"), (spot_shocks, "the spot shocks"),
+                       (vol_shocks, "the volatility shocks"), (vols, "the volatilities"),
+                       (plot_account, "the plotted account")])
     base = load_policy(policy, allow_missing_scenarios=True)
     options = [i.symbol for i in base.instruments if i.kind == "option"]
     if options and vol is None and vols is None:
@@ -239,9 +272,16 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
                                "give their implied volatility with --vol or --vols")
     underlyings = {i.symbol if i.kind != "option" else i.underlying for i in base.instruments}
     keys = underlyings | {i.symbol for i in base.instruments}
-    spot = _either(spot_shock, _mapping(spot_shocks, keys, strict=False), 0.15)
-    vshock = _either(vol_shock, _mapping(vol_shocks, keys, strict=False), 0.25)
-    sigma = _either(vol, _mapping(vols, keys, strict=True), None)
+    spot = _either(spot_shock, _mapping(spot_shocks, keys, bound=SPOT_SHOCK), 0.15)
+    vshock = _either(vol_shock, _mapping(vol_shocks, keys, bound=VOL_SHOCK), 0.25)
+    sigma = _either(vol, _mapping(vols, keys, bound=VOLATILITY), None)
+    if grid == "span":  # the extreme moves must leave every price above zero
+        move = 3.0 if extreme_move is None else extreme_move
+        worst = max(spot.values()) if isinstance(spot, dict) and spot else spot
+        if isinstance(worst, float) and worst * move >= 1:
+            raise click.BadParameter(f"the extreme moves ({move:g} x the price scan range {worst:g}) would take a "
+                                     "price to zero or below; lower --spot-shock or --extreme-move",
+                                     param_hint="'--extreme-move'")
     new, gates = write_policy_with_scenarios(
         base, market, out, grid=grid, levels=levels if levels is not None else 9, factor=factor,
         initial_factor=initial_factor, spot_shocks=spot, vol_shocks=vshock, vols=sigma,
@@ -261,14 +301,15 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
     if as_json:
         output.emit_json(doc)
         return
-    click.echo(f"wrote {out}: {doc['scenarios']} scenarios ({grid}) x {len(worst)} instruments, {gates} gates, "
+    echo = output.echo_beside(out)  # stderr when the policy itself went to stdout ('-o -')
+    echo(f"wrote {out}: {doc['scenarios']} scenarios ({grid}) x {len(worst)} instruments, {gates} gates, "
                f"factor {canonical(table.factor)}"
                + (f", initial factor {canonical(table.initial_factor)}"
                   if table.initial_factor is not None else ""))
     rows = [["instrument", "worst loss, long 1", "worst loss, short 1"]]
     rows += [[w["symbol"], w["worst_loss_long"], w["worst_loss_short"]] for w in worst]
-    click.echo(output.table(rows, right={1, 2}))
-    click.echo(f"policy digest {doc['policy_digest']}")
+    echo(output.table(rows, right={1, 2}))
+    echo(f"policy digest {doc['policy_digest']}")
 
 
 # --- dynamic-margin ------------------------------------------------------------------------------
@@ -279,7 +320,7 @@ def load_history(path: str, policy) -> dict[str, list[Decimal]]:
     ``policy``, each series at least 3 prices > 0."""
     from zkmargin.rules.models import check_format_tag
 
-    data = _json_object(path)
+    data = _json_object(path, "history")
     check_format_tag(data, HISTORY_FORMAT, path)
     extra = [k for k in data if k not in _HISTORY_KEYS]
     if extra:
@@ -311,20 +352,21 @@ def load_history(path: str, policy) -> dict[str, list[Decimal]]:
 @click.argument("policy", metavar="POLICY")
 @click.option("--history", "history", required=True, metavar="FILE.json",
               help=f"Price histories per instrument ({HISTORY_FORMAT} JSON).")
-@click.option("--reference-vol", type=POSITIVE_DECIMAL, required=True,
+@click.option("--reference-vol", type=Number(minimum=0, strict=True, maximum=5, meaning="an annualized volatility; 5 is 500%"),
+              required=True,
               help="The annualized volatility at which the rates stay as they are (0.5 = 50%).")
 @click.option("--output", "-o", "out", required=True, metavar="OUT",
               help="Write the new policy here (atomically).")
-@click.option("--min-mult", type=POSITIVE_DECIMAL, default=Decimal(1), show_default=True,
+@click.option("--min-mult", type=MULTIPLIER, default=Decimal(1), show_default=True,
               help="Lower bound of the multiplier.")
-@click.option("--max-mult", type=POSITIVE_DECIMAL, default=Decimal(3), show_default=True,
+@click.option("--max-mult", type=MULTIPLIER, default=Decimal(3), show_default=True,
               help="Upper bound of the multiplier.")
-@click.option("--periods-per-year", type=POSITIVE_FLOAT, default=365.0, show_default=True,
+@click.option("--periods-per-year", type=PERIODS, default=365.0, show_default=True,
               help="Prices per year in the histories (365 daily, 8760 hourly).")
 @click.option("--venue", default=None, metavar="NAME", help="Venue name of the new policy.")
 @click.option("--method", type=click.Choice(["realized", "ewma"]), default="realized", show_default=True,
               help="Volatility estimator: the sample standard deviation, or RiskMetrics' EWMA.")
-@click.option("--lambda", "lam", type=POSITIVE_FLOAT, default=0.94, show_default=True,
+@click.option("--lambda", "lam", type=DECAY, default=0.94, show_default=True,
               help="EWMA decay (RiskMetrics: 0.94 for daily prices); with --method ewma.")
 @force_option
 @json_option
@@ -339,7 +381,7 @@ def dynamic_margin(policy, history, reference_vol, out, min_mult, max_mult, peri
     if min_mult > max_mult:
         raise click.BadParameter(f"{canonical(max_mult)} is below --min-mult "
                                  f"{canonical(min_mult)}", param_hint="'--max-mult'")
-    _check_out(out, policy, force)
+    _check_out(out, policy, force, as_json=as_json, inputs=[(history, "the price history")])
     base = load_policy(policy)
     hist = load_history(history, base)
     params = dict(reference_vol=reference_vol, min_mult=min_mult, max_mult=max_mult,
@@ -356,11 +398,12 @@ def dynamic_margin(policy, history, reference_vol, out, min_mult, max_mult, peri
     if as_json:
         output.emit_json(doc)
         return
-    click.echo(f"wrote {out}: rates of {len(rows)} instrument(s) scaled (reference volatility "
+    echo = output.echo_beside(out)  # stderr when the policy itself went to stdout ('-o -')
+    echo(f"wrote {out}: rates of {len(rows)} instrument(s) scaled (reference volatility "
                f"{doc['reference_vol']}, multiplier in [{canonical(min_mult)}, "
                f"{canonical(max_mult)}])")
     table = [["instrument", "realized vol", "multiplier"]]
     table += [[r["symbol"], f"{r['realized_vol']:.4f}", r["multiplier"]] for r in rows]
-    click.echo(output.table(table, right={1, 2}))
-    click.echo(f"policy digest {doc['policy_digest']} (was {doc['previous_policy_digest']})")
+    echo(output.table(table, right={1, 2}))
+    echo(f"policy digest {doc['policy_digest']} (was {doc['previous_policy_digest']})")
 

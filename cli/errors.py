@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import os
 import sys
+from decimal import DecimalException
 
 import click
 
 from zkmargin.errors import Rejected, ZkMarginError
+from zkmargin.files.inputs import MAX_DIGITS
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 DEBUG_ENV = "ZKMARGIN_DEBUG"
+#: The longest line written on stderr.
+MAX_LINE = 2000
 
 
 def debug_enabled() -> bool:
@@ -38,8 +42,20 @@ def one_line(text: str) -> str:
 
 
 def say(text: str) -> None:
-    """One line on stderr."""
-    click.echo(one_line(text), err=True)
+    """One line on stderr (nothing with the group's ``--quiet``)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and (ctx.find_root().obj or {}).get("quiet"):
+        return
+    say_error(text)
+
+
+def say_error(text: str) -> None:
+    """One line on stderr, bounded; a closed or broken stderr loses the line, never the exit
+    code."""
+    try:
+        click.echo(one_line(text)[:MAX_LINE], err=True)
+    except (OSError, ValueError):
+        pass
 
 
 def message_for(exc: BaseException) -> tuple[str, int]:
@@ -56,15 +72,23 @@ def message_for(exc: BaseException) -> tuple[str, int]:
         where = exc.filename if exc.filename is not None else None
         what = exc.strerror or exc.__class__.__name__
         return (f"error: {where}: {what}" if where else f"error: {what}"), EXIT_USAGE
+    if isinstance(exc, DecimalException):
+        return ("error: a number is too large or too precise to compute with exactly (at most "
+                f"{MAX_DIGITS} digits per number)"), EXIT_USAGE
+    if isinstance(exc, MemoryError):
+        return "error: out of memory (is an input far larger than it should be?)", EXIT_USAGE
+    if isinstance(exc, RecursionError):
+        return "error: an input is nested too deeply", EXIT_USAGE
     detail = str(exc)
     text = f"{exc.__class__.__name__}: {detail}" if detail else exc.__class__.__name__
     return (f"internal error: {text} (set {DEBUG_ENV}=1 to see the traceback)"), EXIT_USAGE
 
 
 def report(exc: BaseException) -> int:
-    """Print the one line for ``exc`` on stderr and return its exit code."""
+    """Print the one line for ``exc`` on stderr (even with ``--quiet``) and return its exit
+    code."""
     text, code = message_for(exc)
-    say(text)
+    say_error(text)
     if isinstance(exc, BrokenPipeError):
         # stdout is gone: point it at devnull so the interpreter's final flush stays quiet
         try:

@@ -13,6 +13,7 @@ from . import (
     commands_core,  # noqa: F401,E402  demo check prove verify verify-batch challenge inspect bench
     commands_custodian,  # noqa: F401,E402  custodian-keygen attest commit open
     commands_import,  # noqa: F401,E402  import-venue import-market import-account reconcile
+    commands_info,  # noqa: F401,E402  policy-info
     commands_log,  # noqa: F401,E402  venue-keygen log-head receipt audit
     commands_risk,  # noqa: F401,E402  generate-scenarios
     commands_service,  # noqa: F401,E402  serve
@@ -25,6 +26,9 @@ __all__ = ["cli", "main"]
 
 def main(argv=None) -> None:
     """Run the command line (exits with the command's exit code)."""
+    from .streams import ensure_std_streams
+
+    ensure_std_streams()  # a closed stderr must not turn a success into exit 1
     cli.main(args=argv, prog_name="zkmargin")
 
 

@@ -8,6 +8,7 @@ shared with the demo). Used by the command modules.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import sys
 import threading
@@ -26,9 +27,43 @@ def dumps(doc: Any) -> str:
     return json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=False)
 
 
+def require_stdout() -> None:
+    """A document is about to go to stdout: refuse (exit 2) when stdout is closed rather than
+    lose it silently."""
+    if sys.stdout is None:
+        raise OSError(errno.EBADF, "standard output is closed; the document was not written")
+
+
 def emit_json(doc: Any) -> None:
     """Exactly one JSON document on stdout."""
+    require_stdout()
     click.echo(dumps(doc))
+    _state.emitted = True
+
+
+class _state:
+    """Whether this invocation was asked for ``--json`` and wrote its JSON document (the group
+    writes an error document on failure otherwise)."""
+
+    json_requested = False
+    emitted = False
+
+
+def start_invocation(*, json_requested: bool) -> None:
+    _state.json_requested, _state.emitted = json_requested, False
+
+
+def json_pending() -> bool:
+    """``--json`` was asked for and no document has been written yet."""
+    return _state.json_requested and not _state.emitted
+
+
+def echo_beside(out: str | None):
+    """``click.echo`` for a command's text summary: on stdout, or on stderr when the command's
+    output file itself went to stdout (``-o -``)."""
+    if out == "-":
+        return lambda text: click.echo(text, err=True)
+    return click.echo
 
 
 def statement_summary(st: dict) -> str:
@@ -142,43 +177,88 @@ def format_inspect(desc: dict) -> str:
 # --- progress ------------------------------------------------------------------------------------
 
 
+class _Phase:
+    """The latest progress report of a proof (:mod:`zkmargin.prover.progress`) and when the
+    counted work began, for the estimate."""
+
+    def __init__(self) -> None:
+        self.name = ""
+        self.done = 0
+        self.total = 0
+        self.work_started: float | None = None
+
+    def update(self, name: str, done: int, total: int) -> None:
+        if total and self.work_started is None:
+            self.work_started = time.monotonic()
+        self.name, self.done, self.total = name, done, total
+
+    def text(self, now: float) -> str:
+        """``phase`` and, once some counted work is done, ``about N s left``."""
+        out = self.name
+        if self.total and self.done and self.work_started is not None:
+            rate = self.done / max(now - self.work_started, 1e-6)
+            out += f", about {max(self.total - self.done, 0) / rate:.1f} s left"
+        return out
+
+
+def progress_enabled(stream: TextIO | None = None) -> bool:
+    """Progress goes to a terminal only, and never with ``--quiet``."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and (ctx.find_root().obj or {}).get("quiet"):
+        return False
+    stream = stream if stream is not None else sys.stderr
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 @contextlib.contextmanager
 def progress(label: str, enabled: bool | None = None, stream: TextIO | None = None,
              delay: float = 0.3, interval: float = 0.1) -> Iterator[None]:
     """A spinner with elapsed time on ``stream`` (stderr) while the block runs, shown only when
-    the stream is a terminal and the block takes more than ``delay`` seconds; erased after."""
+    the stream is a terminal and the block takes more than ``delay`` seconds; erased after. A
+    proof made inside the block reports its phases (building the circuit, committing, each
+    inner-product round) and, once the counted work has begun, an estimate of the time left
+    (:mod:`zkmargin.prover.progress`)."""
+    from zkmargin.prover.progress import listening
+
     stream = stream if stream is not None else sys.stderr
     if enabled is None:
-        try:
-            enabled = stream.isatty()
-        except (AttributeError, ValueError):
-            enabled = False
+        enabled = progress_enabled(stream)
     if not enabled:
         yield
         return
     stop = threading.Event()
     shown = threading.Event()
+    phase = _Phase()
     t0 = time.monotonic()
 
     def spin() -> None:
         frames = "|/-\\"
         i = 0
+        width = 0
         while not stop.wait(interval):
-            elapsed = time.monotonic() - t0
+            now = time.monotonic()
+            elapsed = now - t0
             if elapsed < delay:
                 continue
+            detail = phase.text(now)
+            line = f"{frames[i % 4]} {label}" + (f": {detail}" if detail else "") + f" ({elapsed:.1f}s)"
             try:
-                stream.write(f"\r{frames[i % 4]} {label} {elapsed:.1f}s")
+                stream.write("\r" + line + " " * max(width - len(line), 0))
                 stream.flush()
             except (OSError, ValueError):
                 return
+            width = len(line)
             shown.set()
             i += 1
 
     thread = threading.Thread(target=spin, name="zkmargin-progress", daemon=True)
     thread.start()
     try:
-        yield
+        with listening(phase.update):
+            yield
     finally:
         stop.set()
         thread.join()

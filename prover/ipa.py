@@ -26,6 +26,8 @@ from zkmargin.crypto.backends.base import GroupBackend, Point
 from zkmargin.crypto.field import R, inv
 from zkmargin.crypto.transcript import Transcript
 
+from . import progress
+
 #: Materialise the folded generators once each stands for this many base points.
 FOLD_SPAN = 16
 
@@ -36,8 +38,9 @@ def inner(a: list[int], b: list[int]) -> int:
 
 def prove_inner_product(transcript: Transcript, backend: GroupBackend, Q: Point, G: list[Point], H: list[Point],
                         g_factors: list[int], h_factors: list[int], a: list[int],
-                        b: list[int]) -> tuple[list[Point], list[Point], int, int]:
-    """Returns (L_vec, R_vec, a, b). ``len(a)`` must be a power of two."""
+                        b: list[int], work: tuple[int, int] = (0, 0)) -> tuple[list[Point], list[Point], int, int]:
+    """Returns (L_vec, R_vec, a, b). ``len(a)`` must be a power of two. ``work``: the points done
+    before and in the whole proof, for the progress reports (:mod:`.progress`)."""
     n = len(a)
     assert n & (n - 1) == 0 and len(b) == n == len(G) == len(H)
     Gm, Hm = list(G), list(H)
@@ -47,7 +50,11 @@ def prove_inner_product(transcript: Transcript, backend: GroupBackend, Q: Point,
     R_vec: list[Point] = []
     nk = n
     msm_many = getattr(backend, "msm_many", None)
+    done, total = work
+    rounds = n.bit_length() - 1
     while nk > 1:
+        progress.report(f"inner-product round {rounds - nk.bit_length() + 2}/{rounds}", done, total)
+        done += 2 * len(Gm) + 2
         h = nk // 2
         M = len(Gm)
         c_L = inner(a[:h], b[h:])

@@ -32,7 +32,8 @@ from zkmargin.crypto.r1cs_transcript import (
 )
 from zkmargin.errors import CircuitError
 
-from .ipa import inner, prove_inner_product
+from . import progress
+from .ipa import FOLD_SPAN, inner, prove_inner_product
 
 #: A phase-2 challenge that hits a value a gadget divides by (probability ~2^-240 per proof) makes
 #: the prover start again with fresh blindings, at most this many times.
@@ -108,6 +109,10 @@ def _prove_once(cs: ConstraintSystem, gammas: list[int], public_inputs: Sequence
     # and known to everyone, are left out, and so are their s_L, s_R (zero: l_i = 0, r_i = −y^i
     # there, both public).
     n1 = cs.n
+    # progress (public shape only): the commitments' points, then the inner-product rounds'
+    work_c = progress.commitment_work(n1, max(n - n1, 0) if cs.randomized else 0)
+    total = work_c + sum(progress.ipa_schedule(n, FOLD_SPAN))
+    progress.report("committing", 0, total)
     alpha1, beta1, rho1 = _rand(), _rand(), _rand()
     s_L1 = [_rand() for _ in range(n1)]
     s_R1 = [_rand() for _ in range(n1)]
@@ -145,6 +150,7 @@ def _prove_once(cs: ConstraintSystem, gammas: list[int], public_inputs: Sequence
         for label, point in zip(PHASE2_LABELS, (A_I2, A_O2, S2)):
             transcript.append_point(label, point, be)
 
+    progress.report("computing t(x)", work_c, total)
     y = transcript.challenge_scalar(b"y")
     z = transcript.challenge_scalar(b"z")
 
@@ -205,7 +211,8 @@ def _prove_once(cs: ConstraintSystem, gammas: list[int], public_inputs: Sequence
         h_factors = [y_inv_n[i] * g_factors[i] % R for i in range(n)]
     else:
         g_factors, h_factors = [1] * n, y_inv_n
-    L_vec, R_vec, a, b = prove_inner_product(transcript, be, Q, G, H, g_factors, h_factors, l_vec, r_vec)
+    L_vec, R_vec, a, b = prove_inner_product(transcript, be, Q, G, H, g_factors, h_factors, l_vec, r_vec,
+                                             work=(work_c, total))
     return R1CSProof(
         A_I=A_I, A_O=A_O, S=S, T_1=T[0], T_3=T[1], T_4=T[2], T_5=T[3], T_6=T[4],
         t_x=t_x, t_x_blinding=t_x_blinding, e_blinding=e_blinding,

@@ -227,11 +227,14 @@ def test_bad_inputs_each_exit_2_with_one_line_naming_file_and_field(docs, tmp_pa
         assert r.stdout == "", name
 
 
-def test_bad_inputs_with_json_write_nothing_to_stdout(docs, tmp_path):
+def test_bad_inputs_with_json_write_one_error_document(docs, tmp_path):
+    """With --json, stdout holds exactly one document even on exit 2: the error (issue 11)."""
     for name, argv, needles in _bad_inputs(docs, tmp_path):
         r = run(argv + ["--json"])
-        one_line_error(r, 2, *needles)
-        assert r.stdout == "", name
+        line = one_line_error(r, 2, *needles)
+        doc = one_json(r)
+        assert doc["ok"] is False and doc["exit_code"] == 2, name
+        assert line.endswith(doc["error"]), name
 
 
 def test_error_lines_never_contain_private_values(docs, tmp_path):

@@ -131,10 +131,10 @@ def test_scenarios_json_is_one_document(tmp_path, vols):
     worst = max(-p for p in policy.scenarios.pnl["BTCUSDT"])
     assert Decimal(btc["worst_loss_long"]) == worst > 0
     assert btc["worst_scenario_long"].startswith("s16")
-    # twin: an error with --json still leaves stdout empty (the message is on stderr)
+    # twin: an error with --json writes the error as the one document (and its line on stderr)
     r = run(scen(tmp_path / "x.json", "--json"))
     one_line_error(r, 2, "--vol")
-    assert r.stdout == ""
+    assert json.loads(r.stdout)["exit_code"] == 2
 
 
 @pytest.mark.parametrize("args, needle", [

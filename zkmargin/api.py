@@ -137,6 +137,9 @@ def prove(
         return prove_zone(account, market, policy, threshold, challenge, zone=zone, backend=backend,
                           blindings=blindings, timings=timings, _check_witness=_check_witness)
     t0 = time.perf_counter()
+    from .prover.progress import report as progress
+
+    progress("reading the documents")
     pol = _policy(policy)
     mkt = _market(market, pol)
     acct = account if isinstance(account, Account) else load_account(account, pol)
@@ -148,6 +151,7 @@ def prove(
             raise BelowRequirementError(
                 "the account does not meet the requirement (with buffer and threshold); nothing was proved"
             )
+    progress("building the circuit")
     plan = plan_margin(pol, mkt, t)
     values = witness_values(plan, acct)
     cs = build_checked(plan, values, pol, mkt, t)

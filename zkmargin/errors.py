@@ -18,6 +18,7 @@ __all__ = [
     "ZkMarginError",
     "InputError",
     "FormatError",
+    "InputLimitError",
     "PrecisionError",
     "UnknownSymbolError",
     "MissingPriceError",
@@ -71,12 +72,26 @@ class ZkMarginError(Exception):
     def one_line(self) -> str:
         where = []
         if self.source:
-            where.append(str(self.source))
+            where.append(shorten(str(self.source), MAX_NAME_CHARS))
         if self.field:
-            where.append(f"field {self.field!r}")
+            where.append(f"field {shorten(str(self.field), MAX_NAME_CHARS)!r}")
         prefix = ": ".join(where)
         text = f"{prefix}: {self.message}" if prefix else self.message
-        return " ".join(text.split())
+        return shorten(" ".join(text.split()), MAX_LINE_CHARS)
+
+
+#: Longest file or field name an error message shows, and longest message (issue 11: a key of
+#: 400 KB once made a 400 KB stderr line). Longer ones are cut in the middle with an ellipsis.
+MAX_NAME_CHARS = 200
+MAX_LINE_CHARS = 1000
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, keeping its start and end."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 1
+    return text[: keep - keep // 3] + "…" + text[len(text) - keep // 3:]
 
 
 # --- input and encoding errors (exit 2) --------------------------------------------------------
@@ -88,6 +103,16 @@ class InputError(ZkMarginError):
 
 class FormatError(InputError):
     """A document has the wrong format tag, is not valid JSON, or misses a required field."""
+
+
+class InputLimitError(FormatError):
+    """An input is over one of the input layer's limits (:mod:`zkmargin.files.inputs`): a file
+    larger than the cap for its kind, JSON nested too deeply, a number with too many digits.
+    ``limit`` is the limit that was exceeded; the message names the file, the field and the limit."""
+
+    def __init__(self, message: str, *, limit: int | None = None, **kw):
+        self.limit = limit
+        super().__init__(message, **kw)
 
 
 class PrecisionError(InputError):

@@ -2,8 +2,9 @@
 backend for one venue process (or several on one machine).
 
 WAL journal, ``synchronous=FULL`` (one fsync per append), ``BEGIN IMMEDIATE`` for appends (the
-write lock serializes processes; ``busy_timeout`` waits for it), read-only opening (``mode=ro``)
-for auditors.
+write lock serializes processes; ``busy_timeout`` waits for it), read-only opening for auditors
+(``immutable`` when no writer left a write-ahead file, else ``mode=ro``; nothing is written beside
+the log either way).
 
 Schema (``zkmargin.log/2``)::
 
@@ -72,6 +73,41 @@ _SCHEMA = (
 )
 
 
+def _open_read_only(path: str) -> sqlite3.Connection:
+    """The log opened for reading only, writing nothing beside it (issue 11: an auditor with
+    read-only access to a root-owned log in a root-owned folder).
+
+    Without a write-ahead file (``LOG-wal``: the venue's process has closed the log), the main
+    file holds every entry and is opened ``immutable``: no lock, no ``-wal`` or ``-shm`` file is
+    created, and it works on a file and folder this user may not write. With one (a writer is
+    running, or stopped without closing), its last appends live in that file: the log is opened
+    ``mode=ro`` through SQLite's shared memory, which needs the ``-shm`` file to exist or be
+    creatable; when it cannot, the error says so."""
+    if not os.path.exists(path):
+        raise LogError("no such verification log", source=path)
+    if os.path.isdir(path):
+        raise LogError("is a folder, not a verification log", source=path)
+    if not os.access(path, os.R_OK):
+        raise LogError("cannot read the verification log (permission denied)", source=path)
+    wal = os.path.exists(path + "-wal")
+    query = "mode=ro" if wal else "mode=ro&immutable=1"
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?" + query
+    db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                         check_same_thread=False)
+    try:
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        db.close()
+        if wal and "readonly" in str(exc).replace("-", "").replace(" ", ""):
+            raise LogError("the log has a write-ahead file (its writer is running or did not close "
+                           "it) that this user cannot share read-only; audit it when the venue's "
+                           "process has closed the log, or as a user who may write in its folder",
+                           source=path) from None
+        raise
+    return db
+
+
 class SQLiteLogStore(LogStore):
     """The log in one SQLite file. One object may be shared by threads; several processes may
     append to one file. ``durable=False`` turns off the fsync per append (bulk loading and
@@ -83,14 +119,13 @@ class SQLiteLogStore(LogStore):
         self._lock = threading.RLock()
         try:
             if read_only:
-                if not os.path.exists(self.path):
-                    raise LogError("no such verification log", source=self.path)
-                uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=ro"
-                self._db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                           check_same_thread=False)
-                self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-                self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                self._db = _open_read_only(self.path)
             else:
+                folder = os.path.dirname(self.path) or "."
+                if not os.path.isdir(folder):
+                    raise LogError(f"the folder {folder} does not exist", source=self.path)
+                if os.path.isdir(self.path):
+                    raise LogError("is a folder, not a verification log", source=self.path)
                 self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                            check_same_thread=False)
                 self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")

@@ -27,7 +27,8 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from zkmargin.errors import FormatError, InputError
+from zkmargin.errors import FormatError
+from zkmargin.files.inputs import parse_json, read_input
 
 STH_FORMAT = "zkmargin.sth/1"
 STH_DOMAIN = b"zkmargin.sth/1\0"
@@ -64,23 +65,16 @@ def uint_field(value, source, field: str) -> int:
 
 
 def read_json_document(src, what: str) -> tuple[dict, str | None]:
-    """A JSON object from a dict, JSON text/bytes or a path (at most 1 MiB): (data, source)."""
+    """A JSON object from a dict, JSON text/bytes or a path (``-``: standard input), read by the
+    input layer's rules (:mod:`zkmargin.files.inputs`: at most 1 MiB, no duplicate keys):
+    (data, source)."""
     if isinstance(src, dict):
         return src, None
+    kind = "sth" if what == "signed tree head" else "receipt"
     source = None
     if isinstance(src, (str, os.PathLike)) and not (isinstance(src, str) and src.lstrip().startswith("{")):
-        source = os.fspath(src)
-        try:
-            with open(source, "rb") as fh:
-                src = fh.read(MAX_DOCUMENT_BYTES + 1)
-        except OSError as exc:
-            raise InputError(f"cannot read the {what} ({exc.strerror})", source=source) from None
-    if len(src) > MAX_DOCUMENT_BYTES:
-        raise FormatError(f"the {what} is too large", source=source)
-    try:
-        data = json.loads(src)
-    except (ValueError, UnicodeDecodeError):
-        raise FormatError(f"the {what} is not valid JSON", source=source) from None
+        src, source = read_input(src, kind)
+    data = parse_json(src, kind=kind, source=source, numbers="plain")
     if not isinstance(data, dict):
         raise FormatError(f"the {what} is not a JSON object", source=source)
     return data, source

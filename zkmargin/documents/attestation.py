@@ -42,7 +42,7 @@ from typing import Any, Union
 from ..crypto.ed25519 import load_public_key
 from ..errors import FormatError, ZkMarginError
 from ..files.atomic import write_atomic
-from ..files.bounded import MAX_DOCUMENT_BYTES, read_small
+from ..files.inputs import kind_of_format, parse_json, read_input
 
 ATTESTATION_FORMAT = "zkmargin.attestation/2"
 OLD_ATTESTATION_FORMATS = ("zkmargin.attestation/1",)
@@ -62,20 +62,16 @@ _ATTESTATION_KEYS = ("format", "custodian", "audience", "subject", "challenge", 
 def load_json_document(src: DocumentSource, fmt: str, what: str,
                        old: Sequence[str] = ()) -> tuple[JSONDict, str | None]:
     """A signed or private document's JSON object from a dict, JSON text or bytes, or a path (at
-    most :data:`~zkmargin.files.bounded.MAX_DOCUMENT_BYTES`), with its format tag checked:
+    most the input layer's cap for its kind, :mod:`zkmargin.files.inputs`), with its format tag checked:
     (data, source)."""
     source = None
     if isinstance(src, dict):
         return src, None
+    kind = kind_of_format(fmt)
     if isinstance(src, (str, os.PathLike)) and not (isinstance(src, str) and src.lstrip().startswith("{")):
-        source = os.fspath(src)
-        src = read_small(source, what)
-    if isinstance(src, (bytes, bytearray)) and len(src) > MAX_DOCUMENT_BYTES:
-        raise FormatError(f"the {what} is too large", source=source)
-    try:
-        data = json.loads(src)
-    except (ValueError, UnicodeDecodeError):
-        raise FormatError(f"the {what} is not valid JSON", source=source) from None
+        src, source = read_input(src, kind)  # "-": standard input
+    # the input layer (zkmargin.files.inputs): size cap, depth, digits, no duplicate keys
+    data = parse_json(src, kind=kind, source=source, numbers="plain")
     if isinstance(data, dict) and data.get("format") in old:
         raise FormatError(old_format_message(data["format"]), source=source, field="format")
     if not isinstance(data, dict) or data.get("format") != fmt:

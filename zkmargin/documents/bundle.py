@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import FormatError, InputError
 from ..files.atomic import write_atomic
+from ..files.inputs import parse_json, read_input
 
 if TYPE_CHECKING:
     from .attestation import SignedCommitments
@@ -138,23 +139,14 @@ class ProofBundle:
 
     @classmethod
     def from_json(cls, text: str | bytes, source: str | None = None) -> ProofBundle:
-        if len(text) > MAX_BUNDLE_BYTES:
-            raise FormatError(f"a proof bundle is at most {MAX_BUNDLE_BYTES} bytes", source=source)
-        try:
-            data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FormatError(f"not valid JSON ({exc.__class__.__name__})", source=source) from None
+        # the input layer (zkmargin.files.inputs): size cap, depth, digits, no duplicate keys
+        data = parse_json(text, kind="proof", source=source, numbers="plain")
         return cls.from_json_dict(data, source)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ProofBundle:
-        p = Path(path)
-        try:
-            with open(p, "rb") as fh:
-                raw = fh.read(MAX_BUNDLE_BYTES + 1)
-        except OSError as exc:
-            raise FormatError(f"cannot read ({exc.strerror})", source=str(p)) from None
-        return cls.from_json(raw, source=str(p))
+        raw, name = read_input(path, "proof")  # "-": standard input
+        return cls.from_json(raw, source=name)
 
 
 def load_bundle(bundle: object) -> ProofBundle:

@@ -5,21 +5,46 @@ permissions, renamed over the destination, and the folder is fsynced so the rena
 crash. On any failure (including Ctrl-C) the temporary file is removed and the destination is
 untouched.
 
-Imports the standard library only. Used by the bundle, the document models and the custodian
+``-`` writes to standard output (public documents only: a private file is refused).
+
+Imports :mod:`zkmargin.errors` and the standard library. Used by the bundle, the document models and the custodian
 workflows (openings, keys).
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import sys
 import tempfile
 from pathlib import Path
 
+from ..errors import InputError
+
 
 def write_atomic(path, data: bytes, *, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` atomically. ``mode`` (e.g. ``0o600`` for private files) sets the
-    permissions; by default they follow the umask like a normal new file."""
-    path = Path(path)
+    """Write ``data`` to ``path`` atomically (``-``: standard output). ``mode`` (e.g. ``0o600``
+    for private files) sets the permissions; by default they follow the umask like a normal new
+    file. A failure names ``path``, never the temporary file."""
+    if os.fspath(path) == "-":
+        if mode is not None:
+            raise InputError("a private file cannot go to standard output; give a file name",
+                             source="-")
+        if sys.stdout is None:
+            raise OSError(errno.EBADF, "standard output is closed; the document was not written")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        _write_atomic(Path(path), data, mode)
+    except OSError as exc:
+        if exc.filename == os.fspath(path):
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from None
+
+
+def _write_atomic(path: Path, data: bytes, mode: int | None) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + path.name + ".", suffix=".tmp")
     try:

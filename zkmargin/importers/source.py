@@ -69,7 +69,7 @@ def exact_copy(obj: Any, *, source: str) -> Any:
         text = json.dumps(_plain(obj), default=default, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise FormatError(f"the exchange's answer is not JSON data ({e})", source=source) from None
-    return loads_json(text, source=source)
+    return loads_json(text, source=source, kind="recording")
 
 
 class ExchangeData:
@@ -134,7 +134,7 @@ class SavedData(ExchangeData):
                 self._cache[kind] = None
                 return None
             raise InputError(f"no {kind} data: give --data FOLDER or the file itself")
-        data = load_json_file(p)
+        data = load_json_file(p, "recording")
         if not isinstance(data, expected):
             raise FormatError(f"expected a JSON {'object' if expected is dict else 'array'} "
                               f"(ccxt's {kind} result)", source=p)

@@ -27,7 +27,6 @@ the engine, the circuits' plan, the API, the workflows and the command line.
 
 from __future__ import annotations
 
-import json
 import re
 from decimal import (
     ROUND_CEILING,
@@ -44,7 +43,8 @@ from decimal import (
 )
 from typing import Any
 
-from ..errors import FormatError, PrecisionError
+from ..errors import FormatError, InputLimitError, PrecisionError
+from ..files.inputs import MAX_DIGITS, ExponentNumber, load_json, parse_json
 
 __all__ = [
     "KINDS",
@@ -83,66 +83,25 @@ def exact():
 _NUMBER = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")
 
 
-class _ExponentNumber(Decimal):
-    """A JSON number written with an exponent (``1e3``); rejected by :func:`parse_decimal`."""
+#: A JSON number written with an exponent (``1e3``); rejected by :func:`parse_decimal`.
+_ExponentNumber = ExponentNumber
 
 
-def _json_float(text: str) -> Decimal:
-    if "e" in text or "E" in text:
-        return _ExponentNumber(text)
-    return Decimal(text)
-
-
-def _json_constant(text: str):
-    raise FormatError(f"{text} is not a number zkmargin accepts (no NaN or infinities)")
-
-
-def _no_duplicates(pairs):
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise FormatError(f"duplicate key {k!r} in a JSON object")
-        out[k] = v
-    return out
-
-
-def loads_json(text: str | bytes, *, source: str | None = None) -> Any:
-    """Parse JSON text with every number as an exact ``Decimal``.
+def loads_json(text: str | bytes, *, source: str | None = None, kind: str = "document") -> Any:
+    """Parse JSON text with every number as an exact ``Decimal``, by the input layer's rules
+    (:mod:`zkmargin.files.inputs`: size cap of ``kind``, depth, digits, no duplicate keys).
 
     Integers and decimal numbers become ``Decimal`` from their own text; numbers written with an
     exponent are kept as a marked ``Decimal`` that :func:`parse_decimal` rejects; ``NaN`` and
     ``Infinity`` and duplicate keys are :class:`FormatError`.
     """
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise FormatError(f"not UTF-8 text ({e.reason})", source=source) from None
-    try:
-        return json.loads(
-            text,
-            parse_float=_json_float,
-            parse_int=Decimal,
-            parse_constant=_json_constant,
-            object_pairs_hook=_no_duplicates,
-        )
-    except FormatError as e:
-        raise FormatError(e.message, source=source) from None
-    except json.JSONDecodeError as e:
-        raise FormatError(f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}",
-                          source=source) from None
-    except RecursionError:
-        raise FormatError("JSON nested too deeply", source=source) from None
+    return parse_json(text, kind=kind, source=source, numbers="decimal")
 
 
-def load_json_file(path) -> Any:
-    """Read and parse a JSON file (see :func:`loads_json`); errors name the file."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as e:
-        raise FormatError(f"cannot read the file ({e.strerror or e})", source=str(path)) from None
-    return loads_json(data, source=str(path))
+def load_json_file(path, kind: str = "document") -> Any:
+    """Read (at most the cap of ``kind``; ``-`` is standard input) and parse a JSON file (see
+    :func:`loads_json`); errors name the file."""
+    return load_json(path, kind, numbers="decimal")[0]
 
 
 def decimals_of(d: Decimal) -> int:
@@ -205,11 +164,23 @@ def parse_decimal(value: Any, *, field: str | None = None, scale: int | None = N
     else:
         raise FormatError(f"expected a number, got {type(value).__name__}",
                           source=source, field=field)
+    digits = _digits(d)
+    if digits > MAX_DIGITS:
+        raise InputLimitError(f"a number with {digits} digits; at most {MAX_DIGITS}", source=source,
+                              field=field, limit=MAX_DIGITS)
     if d == 0:
         d = Decimal(0)
     if scale is not None:
         check_scale(d, scale, field=field, kind=kind, source=source)
     return d
+
+
+def _digits(d: Decimal) -> int:
+    """Digits of a finite decimal written out without exponent (``1E+5`` has 6)."""
+    t = d.as_tuple()
+    exp = t.exponent
+    assert isinstance(exp, int)
+    return len(t.digits) + max(exp, 0)
 
 
 def to_fixed(d: Decimal, scale: int, *, field: str | None = None, kind: str | None = None) -> int:

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FormatError, InputError, PolicyError
+from ..files.inputs import read_input
 from .decimals import canonical, load_json_file, parse_decimal
 from .models import Market, Policy, dump_document, load_market, load_policy, write_document
 from .scenarios import black_scholes, to_price_scale, year_fraction
@@ -97,8 +98,7 @@ class Moves:
 
 def file_digest(path) -> str:
     """SHA-256 of a file's bytes (hex): what ``scenarios.source.inputs`` records."""
-    with open(path, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
+    return hashlib.sha256(read_input(path, "history")[0]).hexdigest()  # bounded, as every input
 
 
 def underlyings(policy: Policy) -> list[str]:
@@ -185,7 +185,7 @@ def monte_carlo_moves(under: Sequence[str], *, vols: Mapping[str, float], correl
 def load_stress(path) -> dict:
     """A ``zkmargin.stress/1`` document: ``{"scenarios": [{"name", "spot": {u: move},
     "vol": {u: shift}}]}`` (moves relative, shifts in volatility points; absent: 0)."""
-    data = load_json_file(path)
+    data = load_json_file(path, "stress")
     if not isinstance(data, dict) or data.get("format") != STRESS_FORMAT:
         raise FormatError(f"not a stress file (format must be {STRESS_FORMAT!r})", source=str(path), field="format")
     extra = set(data) - {"format", "scenarios", "notes"}

@@ -13,9 +13,11 @@ from decimal import Decimal
 from typing import Literal
 
 from ...errors import (
+    FormatError,
     InputError,
     UnknownSymbolError,
 )
+from ...files.inputs import display_name
 from ..decimals import check_scale, to_fixed
 from .coverage import Order, leg_key, validate_account_coverage
 from .documents import _build, _read
@@ -51,6 +53,10 @@ def parse_account(src, *, source: str | None = None) -> Account:
     if isinstance(src, Account):
         return src
     data, source = _read(src, ACCOUNT_FORMAT, source)
+    if not isinstance(src, dict):  # a file says it: a missing list must not read as an empty one
+        for key, empty in (("balances", "{}"), ("positions", "[]")):
+            if key not in data:
+                raise FormatError(f"missing field (write {empty} for none)", source=source, field=key)
     return _build(Account, data, source)
 
 
@@ -120,6 +126,6 @@ def validate_account(a: Account, policy: Policy, *, source: str | None = None) -
 def load_account(src, policy: Policy, *, source: str | None = None) -> Account:
     """Load an account and validate it against ``policy`` (scales come from the policy)."""
     if isinstance(src, (str, os.PathLike)):
-        source = source or os.fspath(src)
+        source = source or display_name(src)
     a = parse_account(src, source=source)
     return validate_account(a, policy, source=source)

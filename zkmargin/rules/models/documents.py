@@ -21,6 +21,7 @@ from ...errors import (
     FormatError,
     ZkMarginError,
 )
+from ...files.inputs import display_name, kind_of_format
 from ..decimals import load_json_file
 from .fields import _Tagged
 
@@ -60,13 +61,14 @@ def _convert(err: ValidationError, source: str | None) -> ZkMarginError:
 
 
 def _read(src, expected_format: str, source: str | None) -> tuple[dict, str | None]:
+    kind = kind_of_format(expected_format)  # the input layer's size cap for this kind
     if isinstance(src, (str, os.PathLike)):
-        source = source or os.fspath(src)
-        data = load_json_file(src)
+        source = source or display_name(src)
+        data = load_json_file(src, kind)
     elif isinstance(src, bytes):
         from ..decimals import loads_json
 
-        data = loads_json(src, source=source)
+        data = loads_json(src, source=source, kind=kind)
     elif isinstance(src, dict):
         data = src
     else:

@@ -15,7 +15,8 @@ from ...errors import (
     InputError,
     MissingPriceError,
 )
-from ..decimals import check_scale
+from ...files.inputs import display_name
+from ..decimals import check_scale, to_fixed
 from .documents import _build, _iso8601, _read
 from .fields import _M, MARKET_FORMAT, Dec, Str
 from .policy import Policy
@@ -51,11 +52,26 @@ def price_of(market: Market, policy: Policy, key: str) -> Decimal:
     return v
 
 
+def _within_width(v: Decimal, policy: Policy, field: str, source) -> None:
+    """A price no circuit could carry (its fixed-point integer alone is wider than the widest
+    range check, ``RANGE_LIMIT_BITS``) is this file's error, named by its field, not a
+    position's (issue 11: a 10^80 mark was blamed on ``positions[0]``). Prices beyond the
+    policy's price width but below that are judged when the circuit is built
+    (:mod:`zkmargin.circuits.provable`)."""
+    from .provability import RANGE_LIMIT_BITS
+
+    if abs(to_fixed(v, policy.decimals.price)).bit_length() > RANGE_LIMIT_BITS:
+        raise InputError(f"is far beyond any price a proof can carry (the policy's price width is "
+                         f"{policy.bits.price} bits at {policy.decimals.price} decimals)",
+                         source=source, field=field)
+
+
 def validate_market(m: Market, policy: Policy, *, source: str | None = None) -> Market:
     """Check a snapshot against a policy: every price at the price scale, a price for every
     instrument and collateral asset, marks of perpetuals and futures > 0, quote price 1."""
     for key, v in m.prices.items():
         check_scale(v, policy.decimals.price, field=f"prices.{key}", kind="price", source=source)
+        _within_width(v, policy, f"prices.{key}", source)
     for i, ins in enumerate(policy.instruments):
         v = m.prices.get(ins.symbol)
         if v is None:
@@ -93,7 +109,7 @@ def validate_market(m: Market, policy: Policy, *, source: str | None = None) -> 
 def load_market(src, policy: Policy | None = None, *, source: str | None = None) -> Market:
     """Load a market snapshot; with ``policy``, also :func:`validate_market`."""
     if isinstance(src, (str, os.PathLike)):
-        source = source or os.fspath(src)
+        source = source or display_name(src)
     m = parse_market(src, source=source)
     if policy is not None:
         validate_market(m, policy, source=source)

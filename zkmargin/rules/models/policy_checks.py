@@ -15,6 +15,7 @@ from typing import Any
 from ...errors import (
     PolicyError,
 )
+from ...files.inputs import display_name
 from ..decimals import EXACT, check_scale, decimals_of
 from ..decimals import canonical as _c
 from .coverage import option_in_cross, validate_coverage, validate_option_rule
@@ -355,6 +356,6 @@ def load_policy(src, *, source: str | None = None,
                                    allow_missing_scenarios=allow_missing_scenarios)
         return src
     if isinstance(src, (str, os.PathLike)):
-        source = source or os.fspath(src)
+        source = source or display_name(src)
     p = parse_policy(src, source=source)
     return validate_policy(p, source=source, allow_missing_scenarios=allow_missing_scenarios)

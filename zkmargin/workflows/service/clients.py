@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import os
 import re
@@ -49,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import FormatError, InputError
+from ...files.inputs import load_json
 
 __all__ = [
     "CLIENTS_FORMAT",
@@ -285,20 +285,11 @@ def load_clients(src) -> ClientRegistry:
     if isinstance(src, dict):
         return ClientRegistry.from_json_dict(src)
     path = os.fspath(src)
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise InputError("no such clients file", source=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read the clients file ({exc.strerror})", source=path) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise FormatError("the clients file is too large", source=path)
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise FormatError("the clients file is not valid JSON", source=path) from None
-    return ClientRegistry.from_json_dict(data, source=path)
+    if not os.path.exists(path):
+        raise InputError("no such clients file", source=path)
+    # the input layer (zkmargin.files.inputs): at most MAX_FILE_BYTES, no duplicate keys, depth
+    data, name = load_json(path, "clients", numbers="plain")
+    return ClientRegistry.from_json_dict(data, source=name)
 
 
 class ClientsFile:
