@@ -45,7 +45,7 @@ class TamperCS(ConstraintSystem):
             if key in name:
                 counts = self.__dict__.setdefault("_counts", {})
 
-                def twisted(assign=assign, key=key, fn=fn):
+                def twisted(assign=assign, key=key, fn=fn, counts=counts):
                     k = counts.get(key, 0)
                     counts[key] = k + 1
                     return fn(assign(), k)

@@ -42,7 +42,13 @@ from zkmargin.circuits.margin import build, plan_margin, tier_rules, witness_val
 from zkmargin.circuits.margin.zones import ZoneClaim, plan_zone, zone_circuit  # noqa: E402
 from zkmargin.circuits.provable import build_checked  # noqa: E402
 from zkmargin.crypto.field import R  # noqa: E402
-from zkmargin.errors import InputError, OverflowRiskError, PolicyError, UnsatisfiedError, VerificationError  # noqa: E402
+from zkmargin.errors import (  # noqa: E402
+    InputError,
+    OverflowRiskError,
+    PolicyError,
+    UnsatisfiedError,
+    VerificationError,
+)
 from zkmargin.rules.engine import zone_report  # noqa: E402
 from zkmargin.rules.models import load_policy  # noqa: E402
 

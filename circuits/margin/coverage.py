@@ -28,7 +28,12 @@ from zkmargin.crypto.field import signed
 
 from ..cs import ConstraintSystem, LCLike, LinearCombination, Variable
 from ..gadgets import abs_value, bits_for, range_check, upper_bound
-from .coverage_plan import inverse_cost_bits, inverse_cost_key, inverse_rho_bounds, inverse_short_rho_min
+from .coverage_plan import (
+    inverse_cost_bits,
+    inverse_cost_key,
+    inverse_rho_bounds,
+    inverse_short_rho_min,
+)
 from .plan import InstrumentPlan, MarginPlan, p10
 from .positions import position_requirement
 from .public_numbers import coefficient

@@ -75,23 +75,24 @@ def _each(values: Any, n: int) -> list:
 def verify_batch_report(files: Sequence[Any], market: Any, policy: Any, threshold: Any = 0,
                         challenge: Any = None, *, subject: Any = None, max_age: float | None = None,
                         backend: Any = None, names: Sequence[str] | None = None) -> BatchReport:
-    """Verify ``files`` (paths or bundles) as :func:`zkmargin.verify_batch` does, and say which
+    """Verify ``files`` (paths or bundles) as :func:`zkmargin.verify_batch` does (with the prepared
+    verifier from the disk cache, :mod:`zkmargin.prepared_store`), and say which
     ones fail when the batch is rejected. ``names`` label the bundles (default: the paths)."""
-    import zkmargin
     from zkmargin.documents.bundle import load_bundle
+    from zkmargin.prepared_store import verify_batch_cached, verify_cached  # the CLI's disk cache
 
     labels = list(names) if names is not None else [str(f) for f in files]
     bundles = [load_bundle(f) for f in files]  # unreadable or malformed: an input error (exit 2)
     try:
-        result = zkmargin.verify_batch(bundles, market, policy, threshold, challenge, subject=subject,
-                                       max_age=max_age, backend=backend)
+        result = verify_batch_cached(bundles, market, policy, threshold, challenge, subject=subject,
+                                     max_age=max_age, backend=backend)
     except Rejected as batch_error:
         outcomes = []
         challenges, subjects = _each(challenge, len(bundles)), _each(subject, len(bundles))
         for label, b, c, s in zip(labels, bundles, challenges, subjects):
             try:
-                one = zkmargin.verify(b, market, policy, threshold, c, subject=s, max_age=max_age,
-                                      backend=backend)
+                one = verify_cached(b, market, policy, threshold, c, subject=s, max_age=max_age,
+                                    backend=backend)
                 outcomes.append(BundleOutcome(label, True, trust=one.extra.get("trust")))
             except Rejected as exc:
                 outcomes.append(BundleOutcome(label, False, exc.one_line(), type(exc).__name__))
