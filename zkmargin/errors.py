@@ -27,6 +27,7 @@ __all__ = [
     "CircuitError",
     "OverflowRiskError",
     "LogError",
+    "DatabaseUnavailableError",
     "AttestationError",
     "MissingExtraError",
     "ExchangeDataError",
@@ -158,6 +159,12 @@ class ServiceBusyError(ZkMarginError):
 class RateLimitedError(ServiceBusyError):
     """One client is over its own quota (request rate or outstanding challenges): HTTP 429 with
     ``Retry-After``. Other clients are not affected."""
+
+
+class DatabaseUnavailableError(ServiceBusyError, LogError):
+    """The database behind the log, the challenges or the rates cannot be reached right now (a
+    restarted server, a dropped connection): nothing was written. The service answers 503 with
+    ``Retry-After``; the next request reconnects."""
 
 
 class AuthenticationError(ZkMarginError):

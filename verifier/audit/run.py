@@ -48,6 +48,7 @@ def audit(path, *, venue_key=None, sths: Sequence = (), receipts: Sequence = (),
     report = AuditReport(path=str(path), sample=sample)
     timings = report.timings
     with VerificationLog(path, create=False, read_only=True) as log:
+        report.path = log.path  # a database URL without its password
         report.log_id = log.log_id
         if given_key is not None:
             report.key, report.key_source = given_key, "the venue key given"
