@@ -7,8 +7,9 @@ the last. Opening a database checks its version first, so a database is never mi
 * no tables at all — a new database: the log store creates it at the current version;
 * zkmargin tables but no ``schema_version`` — not written by a known zkmargin: refused;
 * an older version — refused with the command that upgrades it (``zkmargin db-migrate URL``), or
-  upgraded in place when the caller asks (:func:`migrate`): each migration in its own
-  transaction, under an advisory lock, so workers racing to migrate apply each step once;
+  upgraded in place when the caller asks (:func:`migrate`): all missing migrations in one
+  transaction under an advisory lock, so a reader sees the old schema or the new one and workers
+  racing to migrate apply each step once;
 * a newer version — written by a newer zkmargin: refused.
 
 Migrations (never edited once released; a change is a new one):
@@ -126,19 +127,18 @@ def schema_version(db: PgConnection) -> int | None:
 
 
 def _apply(conn, upto: int) -> list[int]:
+    """Every missing migration up to ``upto`` in ONE transaction, under the advisory lock (DDL is
+    transactional in PostgreSQL): a reader sees the old schema or the new one, never a half."""
     applied: list[int] = []
-    if "schema_version" not in _tables(conn):
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
-                         "description TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-    for m in MIGRATIONS:
-        if m.version > upto:
-            break
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            done = conn.execute("SELECT 1 FROM schema_version WHERE version = %s", (m.version,)).fetchone()
-            if done is not None:
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                     "description TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        done = {int(r[0]) for r in conn.execute("SELECT version FROM schema_version").fetchall()}
+        for m in MIGRATIONS:
+            if m.version > upto:
+                break
+            if m.version in done:
                 continue
             for stmt in m.statements:
                 conn.execute(stmt)
@@ -157,8 +157,12 @@ def check_schema(db: PgConnection, *, create: bool) -> int | None:
         if v is None:
             if not create:
                 return None
-            _apply(conn, SCHEMA_VERSION)
-            return SCHEMA_VERSION
+            with conn.transaction():  # several workers may start on an empty database at once
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                v = _version(conn)
+                if v is None:
+                    _apply(conn, SCHEMA_VERSION)  # a nested transaction (savepoint), under the lock
+                    return SCHEMA_VERSION
         if v == 0:
             raise LogError("the database has zkmargin tables but no schema_version table: it was not written by "
                            "a zkmargin this one can read", source=db.name)
