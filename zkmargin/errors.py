@@ -28,6 +28,7 @@ __all__ = [
     "OverflowRiskError",
     "LogError",
     "DatabaseUnavailableError",
+    "NotFoundError",
     "AttestationError",
     "MissingExtraError",
     "ExchangeDataError",
@@ -170,6 +171,10 @@ class DatabaseUnavailableError(ServiceBusyError, LogError):
 class AuthenticationError(ZkMarginError):
     """A request to the verification service carries no API key or one the venue does not know
     (HTTP 401). The message is the same whatever the reason, so it says nothing about clients."""
+
+
+class NotFoundError(InputError):
+    """What a request asks for does not exist, or is not the asker's to see (HTTP 404)."""
 
 
 class RequestTimeoutError(InputError):

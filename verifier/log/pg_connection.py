@@ -1,6 +1,7 @@
 """One PostgreSQL connection that survives a server restart: :class:`PgConnection` runs a unit of
 work under a lock, turns a lost connection into :class:`~zkmargin.errors.DatabaseUnavailableError`
-(nothing was written; the service answers 503) and reconnects on the next call.
+(the service answers 503) and reconnects on the next call. A connection idle for more than half
+a second is pinged before use, so a restart between requests costs no failed request.
 
 A database is named by a libpq URL (``postgresql://user@host:port/dbname``) or key/value string;
 :func:`is_database_url` tells one from a file path, :func:`redact` is the form that may appear in a
@@ -14,6 +15,7 @@ migrations (:mod:`.migrations`) and the service's shared state
 from __future__ import annotations
 
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -25,6 +27,7 @@ T = TypeVar("T")
 POSTGRES_HINT = "a PostgreSQL database needs the 'postgres' extra: pip install 'zkmargin[postgres]'"
 CONNECT_TIMEOUT_S = 5
 RETRY_AFTER_S = 1.0
+PING_AFTER_IDLE_S = 0.5
 
 
 def is_database_url(target: Any) -> bool:
@@ -64,6 +67,7 @@ class PgConnection:
         self.application = application
         self._lock = threading.RLock()
         self._conn: Any = None
+        self._used = 0.0
         self.psycopg = psycopg_module()
 
     def _open(self):
@@ -86,8 +90,15 @@ class PgConnection:
         :class:`LogError` (a message without the URL's password)."""
         pg = self.psycopg
         with self._lock:
+            if self._conn is not None and not self._conn.closed and not self._conn.broken and \
+                    time.monotonic() - self._used > PING_AFTER_IDLE_S:
+                try:  # idle for a while: the server may have restarted since (nothing done yet)
+                    self._conn.execute("SELECT 1")
+                except pg.Error:
+                    self._drop()
             if self._conn is None or self._conn.closed or self._conn.broken:
                 self._conn = self._open()
+            self._used = time.monotonic()
             try:
                 return work(self._conn)
             except (pg.OperationalError, pg.InterfaceError) as exc:
