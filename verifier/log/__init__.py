@@ -30,10 +30,10 @@ May import the API and everything below it. Used by the service, the audit, the 
 """
 
 from .entry import HASHED_FIELDS, MAX_REASON, LogEntry, as_bytes, bundle_bytes, sha256_hex
-from .receipt import Receipt, check_receipt
-from .record import verify_and_log, verify_batch_and_log, verify_prepared
 from .pg_connection import is_database_url
 from .postgres import PostgresLogStore
+from .receipt import Receipt, check_receipt
+from .record import verify_and_log, verify_batch_and_log, verify_prepared
 from .sqlite import SQLiteLogStore
 from .sth import SignedTreeHead
 from .store import LOG_FORMAT, AppendRows, LogStore, TreeState

@@ -135,7 +135,12 @@ class PostgresLogStore(LogStore):
         while True:
             sql = f"SELECT {cols} FROM entries WHERE id >= %s" + (" AND id < %s" if stop is not None else "")
             args: tuple = (nxt,) if stop is None else (nxt, stop)
-            rows = self.db.run(lambda c, sql=sql, args=args: c.execute(sql + f" ORDER BY id LIMIT {PAGE}", args).fetchall())
+            query = sql + f" ORDER BY id LIMIT {PAGE}"
+
+            def page(c: Any, query: str = query, args: tuple = args) -> list:
+                return c.execute(query, args).fetchall()
+
+            rows = self.db.run(page)
             for row in rows:
                 yield _row(row)
             if len(rows) < PAGE:
@@ -147,8 +152,11 @@ class PostgresLogStore(LogStore):
         ids = [int(i) for i in ids]
         for k in range(0, len(ids), PAGE):
             chunk = ids[k:k + PAGE]
-            rows = self.db.run(lambda c, chunk=chunk: c.execute(
-                f"SELECT {', '.join(ENTRY_COLUMNS)} FROM entries WHERE id = ANY(%s) ORDER BY id", (chunk,)).fetchall())
+            def by_id(c: Any, chunk: list[int] = chunk) -> list:
+                return c.execute(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM entries WHERE id = ANY(%s) ORDER BY id",
+                                 (chunk,)).fetchall()
+
+            rows = self.db.run(by_id)
             out.extend(_row(r) for r in rows)
         return out
 
