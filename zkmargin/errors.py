@@ -29,6 +29,7 @@ __all__ = [
     "LogError",
     "DatabaseUnavailableError",
     "NotFoundError",
+    "AuditIncompleteError",
     "AttestationError",
     "MissingExtraError",
     "ExchangeDataError",
@@ -171,6 +172,11 @@ class DatabaseUnavailableError(ServiceBusyError, LogError):
 class AuthenticationError(ZkMarginError):
     """A request to the verification service carries no API key or one the venue does not know
     (HTTP 401). The message is the same whatever the reason, so it says nothing about clients."""
+
+
+class AuditIncompleteError(ZkMarginError):
+    """A distributed audit or bulk verification did not finish (a task failed, the cluster went
+    away, a result is missing): there is no report, so nothing is called clean."""
 
 
 class NotFoundError(InputError):
