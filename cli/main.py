@@ -12,6 +12,7 @@ from . import (
     commands_clients,  # noqa: F401,E402  client-add client-remove
     commands_core,  # noqa: F401,E402  demo check prove verify verify-batch challenge inspect bench
     commands_custodian,  # noqa: F401,E402  custodian-keygen attest commit open
+    commands_db,  # noqa: F401,E402  db-migrate
     commands_import,  # noqa: F401,E402  import-venue import-market import-account reconcile
     commands_info,  # noqa: F401,E402  policy-info
     commands_log,  # noqa: F401,E402  venue-keygen log-head receipt audit

@@ -28,6 +28,9 @@ __all__ = [
     "CircuitError",
     "OverflowRiskError",
     "LogError",
+    "DatabaseUnavailableError",
+    "NotFoundError",
+    "AuditIncompleteError",
     "AttestationError",
     "MissingExtraError",
     "ExchangeDataError",
@@ -185,9 +188,24 @@ class RateLimitedError(ServiceBusyError):
     ``Retry-After``. Other clients are not affected."""
 
 
+class DatabaseUnavailableError(ServiceBusyError, LogError):
+    """The database behind the log, the challenges or the rates cannot be reached right now (a
+    restarted server, a dropped connection): nothing was written. The service answers 503 with
+    ``Retry-After``; the next request reconnects."""
+
+
 class AuthenticationError(ZkMarginError):
     """A request to the verification service carries no API key or one the venue does not know
     (HTTP 401). The message is the same whatever the reason, so it says nothing about clients."""
+
+
+class AuditIncompleteError(ZkMarginError):
+    """A distributed audit or bulk verification did not finish (a task failed, the cluster went
+    away, a result is missing): there is no report, so nothing is called clean."""
+
+
+class NotFoundError(InputError):
+    """What a request asks for does not exist, or is not the asker's to see (HTTP 404)."""
 
 
 class RequestTimeoutError(InputError):

@@ -78,6 +78,7 @@ class AuditReport:
     seed: int | None = None
     sampled_ids: list | None = None
     timings: dict = field(default_factory=dict)
+    cluster: str | None = None  # where the proofs were re-verified, when not in this process
 
     @property
     def log_intact(self) -> bool:
@@ -145,7 +146,7 @@ class AuditReport:
             "notes": self.notes,
             "proofs": {"accepted": self.accepted, "rejected": self.rejected, "checked": self.checked,
                        "sample": self.sample, "seed": self.seed, "sampled_ids": self.sampled_ids,
-                       "failed": self.failed_proofs},
+                       "failed": self.failed_proofs, "cluster": self.cluster},
             "timings": {k: round(v, 6) for k, v in self.timings.items()},
             "problems": self.problems(),
         }

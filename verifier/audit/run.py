@@ -8,6 +8,7 @@ other modules. Used by the CLI (``audit``), the service's tests and the benchmar
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import random
@@ -29,13 +30,19 @@ from .tree import bodies_intact, check_evidence, check_tree, stored_leaf
 
 
 def audit(path, *, venue_key=None, sths: Sequence = (), receipts: Sequence = (), sample: int | None = None,
-          seed: int | None = None, backend=None, verify_proofs: bool = True) -> AuditReport:
+          seed: int | None = None, backend=None, verify_proofs: bool = True, scheduler: str | None = None,
+          workers: int | None = None, dask_client=None) -> AuditReport:
     """Audit the log at ``path``; never raises on tampering — inspect :attr:`AuditReport.clean`
     (or call :meth:`AuditReport.raise_if_not_clean)`. ``venue_key`` is the venue's public key as
     the auditor knows it; ``sths`` and ``receipts`` are older signed heads and receipts (paths,
     dicts or parsed) the log must still be an extension of. Raises :class:`LogError` when the file
     is not a zkmargin log, :class:`InputError` / :class:`FormatError` on bad arguments or a
-    malformed head, receipt or key."""
+    malformed head, receipt or key.
+
+    The accepted proofs are re-verified in this process, or on a Dask cluster when ``scheduler``
+    (``tcp://host:port``), ``workers`` (a LocalCluster of that many processes) or an open
+    ``dask_client`` is given (:mod:`.cluster`); a distributed audit that does not finish raises
+    :class:`AuditIncompleteError` instead of reporting."""
     from zkmargin.api import _Verifier
     t0 = time.perf_counter()
     if sample is not None and sample < 0:
@@ -48,6 +55,7 @@ def audit(path, *, venue_key=None, sths: Sequence = (), receipts: Sequence = (),
     report = AuditReport(path=str(path), sample=sample)
     timings = report.timings
     with VerificationLog(path, create=False, read_only=True) as log:
+        report.path = log.path  # a database URL without its password
         report.log_id = log.log_id
         if given_key is not None:
             report.key, report.key_source = given_key, "the venue key given"
@@ -134,6 +142,18 @@ def audit(path, *, venue_key=None, sths: Sequence = (), receipts: Sequence = (),
             groups.setdefault((e.policy_digest, e.market_digest, e.threshold), []).append(e)
         for key in ("batch_verify", "decode", "attestations"):
             timings[key] = 0.0
+        if dask_client is not None or scheduler is not None or workers is not None:
+            from .cluster import dask_client as open_client
+            from .cluster import verify_groups_on_cluster
+
+            be_name = backend if isinstance(backend, str) or backend is None else getattr(backend, "name", None)
+            with contextlib.ExitStack() as stack:
+                client = dask_client or stack.enter_context(open_client(scheduler, workers))
+                verify_groups_on_cluster(log, groups, policies, markets, failed, timings, client=client,
+                                         backend=be_name, chunk=BATCH_SIZE)
+                n = len(client.scheduler_info().get("workers", {}))
+                report.cluster = f"Dask, {n} worker{'' if n == 1 else 's'}"
+            groups = {}
         for (pd, md, thr), entries in groups.items():
             pol, mkt = policies.get(pd), markets.get(md)
             if pol is None or mkt is None:

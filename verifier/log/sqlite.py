@@ -248,6 +248,13 @@ class SQLiteLogStore(LogStore):
             except sqlite3.DatabaseError as exc:
                 raise LogError(f"the log is unreadable ({exc})", source=self.path) from None
 
+    def entry_by_challenge(self, challenge: str):
+        cols = ", ".join(c if c not in ("bundle", "attestations") else
+                         f"CASE WHEN {c} IS NULL THEN NULL ELSE X'' END" for c in ENTRY_COLUMNS)
+        row = self._fetch(f"SELECT {cols} FROM entries WHERE challenge = ? "
+                          "ORDER BY (result = 'accepted') DESC, id DESC LIMIT 1", (challenge,), one=True)
+        return None if row is None else dict(zip(ENTRY_COLUMNS, row))
+
     def count(self) -> int:
         return int(self._fetch("SELECT COUNT(*) FROM entries", one=True)[0])
 

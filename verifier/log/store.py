@@ -15,9 +15,10 @@ implements (:class:`LogStore`):
   digest, and ``accepted_seq(challenge)`` (the cheap replay pre-check).
 
 Backends: :class:`~zkmargin.verifier.log.sqlite.SQLiteLogStore` (one file, embedded; the schema
-is documented there). A PostgreSQL backend goes beside it (``postgres.py``) and does the same with
-a ``SELECT … FOR UPDATE`` on the tree-state row, a partial unique index on accepted challenges and
-one transaction per append; :class:`LogStore` stays the one interface both implement.
+is documented there) and :class:`~zkmargin.verifier.log.postgres.PostgresLogStore` (several
+workers or hosts: a ``SELECT … FOR UPDATE`` on the tree-state row, a partial unique index on
+accepted challenges, one transaction per append, the schema versioned by
+:mod:`~zkmargin.verifier.log.migrations`); :class:`LogStore` is the one interface both implement.
 
 May import the entry's hashed fields (:mod:`.entry`) only. Used by the log
 (:mod:`.verification_log`) and its backends.
@@ -85,6 +86,11 @@ class LogStore(ABC):
     @abstractmethod
     def accepted_seq(self, challenge: str) -> int | None:
         """The seq of the entry that accepted this challenge (hex), or None."""
+
+    @abstractmethod
+    def entry_by_challenge(self, challenge: str) -> dict | None:
+        """The entry row (without bodies) that answered this challenge (hex): the accepted one
+        if any, else the latest; None when no entry names it."""
 
     @abstractmethod
     def count(self) -> int:

@@ -41,6 +41,7 @@ from .entry import (
     software_id,
 )
 from .merkle import CompactRange, MerkleTree
+from .pg_connection import is_database_url
 from .receipt import Receipt
 from .sqlite import SQLiteLogStore
 from .sth import SignedTreeHead, now_ms, sign_tree_head
@@ -92,6 +93,10 @@ class VerificationLog:
             self._key = load_private_key(signing_key, "venue log key", InputError)
         if isinstance(path, LogStore):
             store = path
+        elif is_database_url(path):  # several workers or hosts: PostgreSQL (zkmargin[postgres])
+            from .postgres import PostgresLogStore
+
+            store = PostgresLogStore(path, read_only=read_only, create=create and self._key is not None)
         else:
             if not os.path.exists(os.fspath(path)):
                 if not create or read_only:
@@ -217,6 +222,12 @@ class VerificationLog:
         return Appended(f["seq"], made["leaf"].hex(), f["result"], receipt, made["replay"])
 
     # --- reading ---------------------------------------------------------------------------------
+
+    def entry_by_challenge(self, challenge: bytes) -> LogEntry | None:
+        """The entry that answered this challenge (the accepted one if any, else the latest),
+        without its bodies: how a client whose connection dropped looks its outcome up."""
+        row = self.store.entry_by_challenge(bytes(challenge).hex())
+        return None if row is None else LogEntry(**row)
 
     def accepted_seq(self, challenge: bytes | None) -> int | None:
         """The entry that accepted this challenge, or None (the replay pre-check)."""

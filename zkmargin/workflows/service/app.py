@@ -9,13 +9,22 @@ service's own modules; FastAPI, starlette and uvicorn are imported inside :func:
 
 # no "from __future__ import annotations": FastAPI reads the endpoints' annotations, and the
 # Request class they name is imported inside create_app (the extra is optional)
+import contextlib
 import logging
 import math
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from ...errors import AuthenticationError, InputError, MissingExtraError, ZkMarginError
+from ...errors import (
+    AuthenticationError,
+    DatabaseUnavailableError,
+    InputError,
+    MissingExtraError,
+    NotFoundError,
+    ZkMarginError,
+)
+from .batching import DEFAULT_MAX_BATCH, DEFAULT_WINDOW, MicroBatcher
 from .challenges import CHALLENGE_BYTES, DEFAULT_CHALLENGE_TTL, ChallengeStore
 from .clients import Client, ClientRegistry, ClientsFile, bearer_key, load_clients
 from .gate import BodyLimit, ClientGate
@@ -26,6 +35,7 @@ from .responses import (
     ErrorResponse,
     HealthResponse,
     LogHead,
+    Outcome,
     VerifyRequest,
     VerifyResponse,
     error_body,
@@ -59,11 +69,12 @@ class Service:
 
     def __init__(self, policy, market, threshold=0, *, clients, log=None, log_key=None,
                  challenge_ttl: float = DEFAULT_CHALLENGE_TTL, limits: ServiceLimits | None = None,
-                 rate_storage=None, max_age: float | None = None, backend=None):
+                 rate_storage=None, max_age: float | None = None, backend=None,
+                 batch_window: float = DEFAULT_WINDOW, max_batch: int = DEFAULT_MAX_BATCH):
         from ...api import _Verifier
         from ...rules.decimals import canonical
         from ...rules.digests import market_digest, policy_digest
-        from ...verifier.log import VerificationLog
+        from ...verifier.log import VerificationLog, is_database_url
 
         self.verifier = _Verifier(market, policy, threshold, backend)
         self.policy_digest = policy_digest(self.verifier.policy)
@@ -83,12 +94,29 @@ class Service:
             self._clients = watched.registry
         for warning in self.limits.warnings(self._clients()):
             logger.warning("%s", warning)
-        self.challenges = ChallengeStore(challenge_ttl, self.limits.global_outstanding)
-        self.rates = RequestRates(rate_storage)
+        # a PostgreSQL log (--db postgresql://…): the challenges and the rates live beside it, so
+        # that several worker processes (and hosts) share them (.shared)
+        self.shared_db = log if is_database_url(log) else None
+        if self.shared_db is not None:
+            from .shared import PgChallengeStore, PgRequestRates
+
+            if log_key is None:
+                raise InputError("a service on a database needs the venue's log key", field="--log-key")
+            self.challenges: Any = PgChallengeStore(self.shared_db, challenge_ttl, self.limits.global_outstanding)
+            self.rates: Any = PgRequestRates(self.shared_db)
+        else:
+            self.challenges = ChallengeStore(challenge_ttl, self.limits.global_outstanding)
+            self.rates = RequestRates(rate_storage)
         self.log = None if log is None else (
             log if isinstance(log, VerificationLog) else VerificationLog(log, signing_key=log_key))
         if self.log is not None:
             self.log.require_signing_key()
+        if not (isinstance(batch_window, (int, float)) and math.isfinite(batch_window) and 0 <= batch_window <= 1):
+            raise InputError("must be between 0 and 1 second", field="--batch-window")
+        if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
+            raise InputError("must be a positive integer", field="--max-batch")
+        self.batcher = None if batch_window == 0 and max_batch == 1 else MicroBatcher(
+            self._verify_many, window=batch_window, max_batch=max_batch)
 
     # --- who is asking ---------------------------------------------------------------------------
 
@@ -138,11 +166,61 @@ class Service:
         require_subject(self.trust_rule, client.subject)  # before the challenge is spent
         self.challenges.consume(ch, client.id)
         v = self.verifier
-        result = verify_and_log(parsed, v.market, v.policy, v.threshold, ch, log=self.log,
-                                max_age=self.max_age, subject=client.subject, verifier=v)
+        try:
+            if self.batcher is not None:  # verified with the requests arriving in the same few ms
+                result = self.batcher.submit((parsed, ch, client.subject))
+            else:
+                result = verify_and_log(parsed, v.market, v.policy, v.threshold, ch, log=self.log,
+                                        max_age=self.max_age, subject=client.subject, verifier=v)
+        except DatabaseUnavailableError:
+            # nothing recorded, nothing answered: the client may retry with the same challenge
+            # (should the append have committed unseen, the log refuses a second acceptance)
+            with contextlib.suppress(ZkMarginError):
+                self.challenges.release(ch, client.id)
+            raise
         return {"valid": True, "statement": result.statement, "gates": result.gates,
                 "seconds": round(result.seconds, 6), "entry": jsonable(result.extra.get("log")),
                 "receipt": jsonable(result.extra.get("receipt")), "trust": jsonable(result.extra.get("trust"))}
+
+    def _verify_many(self, jobs):
+        from ...verifier.log.record_many import verify_each_and_log
+
+        return verify_each_and_log(self.verifier, jobs, log=self.log, max_age=self.max_age)
+
+    def outcome(self, client: Client, challenge_hex: str) -> dict:
+        """The logged outcome of the verification that answered one of this client's challenges
+        (for a client whose connection dropped before the answer came). Another client's
+        challenge is answered exactly like one nobody answered (404)."""
+        from ...verifier.log.receipt import Receipt
+
+        if self.log is None:
+            raise NotFoundError("this service keeps no log")
+        try:
+            ch = bytes.fromhex(challenge_hex)
+        except ValueError:
+            raise InputError("the challenge is not hex", field="challenge") from None
+        if len(ch) != CHALLENGE_BYTES:
+            raise InputError(f"the challenge is {CHALLENGE_BYTES} bytes", field="challenge")
+        entry = self.log.entry_by_challenge(ch)
+        owner = self.challenges.owner(ch)
+        mine = owner == client.id if owner is not None else (
+            entry is not None and client.subject is not None and entry.subject == client.subject)
+        if entry is None or not mine:
+            raise NotFoundError("no logged verification of this client answers this challenge")
+        head = self.log.latest_head()
+        proof = self.log.inclusion_proof(entry.id, head.tree_size)
+        receipt = Receipt(index=entry.id - 1, entry=entry.fields(), leaf_hash=bytes.fromhex(entry.leaf_hash),
+                          sth=head, inclusion_proof=proof)
+        return {"challenge": ch.hex(), "entry": {"id": entry.id, **entry.fields(), "leaf_hash": entry.leaf_hash},
+                "receipt": receipt.to_json_dict()}
+
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
+        for part in (self.log, self.challenges, self.rates):
+            close = getattr(part, "close", None)
+            if close is not None:
+                close()
 
     def client_info(self, client: Client) -> dict:
         ch, vf, out = self.limits.for_client(client)
@@ -162,9 +240,12 @@ class Service:
 def create_app(policy, market, threshold=0, *, clients, log=None, log_key=None,
                challenge_ttl: float = DEFAULT_CHALLENGE_TTL, max_body: int = DEFAULT_MAX_BODY,
                limits: ServiceLimits | None = None, rate_storage=None, max_age: float | None = None,
-               backend=None):
+               backend=None, batch_window: float = DEFAULT_WINDOW, max_batch: int = DEFAULT_MAX_BATCH):
     """The ASGI application: the client gate around the body limit around FastAPI. ``clients``
-    is a clients file (re-read when it changes), its JSON, or a :class:`ClientRegistry`."""
+    is a clients file (re-read when it changes), its JSON, or a :class:`ClientRegistry`. ``log``
+    is a SQLite file, a ``postgresql://`` URL (the log, the challenges and the rates in that
+    database: what several workers share) or an open log. Verifications arriving within
+    ``batch_window`` seconds are verified together (at most ``max_batch``; 0 and 1: one by one)."""
     require_extra()
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -176,7 +257,7 @@ def create_app(policy, market, threshold=0, *, clients, log=None, log_key=None,
 
     svc = Service(policy, market, threshold, clients=clients, log=log, log_key=log_key,
                   challenge_ttl=challenge_ttl, limits=limits, rate_storage=rate_storage, max_age=max_age,
-                  backend=backend)
+                  backend=backend, batch_window=batch_window, max_batch=max_batch)
     errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse}
                                               for code in (400, 401, 408, 409, 413, 422, 429, 500, 503)}
     app = FastAPI(
@@ -233,6 +314,11 @@ def create_app(policy, market, threshold=0, *, clients, log=None, log_key=None,
                  request.scope.get("zkmargin.body_sha256", "-"), (out.get("entry") or {}).get("id", "-"))
         return out
 
+    @app.get("/v1/verification/{challenge}", response_model=Outcome, responses=errors | {404: {"model": ErrorResponse}},
+             summary="The logged outcome of the verification that answered one of this client's challenges")
+    def outcome(challenge: str, request: Request):
+        return svc.outcome(client_of(request), challenge)
+
     @app.get("/v1/client", response_model=ClientInfo, responses={401: {"model": ErrorResponse}},
              summary="The calling client's own registration, quotas and outstanding challenges")
     def client_info(request: Request):
@@ -265,16 +351,22 @@ def create_app(policy, market, threshold=0, *, clients, log=None, log_key=None,
 def serve(policy, market, threshold=0, *, clients, host: str = "127.0.0.1", port: int = 8000, log=None, log_key=None,
           challenge_ttl: float = DEFAULT_CHALLENGE_TTL,
           max_body: int = DEFAULT_MAX_BODY, limits: ServiceLimits | None = None,
-          max_age: float | None = None, backend=None, log_level: str = "info", announce=None) -> None:
-    """Run the service with uvicorn until interrupted (one process: the challenge store and the
-    request rates are in memory). ``announce`` is called with one line once the app is built
+          max_age: float | None = None, backend=None, log_level: str = "info", announce=None,
+          workers: int = 1, batch_window: float = DEFAULT_WINDOW, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+    """Run the service with uvicorn until interrupted. One worker keeps the challenge store and
+    the request rates in memory (the log in a SQLite file or a database); ``workers`` > 1 runs
+    that many processes sharing the log, the challenges and the rates in the PostgreSQL database
+    ``log`` names (:mod:`.workers`). ``announce`` is called with one line once the app is built
     (every input checked), before serving."""
     require_extra()
     import uvicorn
 
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
+        raise InputError("must be an integer from 1 to 64", field="--workers")
+    limits = limits or ServiceLimits()
     app = create_app(policy, market, threshold, clients=clients, log=log, log_key=log_key,
                      challenge_ttl=challenge_ttl, max_body=max_body, limits=limits, max_age=max_age,
-                     backend=backend)
+                     backend=backend, batch_window=batch_window, max_batch=max_batch)
     if not logger.handlers and not logging.getLogger().handlers:
         # the refusal lines next to uvicorn's own, at the same level
         handler = logging.StreamHandler()
@@ -282,5 +374,12 @@ def serve(policy, market, threshold=0, *, clients, host: str = "127.0.0.1", port
         logger.addHandler(handler)
         logger.setLevel(log_level.upper())
     if announce is not None:
-        announce(f"serving on http://{host}:{port} (OpenAPI: /openapi.json)")
+        announce(f"serving on http://{host}:{port} with {workers} worker(s) (OpenAPI: /openapi.json)")
+    if workers > 1:
+        from .workers import serve_workers
+
+        serve_workers(app, workers=workers, host=host, port=port, clients=clients, log=log, log_key=log_key,
+                      challenge_ttl=challenge_ttl, max_body=max_body, limits=limits, max_age=max_age,
+                      backend=backend, batch_window=batch_window, max_batch=max_batch, log_level=log_level)
+        return
     uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1, timeout_keep_alive=5)

@@ -88,6 +88,26 @@ class ChallengeStore:
             self._used[challenge] = owner
             self._purge(now)
 
+    def release(self, challenge: bytes, owner: str = "") -> None:
+        """Make a consumed challenge usable again by its owner (the service could not record its
+        verification: nothing was answered). A no-op when it is not this owner's used one."""
+        now = time.monotonic()
+        with self._lock:
+            if self._used.get(challenge) != owner:
+                return
+            for exp, c in self._queue:
+                if c == challenge:
+                    if exp > now:
+                        del self._used[challenge]
+                        self._owner[challenge] = owner
+                        self._by_client.setdefault(owner, {})[challenge] = exp
+                    return
+
+    def owner(self, challenge: bytes) -> str | None:
+        """The client a challenge was issued to, while it is remembered (until it expires)."""
+        with self._lock:
+            return self._used.get(challenge) or self._owner.get(challenge)
+
     def outstanding(self, owner: str | None = None) -> int:
         """Unused, unexpired challenges: of one client, or of all."""
         now = time.monotonic()

@@ -17,7 +17,9 @@ from pydantic import BaseModel, Field
 
 from ...errors import (
     AuthenticationError,
+    DatabaseUnavailableError,
     LogError,
+    NotFoundError,
     RateLimitedError,
     Rejected,
     ReplayError,
@@ -66,6 +68,13 @@ class VerifyResponse(BaseModel):
     trust: dict[str, Any] | None = Field(default=None, description="who vouched for the committed values")
 
 
+class Outcome(BaseModel):
+    challenge: str
+    entry: dict[str, Any] = Field(description="the logged entry that answered the challenge (its hashed fields, "
+                                              "id, leaf hash): result 'accepted' or 'rejected' with code and reason")
+    receipt: dict[str, Any] = Field(description="a receipt for the entry in the log's latest signed tree head")
+
+
 class ErrorResponse(BaseModel):
     error: str
     code: str
@@ -108,6 +117,8 @@ def status_of(exc: ZkMarginError) -> int:
         return 401
     if isinstance(exc, RequestTimeoutError):
         return 408
+    if isinstance(exc, NotFoundError):
+        return 404
     if isinstance(exc, RequestTooLargeError):
         return 413
     if isinstance(exc, ReplayError):
@@ -132,6 +143,8 @@ def public_message(exc: ZkMarginError) -> str:
     """The one line a client may see: the message and field, never the file (``source``) an
     error names on the server, at most a few hundred characters (a message that quotes a client's
     key names cannot grow with them); server-side faults say no more than that."""
+    if isinstance(exc, DatabaseUnavailableError):
+        return "the service's database is unavailable; nothing was recorded: retry after Retry-After seconds"
     if isinstance(exc, LogError):
         return "the verification log is unavailable; nothing was recorded"
     text = f"field {exc.field!r}: {exc.message}" if exc.field else exc.message
