@@ -50,7 +50,7 @@ from typing import Any
 from ..crypto.backends import GroupBackend, get_backend
 from ..errors import AttestationRejectedError, InputError, UnchallengedProofError, ZkMarginError
 from ..rules.digests import policy_digest
-from ..rules.models import Market, Policy, load_market, load_policy, parse_timestamp
+from ..rules.models import DocumentSource, Market, Policy, load_market, load_policy, parse_timestamp
 from .attestation import SignedCommitments, parse_as_of, slot_coverage
 from .bundle import ProofBundle, check_challenge, load_bundle
 
@@ -274,7 +274,8 @@ def enforce(rule: TrustRule, bundle: ProofBundle, market: Market, challenge: byt
     return report
 
 
-def check_trust(bundle: object, market: object, policy: object, challenge: bytes | None = None, *,
+def check_trust(bundle: object, market: Market | DocumentSource, policy: Policy | DocumentSource,
+                challenge: bytes | None = None, *,
                 subject: str | None = None, now: object = None, max_age: object = None,
                 backend: BackendChoice = None) -> TrustReport:
     """The trust rule of ``policy`` on one bundle, on its own (no proof verification, no
