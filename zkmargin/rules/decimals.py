@@ -28,7 +28,9 @@ the engine, the circuits' plan, the API, the workflows and the command line.
 from __future__ import annotations
 
 import json
+import os
 import re
+from contextlib import AbstractContextManager
 from decimal import (
     ROUND_CEILING,
     ROUND_FLOOR,
@@ -42,7 +44,7 @@ from decimal import (
     Rounded,
     localcontext,
 )
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import FormatError, PrecisionError
 
@@ -60,7 +62,12 @@ __all__ = [
     "loads_json",
     "load_json_file",
     "bits_needed",
+    "Number",
 ]
+
+#: A number as Python code passes it to the loaders and the engine: an exact ``Decimal``, an
+#: ``int`` or a decimal string (never a binary float; :func:`parse_decimal` checks at run time).
+Number = Decimal | int | str
 
 #: The four kinds of number a policy declares a scale for.
 KINDS = ("size", "price", "rate", "amount")
@@ -75,7 +82,7 @@ EXACT = Context(
 )
 
 
-def exact():
+def exact() -> AbstractContextManager[Context]:
     """``with exact(): ...`` — run a block under :data:`EXACT` (no silent rounding)."""
     return localcontext(EXACT)
 
@@ -93,11 +100,11 @@ def _json_float(text: str) -> Decimal:
     return Decimal(text)
 
 
-def _json_constant(text: str):
+def _json_constant(text: str) -> NoReturn:
     raise FormatError(f"{text} is not a number zkmargin accepts (no NaN or infinities)")
 
 
-def _no_duplicates(pairs):
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
         if k in out:
@@ -135,7 +142,7 @@ def loads_json(text: str | bytes, *, source: str | None = None) -> Any:
         raise FormatError("JSON nested too deeply", source=source) from None
 
 
-def load_json_file(path) -> Any:
+def load_json_file(path: str | os.PathLike[str]) -> Any:
     """Read and parse a JSON file (see :func:`loads_json`); errors name the file."""
     try:
         with open(path, "rb") as fh:

@@ -42,6 +42,7 @@ tests.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -50,8 +51,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import FormatError, InputError, PolicyError
-from .decimals import canonical, load_json_file, parse_decimal
-from .models import Market, Policy, dump_document, load_market, load_policy, write_document
+from .decimals import Number, canonical, load_json_file, parse_decimal
+from .models import (
+    DocumentSource,
+    Market,
+    Policy,
+    dump_document,
+    load_market,
+    load_policy,
+    write_document,
+)
 from .scenarios import black_scholes, to_price_scale, year_fraction
 
 __all__ = [
@@ -74,6 +83,9 @@ STRESS_FORMAT = "zkmargin.stress/1"
 HISTORY_FORMAT = "zkmargin.history/1"
 VOL_FLOOR = 0.01
 
+#: ``{underlying: prices}``, oldest first (decimals as read from a history file, or floats).
+History = Mapping[str, Sequence[Decimal | float | str]]
+
 
 @dataclass
 class Moves:
@@ -95,7 +107,7 @@ class Moves:
                       for u in set(self.vol) | set(other.vol)})
 
 
-def file_digest(path) -> str:
+def file_digest(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a file's bytes (hex): what ``scenarios.source.inputs`` records."""
     with open(path, "rb") as fh:
         return hashlib.sha256(fh.read()).hexdigest()
@@ -122,7 +134,7 @@ def _float(x: Any, where: str) -> float:
 # --- the methods ----------------------------------------------------------------------------------
 
 
-def historical_moves(history: Mapping[str, Sequence], under: Sequence[str], *, window: int | None = None,
+def historical_moves(history: History, under: Sequence[str], *, window: int | None = None,
                      horizon: int = 1) -> Moves:
     """The joint moves of the last ``window`` days of ``history`` (``{underlying: prices}``)."""
     missing = [u for u in under if u not in history]
@@ -182,7 +194,7 @@ def monte_carlo_moves(under: Sequence[str], *, vols: Mapping[str, float], correl
     return Moves([f"mc {k:05d}" for k in range(n)], spot, vol)
 
 
-def load_stress(path) -> dict:
+def load_stress(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A ``zkmargin.stress/1`` document: ``{"scenarios": [{"name", "spot": {u: move},
     "vol": {u: shift}}]}`` (moves relative, shifts in volatility points; absent: 0)."""
     data = load_json_file(path)
@@ -196,7 +208,7 @@ def load_stress(path) -> dict:
     return data
 
 
-def stress_moves(doc: Mapping, under: Sequence[str], source: str | None = None) -> Moves:
+def stress_moves(doc: Mapping[str, Any], under: Sequence[str], source: str | None = None) -> Moves:
     """The venue's named scenarios as moves (every underlying not named moves by 0)."""
     names: list[str] = []
     spot = {u: [] for u in under}  # type: dict[str, list[float]]
@@ -261,9 +273,12 @@ def _versions() -> str:
     return f"zkmargin {ours}, numpy {np.__version__}"
 
 
-def generate(policy, market, *, method: str, history=None, window: int | None = None, horizon: int = 1,
-             model: Mapping | None = None, stress=None, vols: Mapping[str, float] | None = None,
-             horizon_days: float = 1.0, factor="1", initial_factor=None, measure: Mapping | None = None,
+def generate(policy: Policy | DocumentSource, market: Market | DocumentSource, *, method: str,
+             history: History | None = None, window: int | None = None, horizon: int = 1,
+             model: Mapping[str, Any] | None = None, stress: Mapping[str, Any] | None = None,
+             vols: Mapping[str, float] | None = None, horizon_days: float = 1.0,
+             factor: Number = "1", initial_factor: Number | None = None,
+             measure: Mapping[str, Any] | None = None,
              inputs: Mapping[str, str] | None = None) -> Policy:
     """A copy of the portfolio ``policy`` with a generated table (and ``scenarios.source``).
 
@@ -346,14 +361,16 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def write_generated(policy, market, out_path, **kwargs) -> Policy:
+def write_generated(policy: Policy | DocumentSource, market: Market | DocumentSource,
+                    out_path: str | os.PathLike[str], **kwargs: Any) -> Policy:
     """:func:`generate`, written to ``out_path`` atomically."""
     new = generate(policy, market, **kwargs)
     write_document(new, out_path)
     return new
 
 
-def regenerate(policy, market, *, history=None, stress=None) -> Policy:
+def regenerate(policy: Policy | DocumentSource, market: Market | DocumentSource, *,
+               history: History | None = None, stress: Mapping[str, Any] | None = None) -> Policy:
     """The table rebuilt from ``policy.scenarios.source`` and the same input documents."""
     pol = load_policy(policy)
     src = pol.scenarios.source if pol.scenarios is not None else None
@@ -370,7 +387,9 @@ def regenerate(policy, market, *, history=None, stress=None) -> Policy:
                     inputs={k: v for k, v in src.inputs.items() if k != "market"})
 
 
-def check_regenerates(policy, market, *, history=None, stress=None) -> list[str]:
+def check_regenerates(policy: Policy | DocumentSource, market: Market | DocumentSource, *,
+                      history: History | None = None,
+                      stress: Mapping[str, Any] | None = None) -> list[str]:
     """The entries where the regenerated table differs from the published one (``[]``: same)."""
     pol = load_policy(policy)
     new = regenerate(pol, market, history=history, stress=stress)
