@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import zkmargin
-    from zkmargin import attest as A
+    from zkmargin.workflows import custodian as A
     from zkmargin.api import _verify_bare
     from zkmargin.workflows.bench import cross_workload, msm_reference_seconds, portfolio_workload
 

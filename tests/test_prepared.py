@@ -20,7 +20,7 @@ import pytest
 import zkmargin.prepared as prepared
 from zkmargin import load_market, load_policy, prove, verify, verify_batch
 from zkmargin.api import _Verifier
-from zkmargin.bench import cross_workload
+from zkmargin.workflows.bench import cross_workload
 from zkmargin.circuits.layouts import build, plan_margin
 from zkmargin.crypto.backends import get_backend
 from zkmargin.crypto.field import R
