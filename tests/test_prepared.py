@@ -20,7 +20,6 @@ import pytest
 import zkmargin.prepared as prepared
 from zkmargin import load_market, load_policy, prove, verify, verify_batch
 from zkmargin.api import _Verifier
-from zkmargin.workflows.bench import cross_workload
 from zkmargin.circuits.layouts import build, plan_margin
 from zkmargin.crypto.backends import get_backend
 from zkmargin.crypto.field import R
@@ -28,6 +27,7 @@ from zkmargin.crypto.scalar_ops import INT_OPS
 from zkmargin.errors import StatementMismatchError, VerificationError
 from zkmargin.verifier.compiled import CompiledWeights
 from zkmargin.verifier.parallel import PARALLEL_MIN
+from zkmargin.workflows.bench import cross_workload
 
 N_INSTRUMENTS = 3
 
