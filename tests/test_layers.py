@@ -46,7 +46,8 @@ def layer_of(module: str) -> str:
     head = parts[1]
     if head in ("errors", "files", "crypto", "rules", "documents", "circuits", "prover", "cli", "api"):
         return head
-    if head in ("prepared", "zone_proofs"):  # the API's prepared verifier and its margin-call zone proofs
+    if head in ("prepared", "zone_proofs", "statement"):  # the API's prepared verifier, its margin-call
+        # zone proofs and the public statement
         return "api"
     if head == "verifier":  # the R1CS verifier (with its compiled weights and the parallel batch
         # verifier) sits beside the prover; the log and the audit above the API

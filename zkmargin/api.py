@@ -8,7 +8,9 @@ precise :class:`~zkmargin.errors.Rejected` subclass; success returns a result ob
 :mod:`zkmargin.documents.trust`) by default: the proof must answer a challenge unless the policy allows
 unchallenged proofs, and its committed values must be vouched for by the custodians the policy
 lists (or be self-declared where it lists none). The bare cryptographic check is
-:func:`_verify_bare`, private: a venue never accepts on it alone.
+:func:`_verify_bare`, private: a venue never accepts on it alone. The public statement
+(``statement_for``, ``public_inputs``, the comparison of a claimed statement with the verifier's)
+is :mod:`zkmargin.statement`, imported here.
 
 May import every layer below it: :mod:`zkmargin.rules`, :mod:`zkmargin.crypto`,
 :mod:`zkmargin.circuits`, :mod:`zkmargin.prover`, :mod:`zkmargin.verifier.r1cs` and
@@ -26,13 +28,11 @@ from decimal import Decimal
 from typing import Any
 
 from .circuits.layouts import plan_margin, witness_values  # per-instrument or K-slot layout
-from .circuits.margin import MarginPlan
 from .circuits.provable import build_checked
 from .crypto.backends import get_backend
 from .crypto.field import R
 from .crypto.proof import R1CSProof
-from .crypto.r1cs_transcript import OLD_PROTOCOLS, PROTOCOL
-from .documents.bundle import ProofBundle, canonical_statement_bytes
+from .documents.bundle import ProofBundle
 from .documents.bundle import check_challenge as _challenge
 from .documents.bundle import load_bundle as _bundle
 from .errors import (
@@ -40,14 +40,13 @@ from .errors import (
     DecodeError,
     InputError,
     MalformedProofError,
-    StatementMismatchError,
     VerificationError,
 )
-from .rules.decimals import canonical, parse_decimal
-from .rules.digests import market_digest, policy_digest
+from .rules.decimals import parse_decimal
 from .rules.engine import MarginReport
 from .rules.engine import check as _engine_check
 from .rules.models import Account, Market, Policy, load_account, load_market, load_policy
+from .statement import _check_statement, public_inputs, statement_for  # the public statement
 
 # --- inputs --------------------------------------------------------------------------------------
 
@@ -65,28 +64,6 @@ def _threshold(threshold, policy: Policy) -> Decimal:
     if t < 0:
         raise InputError("the threshold must be >= 0", field="threshold")
     return t
-
-
-def statement_for(policy: Policy, market: Market, threshold: Decimal, challenge: bytes | None, plan: MarginPlan, cs) -> dict:
-    """The public statement a proof is about (what both sides must agree on)."""
-    return {
-        "protocol": PROTOCOL.decode(),
-        "venue": policy.venue,
-        "mode": policy.mode,
-        "requirement": policy.requirement,
-        "policy_digest": policy_digest(policy),
-        "market_digest": market_digest(market),
-        "as_of": market.as_of,
-        "threshold": canonical(threshold),
-        "challenge": challenge.hex() if challenge is not None else None,
-        "circuit_digest": cs.digest().hex(),
-        "gates": cs.total_gates,
-        "slots": plan.slot_names(),
-    }
-
-
-def public_inputs(statement: dict) -> list[tuple[bytes, bytes]]:
-    return [(b"statement", canonical_statement_bytes(statement))]
 
 
 # --- check ---------------------------------------------------------------------------------------
@@ -193,33 +170,6 @@ class VerificationResult:
         for key, value in self.extra.items():
             doc.setdefault(key, value)
         return doc
-
-
-_MISMATCH = {
-    "protocol": "the proof uses another protocol version",
-    "policy_digest": "the proof is for another policy",
-    "market_digest": "the proof is for another market snapshot",
-    "threshold": "the proof is for another threshold",
-    "challenge": "the proof answers another challenge",
-    "circuit_digest": "the proof is for another circuit",
-}
-
-
-def _check_statement(claimed: dict, expected: dict, index: int | None = None) -> None:
-    where = "" if index is None else f"bundle {index}: "
-    if claimed.get("protocol") in {p.decode() for p in OLD_PROTOCOLS}:
-        raise StatementMismatchError(
-            f"{where}the proof was made by an older zkmargin ({claimed['protocol']}); this version verifies "
-            f"{PROTOCOL.decode()} proofs only: prove again"
-        )
-    for key in ("protocol", "policy_digest", "market_digest", "threshold", "challenge", "circuit_digest"):
-        if claimed.get(key) != expected[key]:
-            raise StatementMismatchError(f"{where}{_MISMATCH[key]} ({key} differs)")
-    for key, value in expected.items():
-        if claimed.get(key) != value:
-            raise StatementMismatchError(f"{where}the statement's {key!r} differs from the verifier's")
-    for key in set(claimed) - set(expected):
-        raise StatementMismatchError(f"{where}the statement claims {key!r}, which this verification does not ask about")
 
 
 def _decode(bundle: ProofBundle, be, n_slots: int, index: int | None = None):
