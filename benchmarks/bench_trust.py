@@ -36,8 +36,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import zkmargin
-    from zkmargin import attest as A
     from zkmargin.api import _verify_bare
+    from zkmargin.workflows import custodian as A
     from zkmargin.workflows.bench import cross_workload, msm_reference_seconds, portfolio_workload
 
     msm = msm_reference_seconds(repeats=args.rounds)

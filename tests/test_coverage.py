@@ -532,8 +532,8 @@ def test_a_custodian_attests_the_new_slots_and_a_missing_one_is_refused(name):
     from datetime import datetime
 
     import zkmargin
-    from zkmargin import attest as A
     from zkmargin.errors import AttestationError
+    from zkmargin.workflows import custodian as A
 
     key = A.generate_private_key()
     case = CASES[name]()

@@ -46,8 +46,9 @@ def layer_of(module: str) -> str:
     head = parts[1]
     if head in ("errors", "files", "crypto", "rules", "documents", "circuits", "prover", "cli", "api"):
         return head
-    if head in ("prepared", "zone_proofs", "verification", "prepared_store"):  # the API's prepared verifier
-        # (checking a bundle against it, its disk cache) and its margin-call zone proofs
+    if head in ("prepared", "zone_proofs", "verification", "prepared_store", "statement"):  # the API's
+        # prepared verifier (checking a bundle against it, its disk cache), its margin-call zone
+        # proofs and the public statement
         return "api"
     if head == "verifier":  # the R1CS verifier (with its compiled weights and the parallel batch
         # verifier) sits beside the prover; the log and the audit above the API

@@ -214,8 +214,8 @@ def no_digests(monkeypatch):
     # the prepared verifiers cached in this process were built with the real digests, and the
     # ones built under this patch must not outlive it
     prepared.clear()
-    monkeypatch.setattr(api, "policy_digest", lambda policy: "0" * 64)
-    monkeypatch.setattr(api, "market_digest", lambda market: "0" * 64)
+    monkeypatch.setattr("zkmargin.statement.policy_digest", lambda policy: "0" * 64)
+    monkeypatch.setattr("zkmargin.statement.market_digest", lambda market: "0" * 64)
     monkeypatch.setattr(ConstraintSystem, "digest", lambda self: b"\0" * 32)
     yield
     prepared.clear()

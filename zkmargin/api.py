@@ -26,11 +26,9 @@ from decimal import Decimal
 from typing import Any
 
 from .circuits.layouts import plan_margin, witness_values  # per-instrument or K-slot layout
-from .circuits.margin import MarginPlan
 from .circuits.provable import build_checked
 from .crypto.backends import get_backend
 from .crypto.field import R
-from .crypto.r1cs_transcript import PROTOCOL
 from .documents.bundle import ProofBundle
 from .documents.bundle import check_challenge as _challenge
 from .documents.bundle import load_bundle as _bundle
@@ -40,11 +38,11 @@ from .errors import (  # noqa: F401  (MalformedProofError: the API's name for it
     MalformedProofError,
     VerificationError,
 )
-from .rules.decimals import canonical, parse_decimal
-from .rules.digests import market_digest, policy_digest
+from .rules.decimals import parse_decimal
 from .rules.engine import MarginReport
 from .rules.engine import check as _engine_check
 from .rules.models import Account, Market, Policy, load_account, load_market, load_policy
+from .statement import statement_for  # the public statement a proof is about
 from .verification import (  # checking a bundle against a prepared verifier (no models needed)
     PreparedView,
     VerificationResult,
@@ -73,24 +71,6 @@ def _threshold(threshold, policy: Policy) -> Decimal:
     if t < 0:
         raise InputError("the threshold must be >= 0", field="threshold")
     return t
-
-
-def statement_for(policy: Policy, market: Market, threshold: Decimal, challenge: bytes | None, plan: MarginPlan, cs) -> dict:
-    """The public statement a proof is about (what both sides must agree on)."""
-    return {
-        "protocol": PROTOCOL.decode(),
-        "venue": policy.venue,
-        "mode": policy.mode,
-        "requirement": policy.requirement,
-        "policy_digest": policy_digest(policy),
-        "market_digest": market_digest(market),
-        "as_of": market.as_of,
-        "threshold": canonical(threshold),
-        "challenge": challenge.hex() if challenge is not None else None,
-        "circuit_digest": cs.digest().hex(),
-        "gates": cs.total_gates,
-        "slots": plan.slot_names(),
-    }
 
 
 # --- check ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ randomized into a copy per proof). :func:`clear` empties it (tests; a long-runni
 wants the memory back).
 
 Imports the margin rules, the circuits, :mod:`zkmargin.verifier.compiled` and, lazily, the
-trust rule. Used by :mod:`zkmargin.api`.
+statement (:mod:`zkmargin.statement`) and the trust rule. Used by :mod:`zkmargin.api`.
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ def prepare(policy: Policy, market: Market, threshold: Decimal) -> Prepared:
 
 def build_prepared(key: PreparedKey, policy: Policy, market: Market, threshold: Decimal) -> Prepared:
     """Build everything from scratch (no cache)."""
-    from .api import statement_for
     from .documents.trust import TrustRule
+    from .statement import statement_for
     from .verifier.compiled import CompiledWeights
 
     plan = plan_margin(policy, market, threshold)

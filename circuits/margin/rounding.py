@@ -7,7 +7,7 @@ May import :mod:`zkmargin.rules.decimals`, :mod:`..cs`, :mod:`..gadgets` and :mo
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from zkmargin.crypto.field import R
 from zkmargin.rules.decimals import to_fixed
@@ -20,7 +20,7 @@ RangeCheck = Callable[[LinearCombination, int, str], object]
 
 
 def round_requirement(cs: ConstraintSystem, x: LinearCombination, plan: MarginPlan, label: str,
-                      rc: Optional[RangeCheck] = None) -> LinearCombination:
+                      rc: RangeCheck | None = None) -> LinearCombination:
     """Replace the requirement ``x`` (at scale SR, ≥ 0) by a rounded ``q·10^k`` with q at the
     rounding's decimals, q ≥ round(x) (the prover can only overstate: that never helps it).
     ``rc(lc, bits, label)`` is the range check to use (bit decomposition by default; the K-slot
@@ -45,7 +45,7 @@ def round_requirement(cs: ConstraintSystem, x: LinearCombination, plan: MarginPl
         return to_fixed(quantize(value, decimals, mode), decimals)
 
     q = cs.allocate(exact if cs.is_prover else None)
-    rc(q, q_bits, f"{label}: rounded requirement")
+    rc(LinearCombination.of(q), q_bits, f"{label}: rounded requirement")
     qD: LinearCombination = q * D
     if mode == "up":
         rc(qD - x, bits_for(D - 1), f"{label}: rounded up")
@@ -64,7 +64,7 @@ def round_requirement(cs: ConstraintSystem, x: LinearCombination, plan: MarginPl
         cs.constrain(o2 - (1 - e), f"{label}: tie flag when exactly halfway")
         odd = boolean(cs, (lambda: cs.eval(q) & 1) if cs.is_prover else None, f"{label} parity")
         p = cs.allocate((lambda: cs.eval(q) >> 1) if cs.is_prover else None)
-        rc(p, max(1, q_bits - 1), f"{label}: half of the rounded requirement")
+        rc(LinearCombination.of(p), max(1, q_bits - 1), f"{label}: half of the rounded requirement")
         cs.constrain(LinearCombination.of(q) - p * 2 - odd, f"{label}: parity split")
         _, _, o3 = cs.multiply(e, odd)
         cs.constrain(o3, f"{label}: ties round to even")

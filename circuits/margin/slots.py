@@ -32,9 +32,10 @@ with lookup range checks.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING
 
 from zkmargin.crypto.field import R, inv, signed
 from zkmargin.errors import CircuitError, InputError, PolicyError
@@ -49,22 +50,25 @@ from .public_numbers import coefficient
 from .risk_measures import measure_requirement as _measure_requirement
 from .rounding import round_requirement as _round_requirement
 
+if TYPE_CHECKING:
+    from zkmargin.rules.models import Account, Market, Policy
+
 CROSS_COLUMNS = ("id", "live", "lo", "hi", "rate", "cum", "mark")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SlotPlan(MarginPlan):
     """A :class:`MarginPlan` (scales, widths, instruments, collateral, threshold) with K position
     slots and the public instrument table."""
 
     K: int = 0
-    table: Optional[Table] = None
+    table: Table  # keyword-only, so it needs no default after the base plan's defaulted fields
     null_id: int = 0
     id_bits: int = 1  # A: v = id + 2^A·q
     limb_bits: int = 8
     has_linear: bool = False
-    columns: tuple = ()
-    rows_by_id: dict = field(default_factory=dict)  # instrument id -> its rows' indices, in bracket order
+    columns: tuple[str, ...] = ()
+    rows_by_id: dict[int, list[int]] = field(default_factory=dict)  # instrument id -> its rows' indices, in bracket order
 
     def row_of(self, instrument: int, qabs: int) -> int:
         """Index of the table row of ``instrument`` whose interval holds ``|q|`` (the last row of
@@ -83,14 +87,16 @@ class SlotPlan(MarginPlan):
         return len(self.table.rows) - 1
 
 
-def plan_slots(policy, market, threshold: Decimal) -> SlotPlan:
+def plan_slots(policy: Policy, market: Market, threshold: Decimal) -> SlotPlan:
     """The public side of the K-slot circuit (prover and verifier build it identically)."""
     base = plan_margin(policy, market, threshold)
+    if policy.slots is None:  # layouts.plan_for calls this only for a policy that declares slots
+        raise PolicyError("the policy declares no position slots", field="slots")
     K = int(policy.slots)
     N = len(base.instruments)
     size_max = (1 << base.size_bits) - 1
     has_linear = any(ip.rule == "linear" for ip in base.instruments)
-    rows: list[tuple] = []
+    rows: list[tuple[int, ...]] = []
     by_id: dict[int, list[int]] = {}
     if base.mode == "portfolio":
         columns = ("id", "live", "hi", "mark") + tuple(f"pnl_{s}" for s in range(base.n_scenarios))
@@ -149,7 +155,7 @@ def unpack(plan: SlotPlan, value: int) -> tuple[int, int]:
     return instrument, (v - instrument) >> plan.id_bits
 
 
-def open_position(plan: SlotPlan, value: int) -> tuple[Optional[str], Decimal]:
+def open_position(plan: SlotPlan, value: int) -> tuple[str | None, Decimal]:
     """A position slot's opened value as (symbol, size) — (None, 0) for a null slot; an auditor's
     view of an opening (the circuit proves no other reading exists)."""
     instrument, q = unpack(plan, value)
@@ -158,7 +164,7 @@ def open_position(plan: SlotPlan, value: int) -> tuple[Optional[str], Decimal]:
     return plan.instruments[instrument].symbol, Decimal(q).scaleb(-plan.ds)
 
 
-def slot_witness_values(plan: SlotPlan, account) -> list[int]:
+def slot_witness_values(plan: SlotPlan, account: Account) -> list[int]:
     """The committed values (prover only): open positions sorted by instrument id in the first
     slots, null slots after them, then the cost basis and the balances."""
     index = {ip.symbol: i for i, ip in enumerate(plan.instruments)}
@@ -183,7 +189,7 @@ def slot_witness_values(plan: SlotPlan, account) -> list[int]:
     return values
 
 
-def honest_rows(plan: SlotPlan, values: Sequence[int]) -> list[tuple]:
+def honest_rows(plan: SlotPlan, values: Sequence[int]) -> list[tuple[int, ...]]:
     """Each slot's table row, read from its committed value (the row whose interval holds |q|)."""
     out = []
     for k in range(plan.K):
@@ -195,17 +201,42 @@ def honest_rows(plan: SlotPlan, values: Sequence[int]) -> list[tuple]:
     return out
 
 
+# --- the prover's values (allocate calls them at once; the verifier passes None) -----------------
+
+
+def _cell(rows: Sequence[Sequence[int]], k: int, i: int) -> Callable[[], int]:
+    """Column ``i`` of the row slot ``k`` claims."""
+    return lambda: int(rows[k][i])
+
+
+def _size(cs: ConstraintSystem, v: Variable, idw: Variable, inv_2A: int) -> Callable[[], int]:
+    """``q = (v − id)·2^(−A)``, signed."""
+    return lambda: signed((cs.eval(v) - cs.eval(idw)) * inv_2A % R)
+
+
+def _sign(cs: ConstraintSystem, q: Variable) -> Callable[[], int]:
+    """1 when ``q < 0``, else 0."""
+    return lambda: 1 if cs.eval_signed(q) < 0 else 0
+
+
+def _flag(t: int, pick: int | None) -> Callable[[], int]:
+    """The one-hot bit of collateral tier ``t``."""
+    return lambda: 1 if t == pick else 0
+
+
 # --- the circuit -----------------------------------------------------------------------------------
 
 
-def slot_margin_circuit(cs: ConstraintSystem, plan: SlotPlan, rows: Optional[Sequence[Sequence[int]]] = None) -> None:
+def slot_margin_circuit(cs: ConstraintSystem, plan: SlotPlan,
+                        rows: Sequence[Sequence[int]] | None = None) -> None:
     """The one definition of the K-slot margin statement, for prover and verifier alike.
     ``rows`` (prover only) are the table rows the slots claim; by default the honest ones (tests
     pass others to play a cheating prover)."""
     if cs.m != len(plan.slots):
         raise CircuitError(f"the plan has {len(plan.slots)} slots, the constraint system {cs.m} inputs")
-    if cs.is_prover and rows is None:
-        rows = honest_rows(plan, cs.v)
+    claimed: Sequence[Sequence[int]] = ()
+    if cs.is_prover:
+        claimed = rows if rows is not None else honest_rows(plan, cs.v)
     K, table = plan.K, plan.table
     SR, Z = plan.SR, plan.Z
     ds, dp, dr, da = plan.ds, plan.dp, plan.dr, plan.da
@@ -228,14 +259,14 @@ def slot_margin_circuit(cs: ConstraintSystem, plan: SlotPlan, rows: Optional[Seq
     pnls: list[list[Variable]] = []
     for k in range(K):
         label = f"position slot {k}"
-        f = [cs.allocate((lambda k=k, i=i: int(rows[k][i])) if cs.is_prover else None) for i in range(width)]
+        f = [cs.allocate(_cell(claimed, k, i) if cs.is_prover else None) for i in range(width)]
         positions.lookup(f, f"{label}: a row of the instrument table")
         col = dict(zip(plan.columns, f))
         v = cs.inputs[k]
         # q = (v − id)·2^(−A): a wire, tied to the committed v by one constraint
-        q = cs.allocate((lambda v=v, idw=col["id"]: signed((cs.eval(v) - cs.eval(idw)) * inv_2A % R)) if cs.is_prover else None)
+        q = cs.allocate(_size(cs, v, col["id"], inv_2A) if cs.is_prover else None)
         cs.constrain(LinearCombination.of(q) * (1 << plan.id_bits) + col["id"] - v, f"{label}: v = id + 2^A·q")
-        s = boolean(cs, (lambda q=q: 1 if cs.eval_signed(q) < 0 else 0) if cs.is_prover else None, f"{label} sign")
+        s = boolean(cs, _sign(cs, q) if cs.is_prover else None, f"{label} sign")
         _, _, qabs = cs.multiply(q, 1 - 2 * LinearCombination.of(s))
         # |q| = ±q for the wire q, which nothing else fixes: the range check below defines it
         cs.mark_definable(qabs)
@@ -262,11 +293,11 @@ def slot_margin_circuit(cs: ConstraintSystem, plan: SlotPlan, rows: Optional[Seq
         upnl = upnl + N - 2 * LinearCombination.of(sN)  # q·mark = (1 − 2s)·N
         if plan.has_linear:
             _, _, g = cs.multiply(col["per_size"], qabs)
-            _, _, P = cs.multiply(N, LinearCombination.of(col["rate"]) * _p10(ds) + g)
-            mm = LinearCombination.of(P) * _p10(SR - (2 * ds + dp + dr))
+            _, _, NR = cs.multiply(N, LinearCombination.of(col["rate"]) * _p10(ds) + g)
+            mm = LinearCombination.of(NR) * _p10(SR - (2 * ds + dp + dr))
         else:
-            _, _, P = cs.multiply(N, col["rate"])
-            mm = LinearCombination.of(P) * _p10(SR - (ds + dp + dr))
+            _, _, NR = cs.multiply(N, col["rate"])
+            mm = LinearCombination.of(NR) * _p10(SR - (ds + dp + dr))
         if any(ip.rule == "brackets" for ip in plan.instruments):  # else every cum is 0 (and SR may be < da+dr)
             mm = mm - LinearCombination.of(col["cum"]) * _p10(SR - (da + dr))
         mm = _round_requirement(cs, mm, plan, f"requirement of {label}", rc=rc)
@@ -307,7 +338,7 @@ def slot_margin_circuit(cs: ConstraintSystem, plan: SlotPlan, rows: Optional[Seq
         if cs.is_prover:
             amount = cs.eval_signed(b)
             pick = next((t for t, (lo, hi, _, _) in enumerate(tiers) if lo <= amount <= hi), 0)
-        es = [boolean(cs, (lambda t=t: 1 if t == pick else 0) if cs.is_prover else None, f"collateral {cp.asset} tier {t}")
+        es = [boolean(cs, _flag(t, pick) if cs.is_prover else None, f"collateral {cp.asset} tier {t}")
               for t in range(len(tiers))]
         cs.constrain(sum((LinearCombination.of(e) for e in es), LinearCombination()) - 1, f"collateral {cp.asset}: exactly one tier")
         lo_sel = sum((e * t[0] for e, t in zip(es, tiers)), LinearCombination())
@@ -339,7 +370,8 @@ def slot_margin_circuit(cs: ConstraintSystem, plan: SlotPlan, rows: Optional[Seq
     rl.finish()
 
 
-def build_slots(plan: SlotPlan, values: Optional[list[int]] = None, *, rows=None) -> ConstraintSystem:
+def build_slots(plan: SlotPlan, values: list[int] | None = None, *,
+                rows: Sequence[Sequence[int]] | None = None) -> ConstraintSystem:
     """The K-slot circuit for ``plan``: the prover's when ``values`` are given, else the
     verifier's."""
     cs = ConstraintSystem.for_prover(values) if values is not None else ConstraintSystem.for_verifier(len(plan.slots))

@@ -285,7 +285,8 @@ def enforce(rule: TrustRule, bundle: ProofBundle, market: MarketTime, challenge:
     return report
 
 
-def check_trust(bundle: object, market: object, policy: object, challenge: bytes | None = None, *,
+def check_trust(bundle: object, market: Market | DocumentSource, policy: Policy | DocumentSource,
+                challenge: bytes | None = None, *,
                 subject: str | None = None, now: object = None, max_age: object = None,
                 backend: BackendChoice = None) -> TrustReport:
     """The trust rule of ``policy`` on one bundle, on its own (no proof verification, no

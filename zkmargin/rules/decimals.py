@@ -28,6 +28,7 @@ the engine, the circuits' plan, the API, the workflows and the command line.
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager
 from decimal import (
     ROUND_CEILING,
     ROUND_FLOOR,
@@ -60,7 +61,12 @@ __all__ = [
     "loads_json",
     "load_json_file",
     "bits_needed",
+    "Number",
 ]
+
+#: A number as Python code passes it to the loaders and the engine: an exact ``Decimal``, an
+#: ``int`` or a decimal string (never a binary float; :func:`parse_decimal` checks at run time).
+Number = Decimal | int | str
 
 #: The four kinds of number a policy declares a scale for.
 KINDS = ("size", "price", "rate", "amount")
@@ -75,7 +81,7 @@ EXACT = Context(
 )
 
 
-def exact():
+def exact() -> AbstractContextManager[Context]:
     """``with exact(): ...`` — run a block under :data:`EXACT` (no silent rounding)."""
     return localcontext(EXACT)
 
@@ -98,7 +104,7 @@ def loads_json(text: str | bytes, *, source: str | None = None, kind: str = "doc
     return parse_json(text, kind=kind, source=source, numbers="decimal")
 
 
-def load_json_file(path, kind: str = "document") -> Any:
+def load_json_file(path: Any, kind: str = "document") -> Any:
     """Read (at most the cap of ``kind``; ``-`` is standard input) and parse a JSON file (see
     :func:`loads_json`); errors name the file."""
     return load_json(path, kind, numbers="decimal")[0]

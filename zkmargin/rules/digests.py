@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -48,7 +49,7 @@ DOMAINS = {
 }
 
 
-def canonical_json(model: BaseModel) -> dict:
+def canonical_json(model: BaseModel) -> dict[str, Any]:
     """The normalized model as a JSON-ready dict (decimals as canonical strings)."""
     return dump_document(model)
 

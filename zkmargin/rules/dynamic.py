@@ -27,20 +27,33 @@ Used by the command line (``dynamic-margin``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_CEILING, Context, Decimal, localcontext
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError, PolicyError, UnknownSymbolError
-from .decimals import EXACT, canonical, parse_decimal, quantize
-from .models import Bracket, Policy, Rule, dump_document, load_policy, write_document
+from .decimals import EXACT, Number, canonical, parse_decimal, quantize
+from .models import (
+    Bracket,
+    DocumentSource,
+    Policy,
+    Rule,
+    dump_document,
+    load_policy,
+    write_document,
+)
 
 __all__ = ["realized_vol", "ewma_vol", "METHODS", "vol_multiplier", "scale_rate", "scale_rule", "multipliers",
            "dynamic_policy", "write_dynamic_policy"]
 
+#: A price series, oldest first: exact decimals as read from JSON, or floats.
+PriceHistory = Sequence[Decimal | float]
 
-def realized_vol(prices: Sequence, periods_per_year: float = 365.0) -> float:
+
+def realized_vol(prices: PriceHistory, periods_per_year: float = 365.0) -> float:
     """Annualized realized volatility of a price series (log returns, sample std)."""
     p = np.asarray([str(x) if isinstance(x, Decimal) else x for x in prices], dtype=float)
     if p.ndim != 1 or p.size < 3:
@@ -55,7 +68,7 @@ def realized_vol(prices: Sequence, periods_per_year: float = 365.0) -> float:
 METHODS = ("realized", "ewma")
 
 
-def ewma_vol(prices: Sequence, lam: float = 0.94, periods_per_year: float = 365.0) -> float:
+def ewma_vol(prices: PriceHistory, lam: float = 0.94, periods_per_year: float = 365.0) -> float:
     """Annualized EWMA volatility of a price series, RiskMetrics style (J.P. Morgan/Reuters,
     *RiskMetrics — Technical Document*, 4th ed., 1996, §5.2.1: zero-mean returns, decay λ, 0.94
     for daily data)::
@@ -77,8 +90,8 @@ def ewma_vol(prices: Sequence, lam: float = 0.94, periods_per_year: float = 365.
     return float(np.sqrt(var * periods_per_year))
 
 
-def vol_multiplier(vol: float, reference_vol, min_mult="1", max_mult="3",
-                   digits: int = 4) -> Decimal:
+def vol_multiplier(vol: float, reference_vol: Number, min_mult: Number = "1",
+                   max_mult: Number = "3", digits: int = 4) -> Decimal:
     """``clip(vol / reference_vol, min_mult, max_mult)`` rounded up to ``digits`` decimals."""
     ref = parse_decimal(reference_vol, field="reference_vol")
     lo = parse_decimal(min_mult, field="min_mult")
@@ -125,8 +138,8 @@ def scale_rule(rule: Rule, mult: Decimal, rate_scale: int) -> Rule:
     return rule.model_copy(update={"rate": scale_rate(rule.rate, mult, rate_scale)})
 
 
-def multipliers(policy: Policy, histories: Mapping[str, Sequence], *, reference_vol,
-                min_mult="1", max_mult="3", periods_per_year: float = 365.0,
+def multipliers(policy: Policy, histories: Mapping[str, PriceHistory], *, reference_vol: Number,
+                min_mult: Number = "1", max_mult: Number = "3", periods_per_year: float = 365.0,
                 digits: int = 4, method: str = "realized", lam: float = 0.94) -> dict[str, Decimal]:
     """The multiplier per instrument symbol with a history (``method``: ``realized`` or
     ``ewma`` with decay ``lam``), clipped to the venue's caps ``[min_mult, max_mult]``."""
@@ -142,8 +155,9 @@ def multipliers(policy: Policy, histories: Mapping[str, Sequence], *, reference_
     return out
 
 
-def dynamic_policy(policy, histories: Mapping[str, Sequence], *, reference_vol, min_mult="1",
-                   max_mult="3", periods_per_year: float = 365.0, digits: int = 4,
+def dynamic_policy(policy: Policy | DocumentSource, histories: Mapping[str, PriceHistory], *,
+                   reference_vol: Number, min_mult: Number = "1", max_mult: Number = "3",
+                   periods_per_year: float = 365.0, digits: int = 4,
                    venue: str | None = None, method: str = "realized", lam: float = 0.94) -> Policy:
     """A new policy whose rule rates are scaled by each instrument's volatility multiplier."""
     policy = load_policy(policy)
@@ -159,14 +173,15 @@ def dynamic_policy(policy, histories: Mapping[str, Sequence], *, reference_vol, 
         m = mults.get(ins.symbol)
         if m is None:
             continue
-        doc["instruments"][i]["maintenance"] = dump_document(scale_rule(ins.maintenance, m, rs))
-        doc["instruments"][i]["initial"] = dump_document(scale_rule(ins.initial, m, rs))
+        doc["instruments"][i]["maintenance"] = dump_document(scale_rule(ins.rule("maintenance"), m, rs))
+        doc["instruments"][i]["initial"] = dump_document(scale_rule(ins.rule("initial"), m, rs))
     if venue is not None:
         doc["venue"] = venue
     return load_policy(doc)
 
 
-def write_dynamic_policy(policy, histories: Mapping[str, Sequence], out_path, **kwargs) -> Policy:
+def write_dynamic_policy(policy: Policy | DocumentSource, histories: Mapping[str, PriceHistory],
+                         out_path: str | os.PathLike[str], **kwargs: Any) -> Policy:
     """:func:`dynamic_policy` written to ``out_path`` atomically. Returns the new policy."""
     new = dynamic_policy(policy, histories, **kwargs)
     write_document(new, out_path)

@@ -35,16 +35,20 @@ Used by the command line (``scenarios``), the benchmarks and ``examples/portfoli
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import InputError, MissingPriceError
-from .decimals import canonical, parse_decimal, quantize
+from .decimals import Number, canonical, parse_decimal, quantize
 from .models import (
+    DocumentSource,
     Market,
     Policy,
     dump_document,
@@ -138,13 +142,18 @@ def deribit_grid(levels: int = 9, vol: bool = True, vol_scenarios: int = 2) -> G
 
 _GRIDS = {"span": span_grid, "deribit": deribit_grid}
 
+#: A scan range or volatility: one number for every key, or one per underlying (or option symbol).
+Shock = float | Mapping[str, float]
+
 
 def _ncdf(x: np.ndarray) -> np.ndarray:
     erf = np.vectorize(math.erf, otypes=[float])
-    return 0.5 * (1.0 + erf(x / math.sqrt(2.0)))
+    out: np.ndarray = 0.5 * (1.0 + erf(x / math.sqrt(2.0)))  # np.vectorize returns Any
+    return out
 
 
-def black_scholes(spot, strike, t, vol, right: str, rate: float = 0.0) -> np.ndarray:
+def black_scholes(spot: npt.ArrayLike, strike: float, t: npt.ArrayLike, vol: npt.ArrayLike,
+                  right: str, rate: float = 0.0) -> np.ndarray:
     """Black–Scholes value per unit (vectorized over ``spot``, ``t`` and ``vol``); intrinsic value
     at or after expiry; volatility floored at 1e-6."""
     s = np.asarray(spot, dtype=float)
@@ -179,7 +188,7 @@ def to_price_scale(x: float, scale: int) -> str:
     return canonical(quantize(Decimal(x), scale, "half_even"))
 
 
-def _param(values, key: str, name: str, what: str) -> float:
+def _param(values: Shock, key: str, name: str, what: str) -> float:
     if isinstance(values, Mapping):
         if key not in values:
             raise InputError(f"no {what} for {key!r}", field=f"{name}.{key}")
@@ -199,8 +208,8 @@ def _market_float(market: Market, policy: Policy, key: str) -> float:
     return float(np.asarray(str(v), dtype=float))
 
 
-def scenario_pnl(policy: Policy, market: Market, grid: Grid, *, spot_shocks=0.15,
-                 vol_shocks=0.25, vols=None, rate: float = 0.0,
+def scenario_pnl(policy: Policy, market: Market, grid: Grid, *, spot_shocks: Shock = 0.15,
+                 vol_shocks: Shock = 0.25, vols: Shock | None = None, rate: float = 0.0,
                  horizon_days: float = 1.0, inverse: bool = False) -> dict[str, np.ndarray]:
     """Float per-unit P&L per instrument (``{symbol: array(len(grid))}``).
 
@@ -242,12 +251,14 @@ def scenario_pnl(policy: Policy, market: Market, grid: Grid, *, spot_shocks=0.15
     return out
 
 
-def build_scenarios(policy, market, grid="span", *, factor="1", initial_factor=None,
-                    spot_shocks=0.15, vol_shocks=0.25, vols=None, rate: float = 0.0,
+def build_scenarios(policy: Policy | DocumentSource, market: Market | DocumentSource,
+                    grid: str | Grid = "span", *, factor: Number = "1",
+                    initial_factor: Number | None = None, spot_shocks: Shock = 0.15,
+                    vol_shocks: Shock = 0.25, vols: Shock | None = None, rate: float = 0.0,
                     horizon_days: float = 1.0, levels: int = 9,
                     extreme_move: float = SPAN_EXTREME_MOVE,
                     extreme_cover: float = SPAN_EXTREME_COVER, vol_scenarios: int = 2,
-                    inverse: bool = False) -> dict:
+                    inverse: bool = False) -> dict[str, Any]:
     """The ``scenarios`` section for ``policy``: ``{"factor", ["initial_factor"], "names", "pnl"}``
     with every P&L a decimal string at the policy's price scale (see :func:`to_price_scale`).
 
@@ -263,7 +274,7 @@ def build_scenarios(policy, market, grid="span", *, factor="1", initial_factor=N
     floats = scenario_pnl(policy, market, grid, spot_shocks=spot_shocks, vol_shocks=vol_shocks,
                           vols=vols, rate=rate, horizon_days=horizon_days, inverse=inverse)
     scale = policy.decimals.price
-    section = {
+    section: dict[str, Any] = {
         "factor": canonical(parse_decimal(factor, field="factor")),
         "names": list(grid.names),
         "pnl": {sym: [to_price_scale(float(x), scale) for x in row] for sym, row in floats.items()},
@@ -274,7 +285,8 @@ def build_scenarios(policy, market, grid="span", *, factor="1", initial_factor=N
     return section
 
 
-def policy_with_scenarios(policy, market, **kwargs) -> Policy:
+def policy_with_scenarios(policy: Policy | DocumentSource, market: Market | DocumentSource,
+                          **kwargs: Any) -> Policy:
     """A copy of ``policy`` with the table from :func:`build_scenarios`, validated."""
     base = load_policy(policy, allow_missing_scenarios=True)
     doc = dump_document(base)
@@ -282,7 +294,8 @@ def policy_with_scenarios(policy, market, **kwargs) -> Policy:
     return load_policy(doc)
 
 
-def write_policy_with_scenarios(policy, market, out_path, **kwargs) -> Policy:
+def write_policy_with_scenarios(policy: Policy | DocumentSource, market: Market | DocumentSource,
+                                out_path: str | os.PathLike[str], **kwargs: Any) -> Policy:
     """:func:`policy_with_scenarios`, written to ``out_path`` atomically (temp file +
     ``os.replace``). Returns the new policy."""
     new = policy_with_scenarios(policy, market, **kwargs)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 
-from ..decimals import EXACT
+from ..decimals import EXACT, Number
 from ..models import Collateral
 from .exact import _ONE, _ZERO, _d
 
 
-def collateral_value(entry: Collateral, amount, price) -> Decimal:
+def collateral_value(entry: Collateral, amount: Number, price: Number) -> Decimal:
     """Haircut value of ``amount`` of ``entry.asset`` at ``price`` (quote currency, exact).
 
     Flat: ``(1 - h) * amount * price``. Tiered: ``V = amount * price`` is cut into the slices

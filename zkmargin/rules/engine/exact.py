@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
-from ..decimals import parse_decimal
+from ..decimals import Number, parse_decimal
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
@@ -18,5 +18,5 @@ _ONE = Decimal(1)
 _DIV = Context(prec=60, rounding=ROUND_HALF_EVEN)
 
 
-def _d(x) -> Decimal:
+def _d(x: Number) -> Decimal:
     return x if isinstance(x, Decimal) else parse_decimal(x)

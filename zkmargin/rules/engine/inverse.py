@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, localcontext
 
-from ..decimals import EXACT
+from ..decimals import EXACT, Number
 from ..models import Instrument, Market, Policy, Rule, price_of
 from .exact import _ZERO, _d
 from .positions import position_requirement
@@ -27,7 +27,7 @@ from .positions import position_requirement
 _WIDE = Context(prec=120)
 
 
-def reciprocal(x, scale: int, up: bool) -> Decimal:
+def reciprocal(x: Number, scale: int, up: bool) -> Decimal:
     """``1/x`` at ``scale`` digits after the point, rounded up (``up``) or down; ``x > 0``."""
     x = _d(x)
     q = _WIDE.divide(Decimal(1), x)  # 120 significant digits, then the directed rounding
@@ -35,14 +35,14 @@ def reciprocal(x, scale: int, up: bool) -> Decimal:
                       context=_WIDE)
 
 
-def mark_reciprocals(policy: Policy, mark) -> tuple[Decimal, Decimal]:
+def mark_reciprocals(policy: Policy, mark: Number) -> tuple[Decimal, Decimal]:
     """``(ρ↑(mark), ρ↓(mark))`` at the policy's reciprocal scale."""
     rs = policy.decimals.reciprocal
     assert rs is not None  # validated: inverse contracts need the scale
     return reciprocal(mark, rs, True), reciprocal(mark, rs, False)
 
 
-def entry_reciprocal(policy: Policy, size, entry) -> Decimal:
+def entry_reciprocal(policy: Policy, size: Number, entry: Number) -> Decimal:
     """``ρ(entry)`` rounded against the trader: down for a long, up for a short (0 for size 0)."""
     size = _d(size)
     if size == 0:
@@ -58,7 +58,7 @@ def settle_price(policy: Policy, market: Market, ins: Instrument) -> Decimal:
     return price_of(market, policy, ins.inverse.settle)
 
 
-def coin_notional(policy: Policy, ins: Instrument, size, mark) -> Decimal:
+def coin_notional(policy: Policy, ins: Instrument, size: Number, mark: Number) -> Decimal:
     """``|q|·cs·ρ↑(mark)`` in the settle coin."""
     assert ins.inverse is not None
     up, _ = mark_reciprocals(policy, mark)
@@ -66,7 +66,8 @@ def coin_notional(policy: Policy, ins: Instrument, size, mark) -> Decimal:
         return abs(_d(size)) * ins.inverse.contract_size * up
 
 
-def coin_upnl(policy: Policy, ins: Instrument, size, mark, entry) -> Decimal:
+def coin_upnl(policy: Policy, ins: Instrument, size: Number, mark: Number,
+              entry: Number) -> Decimal:
     """``q·cs·ρ(entry) − (q − s)·cs·ρ↑(mark) − s·cs·ρ↓(mark)`` in the settle coin."""
     assert ins.inverse is not None
     size = _d(size)
@@ -77,7 +78,8 @@ def coin_upnl(policy: Policy, ins: Instrument, size, mark, entry) -> Decimal:
         return size * cs * entry_reciprocal(policy, size, entry) - (size - s) * cs * up - s * cs * down
 
 
-def coin_requirement(rule: Rule, policy: Policy, ins: Instrument, size, mark) -> Decimal:
+def coin_requirement(rule: Rule, policy: Policy, ins: Instrument, size: Number,
+                     mark: Number) -> Decimal:
     """The rule at the coin notional (unrounded, in the settle coin); zero for a zero position.
 
     The rule's ``N`` is the coin notional: flat ``N·rate``, size-scaled ``N·(rate + per_size·|q|)``,

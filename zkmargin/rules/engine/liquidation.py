@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 
-from ..decimals import EXACT
+from ..decimals import EXACT, Number
 from ..models import Rule
 from .exact import _DIV, _ONE, _ZERO, _d
 from .positions import _amounts
 
 
-def _mm_brackets(rule: Rule, abs_size: Decimal, open_interest=None) -> list[tuple[Decimal, Decimal | None, Decimal,
-                                                             Decimal]]:
+def _mm_brackets(rule: Rule, abs_size: Decimal, open_interest: Number | None = None
+                 ) -> list[tuple[Decimal, Decimal | None, Decimal, Decimal]]:
     """``[(floor, cap, mmr, cum)]`` of a maintenance rule (flat and size-scaled: one bracket)."""
     from .tier_rules import has_tier_rules, liquidation_brackets
 
@@ -34,8 +34,8 @@ def _mm_brackets(rule: Rule, abs_size: Decimal, open_interest=None) -> list[tupl
     return [(b.floor, b.cap, b.rate, c) for b, c in zip(rule.brackets, cums)]
 
 
-def liquidation_price(rule: Rule, size, entry, wallet, tmm1=0, upnl1=0, *,
-                      open_interest=None) -> Decimal | None:
+def liquidation_price(rule: Rule, size: Number, entry: Number, wallet: Number, tmm1: Number = 0,
+                      upnl1: Number = 0, *, open_interest: Number | None = None) -> Decimal | None:
     """Binance USDⓈ-M liquidation price, one-way mode (``LP`` of "How to Calculate Liquidation
     Price of USDⓈ-M Futures Contracts")::
 

@@ -171,7 +171,7 @@ def cross_prices(policy: Policy, market: Market, account: Account, rows: Sequenc
         except InputError:
             base_mm.append(None)
     beyond = any(m is None for m in base_mm)
-    cache: dict[tuple, Decimal | None] = {}
+    cache: dict[tuple[int, ...], Decimal | None] = {}
     for i, r in enumerate(rows):
         if r.pos.size == 0:
             out.append((None, None))
@@ -204,7 +204,9 @@ def cross_prices(policy: Policy, market: Market, account: Account, rows: Sequenc
     return out
 
 
-def _solve(policy, market, account, rows, xs, base_mm, group, d, conv, fixed_requirement):
+def _solve(policy: Policy, market: Market, account: Account, rows: Sequence[Row], xs: list[Decimal],
+           base_mm: list[Decimal | None], group: list[int], d: str, conv: Liquidation,
+           fixed_requirement: Decimal | None) -> Decimal | None:
     """The scale ``t`` of the liquidation price (``0`` when already below, None when none)."""
     moving_assets = {a for a in account.balances if a == d and a != policy.quote}
     fixed_coll = _ZERO

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, Context, Decimal, localcontext
 
-from ..decimals import EXACT
+from ..decimals import EXACT, Number
 from ..models import Instrument, Market, Policy, Rule, price_of
 from .exact import _ONE, _ZERO, _d
 
@@ -72,7 +72,8 @@ def unit_requirements(rule: Rule, policy: Policy, market: Market, ins: Instrumen
             short.quantize(q, rounding=ROUND_CEILING, context=_WIDE))
 
 
-def option_requirement(rule: Rule, policy: Policy, market: Market, ins: Instrument, size) -> Decimal:
+def option_requirement(rule: Rule, policy: Policy, market: Market, ins: Instrument,
+                       size: Number) -> Decimal:
     """``max(q, 0)·long + max(−q, 0)·short`` (unrounded beyond the unit figures)."""
     size = _d(size)
     long, short = unit_requirements(rule, policy, market, ins)
@@ -80,7 +81,7 @@ def option_requirement(rule: Rule, policy: Policy, market: Market, ins: Instrume
         return max(size, _ZERO) * long + max(-size, _ZERO) * short
 
 
-def option_notional(policy: Policy, market: Market, ins: Instrument, size) -> Decimal:
+def option_notional(policy: Policy, market: Market, ins: Instrument, size: Number) -> Decimal:
     """The underlying's notional ``|q|·V`` (not ``|q|·premium``)."""
     _, V, _ = option_inputs(policy, market, ins)
     with localcontext(EXACT):

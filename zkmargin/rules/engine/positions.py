@@ -11,18 +11,18 @@ from collections.abc import Sequence
 from decimal import Decimal, localcontext
 
 from ...errors import InputError
-from ..decimals import EXACT
+from ..decimals import EXACT, Number
 from ..models import Bracket, Rule, bracket_amounts
 from .exact import _ZERO, _d
 
 
-def notional(size, mark) -> Decimal:
+def notional(size: Number, mark: Number) -> Decimal:
     """``|size| * mark`` (exact)."""
     with localcontext(EXACT):
         return abs(_d(size)) * _d(mark)
 
 
-def unrealized_pnl(size, mark, entry) -> Decimal:
+def unrealized_pnl(size: Number, mark: Number, entry: Number) -> Decimal:
     """``size * (mark - entry)`` (exact; negative size = short)."""
     with localcontext(EXACT):
         return _d(size) * (_d(mark) - _d(entry))
@@ -35,7 +35,7 @@ def _amounts(brackets: Sequence[Bracket]) -> list[Decimal]:
     return bracket_amounts(list(brackets))
 
 
-def bracket_for(n, brackets: Sequence[Bracket]) -> int:
+def bracket_for(n: Number, brackets: Sequence[Bracket]) -> int:
     """Index ``k`` of the bracket with ``floor_k < N <= cap_k`` (Binance's convention: the
     published tables read ``50,000 < Position <= 250,000``). ``N = 0`` falls in the first bracket.
     :class:`InputError` if ``N`` is above the last cap."""
@@ -56,7 +56,8 @@ def bracket_pieces(brackets: Sequence[Bracket]) -> list[tuple[Decimal, Decimal]]
     return list(zip([b.rate for b in brackets], _amounts(brackets)))
 
 
-def position_requirement(rule: Rule, size, mark, *, open_interest=None,
+def position_requirement(rule: Rule, size: Number, mark: Number, *,
+                         open_interest: Number | None = None,
                          scale: int | None = None) -> Decimal:
     """The requirement ``R`` of one position under ``rule`` at ``mark`` (unrounded, exact).
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
+from typing import Any
 
 from ...errors import BelowRequirementError, InputError
-from ..decimals import EXACT, canonical, parse_decimal
+from ..decimals import EXACT, Number, canonical, parse_decimal
 from ..models import (
     Account,
+    DocumentSource,
     Market,
+    Policy,
     Position,
     load_account,
     load_market,
@@ -53,7 +56,7 @@ class PositionReport:
     side: str | None = None  # hedge mode's leg
     liquidation_note: str | None = None  # why there is no liquidation price (or what it assumes)
 
-    def to_json_dict(self) -> dict:
+    def to_json_dict(self) -> dict[str, Any]:
         out = {
             "symbol": self.symbol,
             "size": canonical(self.size),
@@ -93,9 +96,9 @@ class MarginReport:
     market_digest: str
     failing_positions: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    zone: dict | None = None  # the margin-call zone (engine/zones.py) when the policy has a ladder
+    zone: dict[str, Any] | None = None  # the margin-call zone (engine/zones.py) when the policy has a ladder
 
-    def to_json_dict(self) -> dict:
+    def to_json_dict(self) -> dict[str, Any]:
         """``{"meets", "equity", "requirement", "required", "excess", "health", "positions"}`` plus
         context keys; amounts as canonical decimal strings; ``health`` with
         :data:`HEALTH_DIGITS` digits or ``null``."""
@@ -141,7 +144,8 @@ def _health(equity: Decimal, required: Decimal) -> Decimal | None:
                       context=Context(prec=120))
 
 
-def check(account, market, policy, threshold=0) -> MarginReport:
+def check(account: Account | DocumentSource, market: Market | DocumentSource,
+          policy: Policy | DocumentSource, threshold: Number = 0) -> MarginReport:
     """Evaluate an account against a policy and a market snapshot.
 
     ``policy``, ``market`` and ``account`` may be models or anything their loaders take (paths,

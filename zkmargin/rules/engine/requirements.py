@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal, localcontext
 
-from ..decimals import EXACT, quantize
+from ..decimals import EXACT, Number, quantize
 from ..models import Policy, Rounding, Scenarios
 from .deribit_pme import pme_requirement
 from .exact import _ZERO, _d
 from .span import span_requirement
 
 
-def apply_rounding(value, rounding: Rounding | None) -> Decimal:
+def apply_rounding(value: Number, rounding: Rounding | None) -> Decimal:
     """Round ``value`` per the policy's ``rounding`` (``None``: unchanged).
 
     ``up`` rounds toward +infinity, ``down`` toward -infinity, ``half_even`` to nearest with ties
@@ -57,7 +57,7 @@ def portfolio_requirement(policy: Policy, sizes: Mapping[str, Decimal]) -> Decim
     return measure_requirement(policy, scenario_losses(policy.scenarios, sizes))
 
 
-def standalone_scenario_requirement(policy: Policy, symbol: str, size) -> Decimal:
+def standalone_scenario_requirement(policy: Policy, symbol: str, size: Number) -> Decimal:
     """The portfolio rule applied to one position alone (unrounded; informative only)."""
     from .risk_measures import measure_requirement
 

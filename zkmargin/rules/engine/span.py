@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
+from typing import TypeVar
 
 from ..decimals import EXACT, quantize
 from ..models import Policy
@@ -68,11 +69,15 @@ def floor_count(magnitude: Decimal, ratio: Decimal, scale: int) -> Decimal:
     return Decimal(math.floor(q)).scaleb(-scale)
 
 
+_Key = TypeVar("_Key")  # a tier's number (intra-commodity) or a combined commodity (inter)
+
+
 def _sign(x: Decimal) -> int:
     return (x > 0) - (x < 0)
 
 
-def form_spread(rem: dict, a, b, ratio_a: Decimal, ratio_b: Decimal, scale: int) -> Decimal:
+def form_spread(rem: dict[_Key, Decimal], a: _Key, b: _Key, ratio_a: Decimal, ratio_b: Decimal,
+                scale: int) -> Decimal:
     """Form as many spreads as the remaining signed deltas ``rem[a]`` and ``rem[b]`` allow (they
     must have opposite signs), move both toward zero, and return the number formed."""
     da, db = rem[a], rem[b]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 
-from ..decimals import EXACT
+from ..decimals import EXACT, Number
 from ..models import Instrument, Market, Policy, Position
 from .exact import _ZERO, _d
 from .inverse import coin_notional, coin_requirement, coin_upnl, settle_price
@@ -21,7 +21,7 @@ from .options import option_notional, option_requirement
 from .positions import notional, position_requirement, unrealized_pnl
 
 
-def position_notional(policy: Policy, market: Market, ins: Instrument, size) -> Decimal:
+def position_notional(policy: Policy, market: Market, ins: Instrument, size: Number) -> Decimal:
     """The notional in the policy's quote: ``|q|·mark``; inverse: the coin notional at the settle
     coin's price; option under standard margin: the underlying's notional."""
     mark = market.prices[ins.symbol]
@@ -43,7 +43,8 @@ def position_upnl(policy: Policy, market: Market, ins: Instrument, pos: Position
     return unrealized_pnl(pos.size, mark, pos.entry_price)
 
 
-def requirement_at(policy: Policy, market: Market, ins: Instrument, requirement: str, size) -> Decimal:
+def requirement_at(policy: Policy, market: Market, ins: Instrument, requirement: str,
+                   size: Number) -> Decimal:
     """The requirement (unrounded, policy quote) of a signed ``size`` of ``ins`` at the market."""
     rule = ins.rule(requirement)
     mark = market.prices[ins.symbol]
@@ -59,7 +60,8 @@ def requirement_at(policy: Policy, market: Market, ins: Instrument, requirement:
                                 scale=d.size + d.price + d.rate)
 
 
-def order_requirement(policy: Policy, market: Market, ins: Instrument, size, buys, sells) -> Decimal:
+def order_requirement(policy: Policy, market: Market, ins: Instrument, size: Number,
+                      buys: Number, sells: Number) -> Decimal:
     """``worst_side``: ``max(R(q + buys), R(q − sells))`` with the initial rule (unrounded)."""
     size, buys, sells = _d(size), _d(buys), _d(sells)
     with localcontext(EXACT):

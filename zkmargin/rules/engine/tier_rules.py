@@ -18,7 +18,7 @@ from __future__ import annotations
 from decimal import Decimal, localcontext
 
 from ...errors import InputError, MissingPriceError
-from ..decimals import EXACT
+from ..decimals import EXACT, Number
 from ..models import Rule
 from ..models.policy_checks import scaled_brackets
 from .exact import _DIV, _ZERO, _d
@@ -36,7 +36,7 @@ def _common_scale(*ds: Decimal) -> int:
     return max(max(0, -int(d.as_tuple().exponent)) for d in ds)
 
 
-def rule_ratio(rule: Rule, open_interest=None) -> tuple[int, int]:
+def rule_ratio(rule: Rule, open_interest: Number | None = None) -> tuple[int, int]:
     """``(num, den)``, positive integers with the rule's rate ``= num / den`` exactly, for a
     leverage rule (``1 / L``) or an open-interest-scaled one (dYdX: ``min(1, base + (1 − base)·
     clamp((OI − lower_cap) / (upper_cap − lower_cap), 0, 1))``, ``OI`` the open notional)."""
@@ -81,7 +81,8 @@ def has_tier_rules(rule: Rule) -> bool:
             or rule.basis is not None)
 
 
-def requirement_with_rules(rule: Rule, size, mark, *, open_interest=None,
+def requirement_with_rules(rule: Rule, size: Number, mark: Number, *,
+                           open_interest: Number | None = None,
                            scale: int | None = None) -> Decimal:
     """One position's requirement under ``rule`` with the rules of this module (unrounded, exact
     except the ratio rules, rounded up at ``scale`` = ``ds+dp+dr``)."""
@@ -107,11 +108,11 @@ def requirement_with_rules(rule: Rule, size, mark, *, open_interest=None,
             return n * (rule.rate + rule.per_size * abs(size)) + fee
         bs = scaled_brackets(rule)
         k = bracket_for(abs(size) if rule.basis == "size" else n, bs)
-        amount = bs[k].amount if bs[k].amount is not None else _ZERO
-        return n * bs[k].rate - amount + fee
+        amount = bs[k].amount
+        return n * bs[k].rate - (amount if amount is not None else _ZERO) + fee
 
 
-def liquidation_brackets(rule: Rule, abs_size: Decimal, open_interest=None
+def liquidation_brackets(rule: Rule, abs_size: Decimal, open_interest: Number | None = None
                          ) -> list[tuple[Decimal, Decimal | None, Decimal, Decimal]]:
     """``[(floor, cap, mmr, cum)]`` of a maintenance rule with the rules of this module, for the
     liquidation price (the fee to close is one more rate on the notional; a ratio rule's rate is

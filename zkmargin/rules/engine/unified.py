@@ -24,7 +24,7 @@ from __future__ import annotations
 from decimal import Decimal, localcontext
 from math import isqrt
 
-from ..decimals import EXACT
+from ..decimals import EXACT, Number
 from ..models import Collateral, Policy
 from ..models.unified import DRIFT_IMF_DECIMALS, DRIFT_SIZE_DECIMALS
 from .collateral import collateral_value
@@ -38,12 +38,12 @@ def _int(d: Decimal, scale: int) -> int:
     return int(v)
 
 
-def drift_root(amount) -> int:
+def drift_root(amount: Number) -> int:
     """``⌊√(10·size + 1)⌋`` with ``size = |amount|·10^9`` (Drift's ``size_sqrt``)."""
     return isqrt(10 * _int(abs(_d(amount)), DRIFT_SIZE_DECIMALS) + 1)
 
 
-def liability_weight(c: Collateral, amount, dr: int) -> Decimal:
+def liability_weight(c: Collateral, amount: Number, dr: int) -> Decimal:
     """The weight of a liability of ``|amount|`` (>= 1)."""
     w = c.liability_weight if c.liability_weight is not None else _ONE
     if c.imf is None or c.imf == 0:
@@ -53,7 +53,7 @@ def liability_weight(c: Collateral, amount, dr: int) -> Decimal:
     return Decimal(max(w_int, w_int - w_int // 5 + premium)).scaleb(-dr)
 
 
-def asset_weight(c: Collateral, amount, dr: int) -> Decimal:
+def asset_weight(c: Collateral, amount: Number, dr: int) -> Decimal:
     """Drift's size-discounted asset weight of a flat-haircut asset with ``imf`` (``1 − haircut``
     without it)."""
     assert c.haircut is not None  # imf needs a flat haircut (validated)
@@ -65,7 +65,7 @@ def asset_weight(c: Collateral, amount, dr: int) -> Decimal:
     return Decimal(min(w_int, 11 * 10 ** (5 + dr) // (10**6 + d))).scaleb(-dr)
 
 
-def balance_value(c: Collateral, amount, price, dr: int) -> Decimal:
+def balance_value(c: Collateral, amount: Number, price: Number, dr: int) -> Decimal:
     """What a signed balance adds to equity (negative for a liability)."""
     amount, price = _d(amount), _d(price)
     with localcontext(EXACT):
@@ -76,7 +76,7 @@ def balance_value(c: Collateral, amount, price, dr: int) -> Decimal:
         return collateral_value(c, amount, price)
 
 
-def loan_requirement(c: Collateral, amount, price) -> Decimal:
+def loan_requirement(c: Collateral, amount: Number, price: Number) -> Decimal:
     """Binance's ``Loan·MMR`` of a negative balance, in the quote currency (0 otherwise)."""
     amount, price = _d(amount), _d(price)
     if amount >= 0 or c.loan_rate is None:
@@ -85,7 +85,7 @@ def loan_requirement(c: Collateral, amount, price) -> Decimal:
         return -amount * price * c.loan_rate
 
 
-def weighted_pnl(pnl, policy: Policy) -> Decimal:
+def weighted_pnl(pnl: Number, policy: Policy) -> Decimal:
     """The account's unrealized PnL as equity: in full when negative, times ``upnl_weight`` when
     positive."""
     pnl = _d(pnl)

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from typing import Any
 
 from ...errors import InputError
-from ..decimals import EXACT, canonical
-from ..models import Policy
+from ..decimals import EXACT, Number, canonical
+from ..models import Account, DocumentSource, Market, Policy
 
 __all__ = ["ZoneReport", "zone_report", "zone_index", "zone_thresholds"]
 
@@ -42,7 +43,7 @@ class ZoneReport:
     thresholds: list[Decimal | None]
     names: list[str]
 
-    def to_json_dict(self) -> dict:
+    def to_json_dict(self) -> dict[str, Any]:
         return {
             "index": self.index,
             "name": self.name,
@@ -56,7 +57,8 @@ def kind_policy(policy: Policy, kind: str) -> Policy:
     return policy.model_copy(update={"requirement": kind, "buffer": Decimal(0), "zones": None})
 
 
-def zone_thresholds(policy: Policy, requirements: dict[str, Decimal], threshold) -> list[Decimal | None]:
+def zone_thresholds(policy: Policy, requirements: dict[str, Decimal],
+                    threshold: Number) -> list[Decimal | None]:
     """``θ_z`` for every rung (``None`` for the last)."""
     assert policy.zones is not None
     t = Decimal(threshold)
@@ -78,7 +80,8 @@ def zone_index(equity: Decimal, thresholds: list[Decimal | None]) -> int:
     return len(thresholds) - 1
 
 
-def zone_report(account, market, policy, threshold=0) -> ZoneReport:
+def zone_report(account: Account | DocumentSource, market: Market | DocumentSource,
+                policy: Policy | DocumentSource, threshold: Number = 0) -> ZoneReport:
     """The account's zone on ``policy.zones`` (an :class:`InputError` when it declares none)."""
     from ..models import load_policy
     from .report import check

@@ -30,7 +30,13 @@ from __future__ import annotations
 
 from .account import Account, Position, load_account, parse_account, validate_account
 from .deribit_pme import DeribitPme
-from .documents import check_format_tag, dump_document, parse_timestamp, write_document
+from .documents import (
+    DocumentSource,
+    check_format_tag,
+    dump_document,
+    parse_timestamp,
+    write_document,
+)
 from .fields import ACCOUNT_FORMAT, DEFAULT_BITS, MARKET_FORMAT, POLICY_FORMAT, SLOT_KINDS
 from .market import Market, load_market, parse_market, price_of, validate_market
 from .policy import (
@@ -87,4 +93,5 @@ __all__ = [
     "dump_document",
     "write_document",
     "parse_timestamp",
+    "DocumentSource",
 ]

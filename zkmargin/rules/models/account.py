@@ -20,7 +20,7 @@ from ...errors import (
 from ...files.inputs import display_name
 from ..decimals import check_scale, to_fixed
 from .coverage import Order, leg_key, validate_account_coverage
-from .documents import _build, _read
+from .documents import DocumentSource, _build, _read
 from .fields import _M, ACCOUNT_FORMAT, Dec, Str
 from .policy import Policy
 
@@ -40,7 +40,7 @@ class Account(_M):
     orders: list[Order] | None = None  # open orders (coverage.py)
 
 
-def _fits(d: Decimal, scale: int, width: int, *, field: str, kind: str, source) -> None:
+def _fits(d: Decimal, scale: int, width: int, *, field: str, kind: str, source: str | None) -> None:
     n = abs(to_fixed(d, scale, field=field, kind=kind))
     if n.bit_length() > width:
         raise InputError(
@@ -48,7 +48,7 @@ def _fits(d: Decimal, scale: int, width: int, *, field: str, kind: str, source) 
             f"{n.bit_length()} bits)", source=source, field=field)
 
 
-def parse_account(src, *, source: str | None = None) -> Account:
+def parse_account(src: Account | DocumentSource, *, source: str | None = None) -> Account:
     """Shape-check an account without a policy (numbers parsed exactly, no scale checks)."""
     if isinstance(src, Account):
         return src
@@ -123,7 +123,8 @@ def validate_account(a: Account, policy: Policy, *, source: str | None = None) -
     return a
 
 
-def load_account(src, policy: Policy, *, source: str | None = None) -> Account:
+def load_account(src: Account | DocumentSource, policy: Policy, *,
+                 source: str | None = None) -> Account:
     """Load an account and validate it against ``policy`` (scales come from the policy)."""
     if isinstance(src, (str, os.PathLike)):
         source = source or display_name(src)

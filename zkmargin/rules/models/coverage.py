@@ -11,7 +11,7 @@ and :mod:`.account` (the checks), the engine and the circuits' plan.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import model_validator
 
@@ -22,6 +22,14 @@ from .fields import _M, Bool, Dec, Str, _Tagged
 if TYPE_CHECKING:
     from .account import Account
     from .policy import Instrument, Policy
+
+
+class WidthCheck(Protocol):
+    """The account module's width check: ``value`` at ``scale`` fits ``width`` bits."""
+
+    def __call__(self, d: Decimal, scale: int, width: int, *, field: str, kind: str,
+                 source: str | None) -> None: ...
+
 
 #: Digits a policy may declare for the reciprocal prices of inverse contracts (``decimals.reciprocal``).
 MAX_RECIPROCAL_SCALE = 40
@@ -89,7 +97,7 @@ class Order(_M):
     size: Dec
 
     @model_validator(mode="after")
-    def _shape(self):
+    def _shape(self) -> Order:
         if self.size <= 0:
             raise _Tagged(InputError, "an order's size must be > 0")
         return self
@@ -117,7 +125,7 @@ def uses_coverage(p: Policy) -> list[str]:
     return out
 
 
-def validate_coverage(p: Policy, source) -> None:
+def validate_coverage(p: Policy, source: str | None) -> None:
     """What the issue-15 fields mean (called by ``validate_policy``)."""
     one = Decimal(1)
     features = uses_coverage(p)
@@ -191,7 +199,7 @@ def validate_coverage(p: Policy, source) -> None:
             raise PolicyError("only options have an 'index'", source=source, field=f"{f}.index")
 
 
-def validate_option_rule(ins: Instrument, p: Policy, f: str, source) -> None:
+def validate_option_rule(ins: Instrument, p: Policy, f: str, source: str | None) -> None:
     """An option in cross mode: both rules are option rules with rates on the rate scale."""
     for name in ("maintenance", "initial"):
         rule = getattr(ins, name)
@@ -233,7 +241,8 @@ def order_totals(a: Account, policy: Policy | None = None) -> dict[str, dict[str
     return out
 
 
-def validate_account_coverage(a: Account, policy: Policy, source, fits) -> None:
+def validate_account_coverage(a: Account, policy: Policy, source: str | None,
+                              fits: WidthCheck) -> None:
     """Sides of hedge-mode legs, one leg per symbol and side, positive inverse entries, open orders
     (known symbols, scales, widths of each side's total and of the exposures ``q + buys``,
     ``q − sells``). ``fits(value, scale, width, field, kind)`` is the account module's width check."""

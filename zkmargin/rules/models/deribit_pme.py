@@ -84,13 +84,13 @@ class DeribitPme(_M):
     futures_contingency: FuturesContingency | None = None
 
 
-def _check(p: Policy, d: Decimal, kind: str, field: str, source) -> None:
+def _check(p: Policy, d: Decimal, kind: str, field: str, source: str | None) -> None:
     check_scale(d, getattr(p.decimals, kind), field=field, kind=kind, source=source)
     if d < 0:
         raise PolicyError("must be >= 0", source=source, field=field)
 
 
-def validate_deribit_pme(p: Policy, source) -> DeribitPme | None:
+def validate_deribit_pme(p: Policy, source: str | None) -> DeribitPme | None:
     """Check the ``deribit_pme`` section against the policy and return it with every instrument's
     delta filled in (so two spellings of one rule have one digest)."""
     s = p.deribit_pme

@@ -9,8 +9,10 @@ May import :mod:`.fields`, :mod:`zkmargin.rules.decimals`, :mod:`zkmargin.files`
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -25,8 +27,13 @@ from ...files.inputs import display_name, kind_of_format
 from ..decimals import load_json_file
 from .fields import _Tagged
 
+#: What a reader takes: a path, JSON bytes or an already parsed JSON object.
+DocumentSource = str | os.PathLike[str] | bytes | dict[str, Any]
 
-def _path(loc) -> str:
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _path(loc: Iterable[int | str]) -> str | None:
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -60,7 +67,8 @@ def _convert(err: ValidationError, source: str | None) -> ZkMarginError:
                        field=field)
 
 
-def _read(src, expected_format: str, source: str | None) -> tuple[dict, str | None]:
+def _read(src: DocumentSource, expected_format: str,
+          source: str | None) -> tuple[dict[str, Any], str | None]:
     kind = kind_of_format(expected_format)  # the input layer's size cap for this kind
     if isinstance(src, (str, os.PathLike)):
         source = source or display_name(src)
@@ -79,7 +87,7 @@ def _read(src, expected_format: str, source: str | None) -> tuple[dict, str | No
     return data, source
 
 
-def check_format_tag(data: dict, expected_format: str, source=None) -> None:
+def check_format_tag(data: dict[str, Any], expected_format: str, source: str | None = None) -> None:
     """A document's ``format`` tag is exactly ``expected_format`` (one-line FormatError)."""
     fmt = data.get("format")
     if fmt is None:
@@ -91,14 +99,15 @@ def check_format_tag(data: dict, expected_format: str, source=None) -> None:
                           field="format")
 
 
-def _build(cls, data: dict, source):
+def _build(cls: type[_Model], data: dict[str, Any], source: str | None) -> _Model:
     try:
         return cls.model_validate(data)
     except ValidationError as e:
         raise _convert(e, source) from None
 
 
-def _iso8601(text: str, *, field: str, source, cls=FormatError) -> str:
+def _iso8601(text: str, *, field: str, source: str | None,
+             cls: type[ZkMarginError] = FormatError) -> str:
     try:
         t = datetime.fromisoformat(text)
     except ValueError:
@@ -106,7 +115,7 @@ def _iso8601(text: str, *, field: str, source, cls=FormatError) -> str:
     if t.tzinfo is None:
         raise cls("the timestamp needs a time zone (e.g. 'Z' or '+00:00')", source=source,
                   field=field)
-    t = t.astimezone(timezone.utc)
+    t = t.astimezone(UTC)
     s = t.strftime("%Y-%m-%dT%H:%M:%S")
     if t.microsecond:
         s += f".{t.microsecond:06d}".rstrip("0")
@@ -118,14 +127,14 @@ def parse_timestamp(text: str) -> datetime:
     t = datetime.fromisoformat(text)
     if t.tzinfo is None:
         raise FormatError("the timestamp needs a time zone")
-    return t.astimezone(timezone.utc)
+    return t.astimezone(UTC)
 
 
-def dump_document(model: BaseModel) -> dict:
+def dump_document(model: BaseModel) -> dict[str, Any]:
     """A model as a JSON-ready dict: decimals as canonical strings, no null fields."""
     from ..decimals import canonical
 
-    def walk(x):
+    def walk(x: Any) -> Any:
         if isinstance(x, Decimal):
             return canonical(x)
         if isinstance(x, dict):
@@ -134,10 +143,11 @@ def dump_document(model: BaseModel) -> dict:
             return [walk(v) for v in x]
         return x
 
-    return walk(model.model_dump(mode="python", exclude_none=True))
+    out: dict[str, Any] = walk(model.model_dump(mode="python", exclude_none=True))
+    return out
 
 
-def write_document(doc, path) -> None:
+def write_document(doc: BaseModel | dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write a model (via :func:`dump_document`) or a JSON-ready dict to ``path`` atomically: a
     temporary file in the same folder, flushed and fsynced, then ``os.replace``. Decimals are
     written as canonical strings; a reader never sees a half-written file."""
@@ -149,7 +159,7 @@ def write_document(doc, path) -> None:
     if isinstance(doc, BaseModel):
         doc = dump_document(doc)
 
-    def default(x):
+    def default(x: object) -> str:
         if isinstance(x, Decimal):
             return canonical(x)
         raise TypeError(f"cannot write {type(x).__name__}")

@@ -17,7 +17,7 @@ from ...errors import (
 )
 from ...files.inputs import display_name
 from ..decimals import check_scale, to_fixed
-from .documents import _build, _iso8601, _read
+from .documents import DocumentSource, _build, _iso8601, _read
 from .fields import _M, MARKET_FORMAT, Dec, Str
 from .policy import Policy
 
@@ -29,7 +29,7 @@ class Market(_M):
     open_interest: dict[str, Dec] | None = None
 
 
-def parse_market(src, *, source: str | None = None) -> Market:
+def parse_market(src: Market | DocumentSource, *, source: str | None = None) -> Market:
     """Load a market snapshot and check what needs no policy (timestamp, numbers)."""
     if isinstance(src, Market):
         return src
@@ -72,12 +72,12 @@ def validate_market(m: Market, policy: Policy, *, source: str | None = None) -> 
     for key, v in m.prices.items():
         check_scale(v, policy.decimals.price, field=f"prices.{key}", kind="price", source=source)
         _within_width(v, policy, f"prices.{key}", source)
-    for i, ins in enumerate(policy.instruments):
-        v = m.prices.get(ins.symbol)
-        if v is None:
+    for ins in policy.instruments:
+        mark = m.prices.get(ins.symbol)
+        if mark is None:
             raise MissingPriceError(f"no mark for instrument {ins.symbol!r}", source=source,
                                     field=f"prices.{ins.symbol}")
-        if ins.kind != "option" and v <= 0:
+        if ins.kind != "option" and mark <= 0:
             raise InputError(f"the mark of a {ins.kind} must be > 0", source=source,
                              field=f"prices.{ins.symbol}")
     for c in policy.collateral:
@@ -106,7 +106,8 @@ def validate_market(m: Market, policy: Policy, *, source: str | None = None) -> 
     return m
 
 
-def load_market(src, policy: Policy | None = None, *, source: str | None = None) -> Market:
+def load_market(src: Market | DocumentSource, policy: Policy | None = None, *,
+                source: str | None = None) -> Market:
     """Load a market snapshot; with ``policy``, also :func:`validate_market`."""
     if isinstance(src, (str, os.PathLike)):
         source = source or display_name(src)

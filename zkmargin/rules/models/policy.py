@@ -82,7 +82,7 @@ class Rule(_M):
     option: OptionRule | None = None  # option standard margin (coverage.py)
 
     @model_validator(mode="after")
-    def _shape(self):
+    def _shape(self) -> Rule:
         if self.option is not None:
             if self.rate is not None or self.per_size is not None or self.brackets is not None:
                 raise _Tagged(FormatError, "an option rule has only 'option'")
@@ -139,7 +139,7 @@ class Collateral(_M):
     imf: Dec | None = None
 
     @model_validator(mode="after")
-    def _shape(self):
+    def _shape(self) -> Collateral:
         if (self.haircut is None) == (self.tiers is None):
             raise _Tagged(FormatError, "a collateral entry has exactly one of 'haircut' or 'tiers'")
         if self.tiers is not None and not self.tiers:
@@ -210,12 +210,13 @@ class Policy(_M):
     span: Span | None = None  # CME SPAN add-ons (rules/models/span.py)
     deribit_pme: DeribitPme | None = None  # Deribit PME add-ons (rules/models/deribit_pme.py)
 
-    _by_symbol: dict = PrivateAttr(default_factory=dict)
-    _by_asset: dict = PrivateAttr(default_factory=dict)
+    _by_symbol: dict[str, Instrument] = PrivateAttr(default_factory=dict)
+    _by_asset: dict[str, Collateral] = PrivateAttr(default_factory=dict)
 
     def scale(self, kind: str) -> int:
         """Digits after the point for ``kind`` (size, price, rate, amount)."""
-        return getattr(self.decimals, kind)
+        scale: int = getattr(self.decimals, kind)
+        return scale
 
     def instrument(self, symbol: str) -> Instrument:
         try:
@@ -254,6 +255,6 @@ class Policy(_M):
         values accepted, a challenge required)."""
         return self.trust if self.trust is not None else Trust()
 
-    def _index(self):
+    def _index(self) -> None:
         self._by_symbol = {i.symbol: i for i in self.instruments}
         self._by_asset = {c.asset: c for c in self.collateral}

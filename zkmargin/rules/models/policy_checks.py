@@ -20,7 +20,7 @@ from ..decimals import EXACT, check_scale, decimals_of
 from ..decimals import canonical as _c
 from .coverage import option_in_cross, validate_coverage, validate_option_rule
 from .deribit_pme import validate_deribit_pme
-from .documents import _build, _iso8601, _read
+from .documents import DocumentSource, _build, _iso8601, _read
 from .fields import MAX_BITS, MAX_SCALE, MAX_SLOTS, MIN_BITS, POLICY_FORMAT, SLOT_MODES
 from .policy import Bracket, Collateral, Policy, Rule
 from .provability import check_provable
@@ -44,7 +44,8 @@ def bracket_amounts(brackets: list[Bracket]) -> list[Decimal]:
     return out
 
 
-def _check_rate(d: Decimal, p: Policy, field: str, source, *, upper: Decimal | None = None):
+def _check_rate(d: Decimal, p: Policy, field: str, source: str | None, *,
+                upper: Decimal | None = None) -> None:
     check_scale(d, p.decimals.rate, field=field, kind="rate", source=source)
     if d < 0:
         raise PolicyError("must be >= 0", source=source, field=field)
@@ -52,7 +53,7 @@ def _check_rate(d: Decimal, p: Policy, field: str, source, *, upper: Decimal | N
         raise PolicyError(f"must be <= {_c(upper)}", source=source, field=field)
 
 
-def _check_amount(d: Decimal, p: Policy, field: str, source):
+def _check_amount(d: Decimal, p: Policy, field: str, source: str | None) -> None:
     check_scale(d, p.decimals.amount, field=field, kind="amount", source=source)
 
 
@@ -74,18 +75,20 @@ def scaled_brackets(rule: Rule) -> list[Bracket]:
     return [b.model_copy(update={"amount": a}) for b, a in zip(bs, bracket_amounts(bs))]
 
 
-def _validate_rule(rule: Rule, p: Policy, field: str, source) -> Rule:
+def _validate_rule(rule: Rule, p: Policy, field: str, source: str | None) -> Rule:
     if rule.kind == "option":
         return rule  # checked with its instrument (coverage.validate_option_rule)
     validate_rule_extras(rule, p, field, source)
     if rule.kind == "leverage":
         return rule
     if rule.kind in ("flat", "linear", "open_interest"):
+        assert rule.rate is not None  # Rule._shape: without brackets, leverage or option, a rate
         _check_rate(rule.rate, p, f"{field}.rate", source)
         if rule.per_size is not None:
             _check_rate(rule.per_size, p, f"{field}.per_size", source)
         return rule
     bs = rule.brackets
+    assert bs is not None  # a bracket rule: every other kind has returned above
     by_size = rule.basis == "size"
     for k, b in enumerate(bs):
         bf = f"{field}.brackets[{k}]"
@@ -158,13 +161,14 @@ def _validate_rule(rule: Rule, p: Policy, field: str, source) -> Rule:
     return rule.model_copy(update={"brackets": new})
 
 
-def _validate_collateral(c: Collateral, p: Policy, field: str, source) -> None:
+def _validate_collateral(c: Collateral, p: Policy, field: str, source: str | None) -> None:
     one = Decimal(1)
     if c.haircut is not None:
         _check_rate(c.haircut, p, f"{field}.haircut", source, upper=one)
         return
     prev_up = None
     prev_h = None
+    assert c.tiers is not None  # Collateral._shape: exactly one of 'haircut' or 'tiers'
     for k, t in enumerate(c.tiers):
         tf = f"{field}.tiers[{k}]"
         _check_rate(t.haircut, p, f"{tf}.haircut", source, upper=one)
@@ -251,6 +255,7 @@ def validate_policy(p: Policy, *, source: str | None = None,
                 if getattr(ins, name) is None:
                     raise PolicyError(f"an option needs {name!r}", source=source,
                                       field=f"{f}.{name}")
+            assert ins.strike is not None  # checked just above
             check_scale(ins.strike, p.decimals.price, field=f"{f}.strike", kind="price",
                         source=source)
             if ins.strike <= 0:
@@ -262,7 +267,7 @@ def validate_policy(p: Policy, *, source: str | None = None,
                                       field=f"{f}.{name}")
             if ins.kind == "perpetual" and ins.expiry is not None:
                 raise PolicyError("a perpetual has no expiry", source=source, field=f"{f}.expiry")
-        update = {}
+        update: dict[str, Any] = {}
         if ins.expiry is not None:
             update["expiry"] = _iso8601(ins.expiry, field=f"{f}.expiry", source=source,
                                         cls=PolicyError)
@@ -281,7 +286,7 @@ def validate_policy(p: Policy, *, source: str | None = None,
                 update[name] = _validate_rule(rule, p, f"{f}.{name}", source)
         new_instruments.append(ins.model_copy(update=update) if update else ins)
 
-    update: dict[str, Any] = {"instruments": new_instruments}
+    update = {"instruments": new_instruments}
     sc = p.scenarios
     if p.mode == "portfolio":
         if sc is None:
@@ -341,13 +346,13 @@ def validate_policy(p: Policy, *, source: str | None = None,
     return out
 
 
-def parse_policy(src, *, source: str | None = None) -> Policy:
+def parse_policy(src: DocumentSource, *, source: str | None = None) -> Policy:
     """Shape-check a policy (path, bytes or dict) without the semantic checks."""
     data, source = _read(src, POLICY_FORMAT, source)
     return _build(Policy, data, source)
 
 
-def load_policy(src, *, source: str | None = None,
+def load_policy(src: Policy | DocumentSource, *, source: str | None = None,
                 allow_missing_scenarios: bool = False) -> Policy:
     """Load and validate a policy from a path, JSON bytes, a dict, or a :class:`Policy`."""
     if isinstance(src, Policy):

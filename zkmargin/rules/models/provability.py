@@ -44,7 +44,7 @@ MAX_GATES = 1 << 18
 
 
 def _p10(k: int) -> int:
-    return 10 ** max(0, k)
+    return int(10 ** max(0, k))
 
 
 def _rate(d: Decimal | None, dr: int) -> int:
@@ -129,7 +129,7 @@ def statement_bound(p: Policy, sb: int, pb: int, ab: int, prices: dict[str, Deci
     equity += pnl * _p10(Z - ds - dp) * (10**dr if p.mode == "unified" else 1)
     if p.mode == "isolated":
         equity += n * A * _p10(Z - da)
-    one_b = 10**dr + _rate(p.buffer, dr)
+    one_b = _p10(dr) + _rate(p.buffer, dr)  # dr >= 0
     t = abs(to_fixed(threshold, da)) * _p10(Z - da)
     return req * one_b * _p10(Z - SR - dr) + equity + t
 
@@ -150,11 +150,13 @@ def gates_lower_bound(p: Policy) -> int:
     return out
 
 
-def _fits(p: Policy, sb: int, pb: int, ab: int, prices=None, threshold=Decimal(0)) -> bool:
+def _fits(p: Policy, sb: int, pb: int, ab: int, prices: dict[str, Decimal] | None = None,
+          threshold: Decimal = Decimal(0)) -> bool:
     return statement_bound(p, sb, pb, ab, prices, threshold).bit_length() <= RANGE_LIMIT_BITS
 
 
-def suggest(p: Policy, prices=None, threshold=Decimal(0)) -> tuple[str, str]:
+def suggest(p: Policy, prices: dict[str, Decimal] | None = None,
+            threshold: Decimal = Decimal(0)) -> tuple[str, str]:
     """``(field, message)`` for a policy whose statement does not fit: the width whose smallest
     reduction makes it fit, or the decimals when no width alone does."""
     b = p.bits
@@ -177,7 +179,7 @@ def suggest(p: Policy, prices=None, threshold=Decimal(0)) -> tuple[str, str]:
     return f"bits.{name}", head + f": at most {v} for bits.{name} with the others as they are"
 
 
-def check_provable(p: Policy, source=None) -> None:
+def check_provable(p: Policy, source: str | None = None) -> None:
     """Refuse (one-line :class:`PolicyError`) a policy whose circuit would wrap or exceed the
     generator cap, whatever the market within the price width."""
     b = p.bits

@@ -79,7 +79,7 @@ class Span(_M):
     inter_spreads: list[InterSpread] = []
 
 
-def _rate(p: Policy, d: Decimal, field: str, source, *, positive: bool = False,
+def _rate(p: Policy, d: Decimal, field: str, source: str | None, *, positive: bool = False,
           upper: Decimal | None = None) -> None:
     check_scale(d, p.decimals.rate, field=field, kind="rate", source=source)
     if d < 0 or (positive and d == 0):
@@ -88,13 +88,13 @@ def _rate(p: Policy, d: Decimal, field: str, source, *, positive: bool = False,
         raise PolicyError(f"must be <= {upper}", source=source, field=field)
 
 
-def _money(p: Policy, d: Decimal, field: str, source) -> None:
+def _money(p: Policy, d: Decimal, field: str, source: str | None) -> None:
     check_scale(d, p.decimals.price, field=field, kind="price", source=source)
     if d < 0:
         raise PolicyError("must be >= 0", source=source, field=field)
 
 
-def validate_span(p: Policy, source) -> Span | None:
+def validate_span(p: Policy, source: str | None) -> Span | None:
     """Check the ``span`` section against the policy (portfolio mode, every instrument in exactly
     one combined commodity, known tiers and commodities, scales) and return it unchanged."""
     sp = p.span

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 MAX_LEVERAGE = Decimal(10000)
 
 
-def validate_rule_extras(rule: Rule, p: Policy, field: str, source) -> None:
+def validate_rule_extras(rule: Rule, p: Policy, field: str, source: str | None) -> None:
     """Check the fields of the rules above (scales, signs, which rule kinds they refine)."""
     dr = p.decimals.rate
     if rule.whole_position is not None and rule.brackets is None:

@@ -34,7 +34,7 @@ class Trust(_M):
     attestation_challenge: Bool = False
 
 
-def _validate_trust(t: Trust | None, source) -> Trust | None:
+def _validate_trust(t: Trust | None, source: str | None) -> Trust | None:
     """Check the trust section and normalize it: ``None`` when it says what the default says
     (so an empty section and no section have one digest); otherwise every field filled in, the
     attested kinds in canonical order."""

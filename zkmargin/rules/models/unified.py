@@ -44,7 +44,7 @@ class Unified(_M):
     upnl_weight: Dec | None = None
 
 
-def validate_unified(p: Policy, source) -> None:
+def validate_unified(p: Policy, source: str | None) -> None:
     """Check the unified section and the collateral fields only unified mode reads."""
     one = Decimal(1)
     dr = p.decimals.rate

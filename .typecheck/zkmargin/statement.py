@@ -1,0 +1,1 @@
+../../zkmargin/statement.py
