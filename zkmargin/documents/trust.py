@@ -53,7 +53,7 @@ from .attestation import SignedCommitments, parse_as_of, slot_coverage
 from .bundle import ProofBundle, check_challenge, load_bundle
 
 if TYPE_CHECKING:  # the document models load only where a policy is parsed (TrustRule.of, check_trust)
-    from ..rules.models import Market, Policy
+    from ..rules.models import DocumentSource, Market, Policy
 
 #: The trust report (JSON-able; see the module docstring).
 TrustReport = dict[str, Any]
