@@ -52,7 +52,7 @@ def price_of(market: Market, policy: Policy, key: str) -> Decimal:
     return v
 
 
-def _within_width(v: Decimal, policy: Policy, field: str, source) -> None:
+def _within_width(v: Decimal, policy: Policy, field: str, source: str | None) -> None:
     """A price no circuit could carry (its fixed-point integer alone is wider than the widest
     range check, ``RANGE_LIMIT_BITS``) is this file's error, named by its field, not a
     position's (issue 11: a 10^80 mark was blamed on ``positions[0]``). Prices beyond the
