@@ -287,3 +287,29 @@ def test_huge_account_is_refused_within_a_memory_limit(tmp_path, source):
     # twin: under the same limit, reading the file whole (what the readers did before) runs out of memory
     whole = _capped([sys.executable, "-c", "import sys; open(sys.argv[1], 'rb').read(200_000_000)", source])
     assert whole.returncode != 0 and "MemoryError" in whole.stderr
+
+
+def test_deep_nesting_is_refused_before_the_parser_even_with_a_raised_recursion_limit():
+    """The C JSON parser recurses once per level and trusts the recursion limit; a process that
+    raised it (hypothesis does while it runs) died with a segmentation fault on 200,000 '['. The
+    input layer counts the nesting first. Run in a child process so a crash is a failed test, not
+    a dead suite. Twin: a bracket inside a string is not nesting (a document with 1,000 '[' in a
+    string parses)."""
+    import subprocess
+    import sys as _sys
+
+    code = (
+        "import sys; sys.setrecursionlimit(10**6)\n"
+        "from zkmargin.files.inputs import parse_json\n"
+        "from zkmargin.errors import InputLimitError\n"
+        "try:\n"
+        "    parse_json('[' * 200000 + ']' * 200000, source='deep.json')\n"
+        "except InputLimitError as e:\n"
+        "    print('refused:', e.one_line())\n"
+        "print(parse_json('[\"' + '[' * 1000 + '\"]', source='flat.json')[0][:3])\n"
+    )
+    p = subprocess.run([_sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-500:]
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("refused:") and "deep.json" in lines[0] and "nested deeper" in lines[0]
+    assert lines[1] == "[[["

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from decimal import Decimal
 from typing import Any
@@ -283,6 +284,30 @@ def _check_tree(doc: Any, source: str | None) -> None:
                 stack.append((item, depth + 1, (node, key)))
 
 
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _check_nesting(text: str, source: str | None) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH`` before the JSON parser sees it, without recursion.
+
+    The standard library's C parser recurses once per level and relies on the interpreter's
+    recursion limit; a process that raised that limit (hypothesis does, while it runs) overflows
+    the C stack on a few hundred thousand ``[`` and dies with a segmentation fault instead of an
+    error. Strings are blanked first (a bracket inside a string is not nesting)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return  # cannot nest deeper (the common case: no scan)
+    depth = 0
+    for m in _BRACKET.finditer(_STRING.sub('""', text)):
+        if m.group() in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InputLimitError(f"nested deeper than {MAX_DEPTH} levels", source=source,
+                                      limit=MAX_DEPTH)
+        else:
+            depth -= 1
+
+
 def parse_json(raw: str | bytes | bytearray, *, kind: str = "document", source: str | None = None,
                numbers: str = "decimal") -> Any:
     """Parse one JSON document by the rules of this module (``source`` names it in messages)."""
@@ -309,6 +334,7 @@ def parse_json(raw: str | bytes | bytearray, *, kind: str = "document", source: 
                               source=source)
     if not text.strip():
         raise FormatError("the file is empty" if source else "empty input", source=source)
+    _check_nesting(text, source)
     plain = numbers == "plain"
     try:
         doc = json.loads(text, parse_int=_plain_int if plain else _decimal_int,
