@@ -8,8 +8,14 @@ append path (leaf, compact range, Ed25519-signed head per entry, receipt) — on
 ``durable=False`` (no fsync per commit). The fsync'd append cost is measured separately on a fresh
 log (``--fsync-appends`` appends).
 
+``--dask-workers 1,2`` audits the same log re-verifying every proof three ways: in this process,
+and on a Dask LocalCluster of 1 and of 2 worker processes (``audit(..., dask_client=)``; the
+cluster is started before the clock starts, its start-up time printed apart), and prints
+entries/s for each, with one native 4,096-point MSM measured in the same run and the machine's
+load (the machine is shared: quote ratios). Every way must find the log clean.
+
     python benchmarks/bench_audit.py [--entries 10000] [--sample 100] [--fsync-appends 200]
-                                     [--full] [--dir DIR] [--json]
+                                     [--full] [--dask-workers 1,2] [--dir DIR] [--json]
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ POLICY = {
     "collateral": [{"asset": "USDT", "haircut": "0"}],
     "instruments": [{"symbol": "BTCUSDT", "kind": "perpetual", "maintenance": {"rate": "0.005"},
                      "initial": {"rate": "0.01"}}],
+    # the fast path logs one proof made without a challenge: this venue must accept such proofs
+    # (since the trust rule's default became "challenged proofs only")
+    "trust": {"unchallenged": True},
 }
 MARKET = {"format": "zkmargin.market/1", "as_of": "2024-06-03T08:00:00Z", "prices": {"BTCUSDT": "67250.40"}}
 ACCOUNT = {"format": "zkmargin.account/1", "balances": {"USDT": "10000"},
@@ -50,9 +59,18 @@ def main(argv=None) -> int:
     ap.add_argument("--sample", type=int, default=100, help="audit re-verifying a seeded sample of this size")
     ap.add_argument("--fsync-appends", type=int, default=200, help="appends timed with one fsync each")
     ap.add_argument("--full", action="store_true", help="also audit re-verifying every entry's proof")
+    ap.add_argument("--dask-workers", default=None, metavar="N,M",
+                    help="also audit re-verifying every proof in this process and on Dask LocalClusters of "
+                         "these worker counts (e.g. 1,2); entries/s for each")
     ap.add_argument("--dir", default=None, help="work folder (default: a temp folder)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    try:
+        dask_counts = [int(x) for x in args.dask_workers.split(",")] if args.dask_workers else []
+    except ValueError:
+        ap.error("--dask-workers takes worker counts separated by commas, e.g. 1,2")
+    if any(n < 1 for n in dask_counts):
+        ap.error("--dask-workers: every count must be >= 1")
 
     import zkmargin
     from zkmargin.verifier.audit import audit
@@ -115,7 +133,10 @@ def main(argv=None) -> int:
     assert structure.clean, structure.problems()
     sampled = audit(big, venue_key=pub, sths=[old_head], sample=args.sample, seed=1)
     assert sampled.clean, sampled.problems()
-    full = audit(big, venue_key=pub) if args.full else None
+    full = audit(big, venue_key=pub) if args.full or dask_counts else None
+    if full is not None:
+        assert full.clean and full.checked == args.entries, full.problems()
+    dask_rows = _dask_audits(big, pub, full, dask_counts) if dask_counts else None
     out = {
         "entries": args.entries, "gates": bundle.statement["gates"],
         "append_ms_fsync": round(append_fsync_ms, 3), "append_ms_no_fsync": round(append_nofsync_ms, 3),
@@ -123,6 +144,7 @@ def main(argv=None) -> int:
         "sth_check_us": round(sth_check_us, 1), "inclusion_check_us": round(inclusion_us, 1),
         "audit_structure": summary(structure), "audit_sample": summary(sampled),
         "audit_full": summary(full) if full else None,
+        "dask": dask_rows,
         "log_bytes": sum(os.path.getsize(str(big) + s) for s in ("", "-wal") if os.path.exists(str(big) + s)),
     }
     if args.json:
@@ -142,7 +164,58 @@ def main(argv=None) -> int:
     if full:
         f = out["audit_full"]
         print(f"audit re-verifying all {args.entries}: {f['total_s']} s (batch verification {f['batch_verify_s']} s)")
+    if dask_rows:
+        _print_dask(dask_rows)
     return 0
+
+
+def _dask_audits(big: Path, pub: str, single, counts: list[int]) -> dict:
+    """The full audit of ``big`` in this process (``single``, already run) and on a LocalCluster of
+    each count in ``counts``: entries/s, the same findings required of every run."""
+    from zkmargin.verifier.audit import audit
+    from zkmargin.verifier.audit.cluster import dask_client
+    from zkmargin.workflows.bench import msm_reference_seconds
+
+    msm = msm_reference_seconds()
+
+    def row(mode: str, workers: int | None, r, startup: float | None) -> dict:
+        total = r.timings["total"]
+        return {"mode": mode, "workers": workers, "entries": r.entries, "checked": r.checked, "clean": r.clean,
+                "startup_s": None if startup is None else round(startup, 2), "audit_s": round(total, 3),
+                "entries_per_s": round(r.entries / total, 1), "audit_over_msm": round(total / msm, 1)}
+
+    rows = [row("single process", None, single, None)]
+    for n in counts:
+        t0 = time.perf_counter()
+        with dask_client(workers=n) as client:
+            client.wait_for_workers(n, timeout=120)
+            startup = time.perf_counter() - t0
+            r = audit(big, venue_key=pub, dask_client=client)
+        assert r.clean and r.checked == single.checked and r.failed_proofs == single.failed_proofs, r.problems()
+        rows.append(row("Dask LocalCluster", n, r, startup))
+    return {"msm_4096_s": round(msm, 4), "load": _load(), "rows": rows}
+
+
+def _load() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def _print_dask(d: dict) -> None:
+    print(f"\nfull audit (every proof re-verified), single process vs Dask; one native 4,096-point MSM = "
+          f"{1000 * d['msm_4096_s']:.1f} ms in this run; {d['load']}")
+    head = f"{'mode':<18} {'workers':>7} {'entries':>8} {'checked':>8} {'start s':>8} {'audit s':>8} " \
+           f"{'entries/s':>10} {'audit/MSM':>10} {'clean':>6}"
+    print(head)
+    print("-" * len(head))
+    for r in d["rows"]:
+        start = "-" if r["startup_s"] is None else f"{r['startup_s']:.2f}"
+        print(f"{r['mode']:<18} {r['workers'] or '-':>7} {r['entries']:>8} {r['checked']:>8} {start:>8} "
+              f"{r['audit_s']:>8.3f} {r['entries_per_s']:>10.1f} {r['audit_over_msm']:>10.1f} "
+              f"{'yes' if r['clean'] else 'NO':>6}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 distributed audit finds exactly the entries the single-process audit finds (tampered bundles, an
 acceptance whose proof answers another challenge), and both call an untouched log clean; a worker
 killed mid-audit costs a retry, not the result, and with no retries allowed the audit fails
-loudly instead of reporting on partial work; a bulk verify-batch names the invalid bundle."""
+loudly instead of reporting on partial work; a bulk verify-batch names the invalid bundle. The
+command line: 'audit --workers 1' prints the single-process audit's report, and an unfinished
+distributed audit exits 2 with one line, never 0."""
 
 from __future__ import annotations
 
@@ -16,9 +18,12 @@ from pathlib import Path
 
 import distributed  # the 'dask' extra, which the 'test' extra includes: missing, this file fails
 import pytest
+from click.testing import CliRunner
 
+from zkmargin.cli.main import cli
 from zkmargin.errors import AuditIncompleteError, InputError
 from zkmargin.verifier.audit import audit
+from zkmargin.verifier.audit import cluster as cluster_module
 from zkmargin.verifier.audit import run as audit_run
 from zkmargin.verifier.audit.cluster import dask_client, verify_batch_on_cluster
 from zkmargin.verifier.log import VerificationLog
@@ -139,6 +144,73 @@ def test_bulk_verify_batch_on_the_cluster_names_the_invalid_bundle(proofs, clien
     wrong = chs[:3] + [chs[4], chs[3]] + chs[5:]  # bundles 3 and 4 answer each other's challenge
     bad = verify_batch_on_cluster(bundles, MARKET, POLICY, 0, wrong, client=client, chunk=2)
     assert sorted(bad) == [3, 4] and all("bundle" in r for r in bad.values())
+
+
+def _cli_audit(path, key, *extra: str):
+    """``zkmargin audit PATH --venue-key PUB --json [extra]`` in process: (exit code, JSON or None, stderr)."""
+    res = CliRunner().invoke(cli, ["audit", str(path), "--venue-key", H.pub(key), "--json", *extra],
+                             catch_exceptions=False)
+    return res.exit_code, (json.loads(res.stdout) if res.stdout.strip() else None), res.stderr
+
+
+def _same_doc(doc: dict) -> dict:
+    doc = dict(doc, proofs=dict(doc["proofs"]))
+    doc.pop("timings")
+    doc["proofs"].pop("cluster")
+    return doc
+
+
+def test_the_audit_command_with_workers_reports_what_it_reports_without(tmp_path, proofs):
+    """``audit --workers 1`` (a LocalCluster of its own) prints the same JSON report as the
+    single-process audit, but for timings and where the proofs ran; twin: a tampered log is not
+    clean with --workers 1 either (exit 1, the same findings)."""
+    key = H.new_key()
+    clean_path = tmp_path / "clean.log"
+    with VerificationLog(clean_path, signing_key=key) as log:
+        for b, ch, res in proofs[:3]:
+            log.record(b, POLICY, MARKET, 0, ch, res)
+    code, alone, _ = _cli_audit(clean_path, key)
+    code_w, spread, _ = _cli_audit(clean_path, key, "--workers", "1")
+    assert (code, code_w) == (0, 0) and alone["clean"] and spread["clean"]
+    assert spread["proofs"]["cluster"] == "Dask, 1 worker" and alone["proofs"]["cluster"] is None
+    assert _same_doc(spread) == _same_doc(alone) and spread["proofs"]["checked"] == 3
+    # the twin: a forged acceptance and an edited bundle
+    bad_path = tmp_path / "bad.log"
+    build(bad_path, proofs, key)
+    tamper(bad_path)
+    code, alone, _ = _cli_audit(bad_path, key)
+    code_w, spread, _ = _cli_audit(bad_path, key, "--workers", "1")
+    assert (code, code_w) == (1, 1) and not spread["clean"]
+    assert _same_doc(spread) == _same_doc(alone)
+    assert [f["id"] for f in spread["proofs"]["failed"]] == [FORGED_AT, EDITED_AT]
+
+
+def test_an_unfinished_distributed_audit_exits_2_with_one_line_and_no_report(tmp_path, proofs, client,
+                                                                              monkeypatch):
+    """--scheduler on the module's cluster: clean, exit 0; the twin: when the distributed
+    re-verification does not finish (here the cluster module raises what it raises on a lost
+    task; the real loss is the kill test below) the command prints no report, only the error
+    document (--json), and exits 2 with one line naming the log, never 0."""
+    key = H.new_key()
+    path = tmp_path / "v.log"
+    with VerificationLog(path, signing_key=key) as log:
+        b, ch, res = proofs[0]
+        log.record(b, POLICY, MARKET, 0, ch, res)
+    address = client.scheduler.address
+    code, doc, _ = _cli_audit(path, key, "--scheduler", address)
+    assert code == 0 and doc["clean"] and doc["proofs"]["cluster"] == "Dask, 2 workers"
+
+    def lost(*_a, **_k):
+        raise AuditIncompleteError("the distributed audit did not finish (KilledWorker: ...); no report: re-run it")
+
+    monkeypatch.setattr(cluster_module, "verify_groups_on_cluster", lost)
+    code, doc, err = _cli_audit(path, key, "--scheduler", address)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, err  # --json: the one document is the error, not a report
+    assert doc["error_type"] == "AuditIncompleteError" and doc["exit_code"] == 2 and "clean" not in doc
+    assert lines[0].startswith("error: ") and str(path) in lines[0] and "did not finish" in lines[0]
+    code, _doc, err = _cli_audit(path, key, "--scheduler", address, "--workers", "1")
+    assert code == 2 and "not both" in err
 
 
 def _set_allowed_failures(c, n: int) -> int:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 
 from zkmargin.crypto.ed25519 import load_public_key, public_key_hex
-from zkmargin.errors import InputError, ReceiptRejectedError, ZkMarginError
+from zkmargin.errors import AuditIncompleteError, InputError, ReceiptRejectedError, ZkMarginError
 
 from ..log.entry import LogEntry
 from ..log.merkle import MerkleTree
@@ -149,8 +149,12 @@ def audit(path, *, venue_key=None, sths: Sequence = (), receipts: Sequence = (),
             be_name = backend if isinstance(backend, str) or backend is None else getattr(backend, "name", None)
             with contextlib.ExitStack() as stack:
                 client = dask_client or stack.enter_context(open_client(scheduler, workers))
-                verify_groups_on_cluster(log, groups, policies, markets, failed, timings, client=client,
-                                         backend=be_name, chunk=BATCH_SIZE)
+                try:
+                    verify_groups_on_cluster(log, groups, policies, markets, failed, timings, client=client,
+                                             backend=be_name, chunk=BATCH_SIZE)
+                except AuditIncompleteError as exc:  # the one line names the log audited
+                    exc.source = exc.source or log.path
+                    raise
                 n = len(client.scheduler_info().get("workers", {}))
                 report.cluster = f"Dask, {n} worker{'' if n == 1 else 's'}"
             groups = {}
