@@ -266,6 +266,10 @@ def scenarios(policy, market, out, grid, levels, factor, initial_factor, spot_sh
                        (vol_shocks, "the volatility shocks"), (vols, "the volatilities"),
                        (plot_account, "the plotted account")])
     base = load_policy(policy, allow_missing_scenarios=True)
+    if plot_account is not None:  # read before the policy is written: a bad account writes nothing
+        from zkmargin.rules.models import load_account
+
+        load_account(plot_account, base)
     options = [i.symbol for i in base.instruments if i.kind == "option"]
     if options and vol is None and vols is None:
         raise click.UsageError(f"the policy lists {len(options)} option(s) ({options[0]}, ...); "

@@ -99,27 +99,35 @@ def run_verify(proof, market, policy, threshold, challenge, *, log=None, log_key
                              max_age=max_age, backend=backend, min_zone=min_zone)
     if min_zone is not None:
         raise click.UsageError("--min-zone with --log is not supported yet")
+    from zkmargin.errors import FormatError
     from zkmargin.verifier.log import verify_and_log
 
-    return verify_and_log(_bundle_arg(proof), market, policy, threshold, challenge, log=log, log_key=log_key,
-                          subject=subject,
-                          max_age=max_age, backend=backend)
+    bundle, unreadable = _bundle_arg(proof)
+    try:
+        return verify_and_log(bundle, market, policy, threshold, challenge, log=log, log_key=log_key,
+                              subject=subject, max_age=max_age, backend=backend)
+    except FormatError as exc:
+        if unreadable is None or exc.source is not None:
+            raise
+        # the log recorded the raw bytes; the trader is told what is wrong with which file
+        unreadable.log_entry, unreadable.receipt = exc.log_entry, exc.receipt
+        raise unreadable from None
 
 
 def _bundle_arg(proof):
-    """A parsed bundle, or for a file that does not parse its raw bytes (so the log records the
-    rejection)."""
+    """(a parsed bundle, None), or for a file that does not parse (its raw bytes, so the log
+    records the rejection; the error naming the file and what is wrong)."""
     from zkmargin.documents.bundle import ProofBundle
     from zkmargin.errors import FormatError
 
     try:
-        return ProofBundle.load(proof)
-    except FormatError:
+        return ProofBundle.load(proof), None
+    except FormatError as exc:
         p = Path(proof)
         if not p.is_file():
             raise
         with open(p, "rb") as fh:
-            return fh.read(1 << 20)
+            return fh.read(1 << 20), exc
 
 
 def run_verify_batch(proofs, market, policy, threshold, challenges, *, log=None, log_key=None, subject=None,
@@ -134,7 +142,7 @@ def run_verify_batch(proofs, market, policy, threshold, challenges, *, log=None,
                                    subject=subject, max_age=max_age, backend=backend)
     from zkmargin.verifier.log import verify_batch_and_log
 
-    return verify_batch_and_log([_bundle_arg(p) for p in proofs], market, policy, threshold, challenges,
+    return verify_batch_and_log([_bundle_arg(p)[0] for p in proofs], market, policy, threshold, challenges,
                                 log=log, log_key=log_key, subject=subject, max_age=max_age, backend=backend)
 
 

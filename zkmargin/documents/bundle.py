@@ -120,6 +120,7 @@ class ProofBundle:
         st = data.get("statement")
         if not isinstance(st, dict) or not set(STATEMENT_KEYS) <= set(st) <= set(STATEMENT_KEYS) | set(OPTIONAL_STATEMENT_KEYS):
             raise FormatError(f"the statement must have exactly the keys {list(STATEMENT_KEYS)}", source=source, field="statement")
+        _check_statement_types(st, source)
         comms = data.get("commitments")
         if not isinstance(comms, list):
             raise FormatError("commitments must be a list", source=source, field="commitments")
@@ -147,6 +148,27 @@ class ProofBundle:
     def load(cls, path: str | os.PathLike[str]) -> ProofBundle:
         raw, name = read_input(path, "proof")  # "-": standard input
         return cls.from_json(raw, source=name)
+
+
+def _check_statement_types(st: JSONDict, source: str | None) -> None:
+    """Every statement value has its type (issue 11: a number where the statement holds a decimal
+    string, ``2.5e1`` for ``"25"``, is a malformed bundle, not a proof for another threshold)."""
+    for key in STATEMENT_KEYS:
+        value = st[key]
+        if key == "gates":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            want = "a whole number"
+        elif key == "slots":
+            ok = isinstance(value, list) and all(isinstance(s, str) for s in value)
+            want = "a list of slot names"
+        elif key == "challenge":
+            ok = value is None or isinstance(value, str)
+            want = "a hex string or null"
+        else:
+            ok = isinstance(value, str)
+            want = "a string"
+        if not ok:
+            raise FormatError(f"must be {want}", source=source, field=f"statement.{key}")
 
 
 def load_bundle(bundle: object) -> ProofBundle:

@@ -43,10 +43,10 @@ class Moves:
                       for u in set(self.vol) | set(other.vol)})
 
 
-def _float(x: Any, where: str) -> float:
-    v = float(parse_decimal(x, field=where)) if not isinstance(x, float) else x
+def _float(x: Any, where: str, source: str | None = None) -> float:
+    v = float(parse_decimal(x, source=source, field=where)) if not isinstance(x, float) else x
     if not np.isfinite(v):
-        raise InputError("not a finite number", field=where)
+        raise InputError("not a finite number", source=source, field=where)
     return v
 
 
@@ -128,9 +128,9 @@ def stress_moves(doc: Mapping[str, Any], under: Sequence[str], source: str | Non
                     raise InputError(f"{u!r} is not an underlying of the policy", source=source, field=f"{f}.{key}.{u}")
         names.append(f"stress: {sc['name']}")
         for u in under:
-            mv = _float(sc.get("spot", {}).get(u, "0"), f"{f}.spot.{u}")
+            mv = _float(sc.get("spot", {}).get(u, "0"), f"{f}.spot.{u}", source)
             if mv <= -1:
                 raise InputError("a spot move must be > -1 (a price stays > 0)", source=source, field=f"{f}.spot.{u}")
             spot[u].append(mv)
-            vol[u].append(_float(sc.get("vol", {}).get(u, "0"), f"{f}.vol.{u}"))
+            vol[u].append(_float(sc.get("vol", {}).get(u, "0"), f"{f}.vol.{u}", source))
     return Moves(names, {u: np.array(v) for u, v in spot.items()}, {u: np.array(v) for u, v in vol.items()})

@@ -112,7 +112,16 @@ def load_stress(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise FormatError(f"unknown key {sorted(extra)[0]!r}", source=str(path))
     if not isinstance(data.get("scenarios"), list) or not data["scenarios"]:
         raise FormatError("expected a non-empty list of scenarios", source=str(path), field="scenarios")
-    return data
+    return StressDocument(data, source=str(path))
+
+
+class StressDocument(dict[str, Any]):
+    """A stress file's document with the file it came from, so the errors :func:`stress_moves`
+    finds in it (an exponent, an unknown underlying) name the file (issue 11)."""
+
+    def __init__(self, data: Mapping[str, Any], *, source: str | None = None):
+        super().__init__(data)
+        self.source = source
 
 
 # --- repricing and the table ----------------------------------------------------------------------
@@ -202,7 +211,8 @@ def generate(policy: Policy | DocumentSource, market: Market | DocumentSource, *
     else:
         raise InputError(f"unknown method {method!r} (historical, monte_carlo, stress)", field="method")
     if stress is not None:
-        moves = moves.extend(stress_moves(stress, under)) if len(moves) else stress_moves(stress, under)
+        named = stress_moves(stress, under, source=getattr(stress, "source", None))
+        moves = moves.extend(named) if len(moves) else named
         params["stress"] = [sc["name"] for sc in stress["scenarios"]]
     params.update(horizon_days=horizon_days, underlyings=under)
     if vols:
