@@ -46,7 +46,7 @@ def layer_of(module: str) -> str:
     head = parts[1]
     if head in ("errors", "files", "crypto", "rules", "documents", "circuits", "prover", "cli", "api"):
         return head
-    if head in ("prepared", "zone_proofs", "verification", "prepared_store", "statement"):  # the API's
+    if head in ("prepared", "zone_proofs", "verification", "prepared_store", "prepared_entry", "statement"):  # the API's
         # prepared verifier (checking a bundle against it, its disk cache), its margin-call zone
         # proofs and the public statement
         return "api"

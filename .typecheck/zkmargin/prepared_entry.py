@@ -1,0 +1,1 @@
+../../zkmargin/prepared_entry.py
