@@ -16,7 +16,7 @@ from zkmargin import check
 from zkmargin.circuits.gadgets import MAX_RANGE_BITS
 from zkmargin.circuits.provable import check_circuit
 from zkmargin.crypto.generators import MAX_GENERATORS
-from zkmargin.errors import InputError, PolicyError
+from zkmargin.errors import InputError, OverflowRiskError, PolicyError
 from zkmargin.rules.models import load_policy
 from zkmargin.rules.models.provability import MAX_GATES, RANGE_LIMIT_BITS, gates_lower_bound
 
@@ -62,7 +62,9 @@ def test_prices_beyond_the_width_and_huge_thresholds_are_refused_when_the_circui
     with pytest.raises(PolicyError) as info:
         check_circuit(pol, big)
     assert not DIGITS.search(info.value.one_line()) and "at this market snapshot" in info.value.message
-    with pytest.raises(InputError) as info2:
+    # refused naming the threshold (exit 2): by the plan's guard on public numbers
+    # (circuits/margin/public_numbers.py) or by the amount scale's bound, whichever comes first
+    with pytest.raises((InputError, OverflowRiskError)) as info2:
         check_circuit(pol, market, D(10) ** 70)
     assert info2.value.field == "threshold"
     assert check_circuit(pol, market) > 0  # twin

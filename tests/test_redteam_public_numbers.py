@@ -26,7 +26,7 @@ from zkmargin import check  # noqa: E402
 from zkmargin.circuits.layouts import witness_values  # noqa: E402
 from zkmargin.circuits.margin.public_numbers import HALF, coefficient  # noqa: E402
 from zkmargin.crypto.field import R  # noqa: E402
-from zkmargin.errors import OverflowRiskError  # noqa: E402
+from zkmargin.errors import InputError, OverflowRiskError  # noqa: E402
 
 LAYOUTS = {"per instrument": None, "slots": 2}
 
@@ -68,8 +68,13 @@ def test_a_mark_beyond_the_group_order_is_refused_not_reduced(layout):
     assert check(case["account"], case["market"], case["policy"]).meets  # twin: at 3,000 it meets
     assert RT.refusal(built(case)) is None
     case["market"]["prices"]["ETHUSDT"] = decimal_at(R + 300000, 2)
-    assert not check(case["account"], case["market"], case["policy"]).meets
-    with pytest.raises(OverflowRiskError) as e:
+    try:  # the engine refuses the account, or (issue 11) the snapshot itself when it is read
+        assert not check(case["account"], case["market"], case["policy"]).meets
+    except InputError as exc:
+        assert exc.field == "prices.ETHUSDT"
+    # refused naming the price: when the market is read (no circuit could carry it, issue 11) or,
+    # for a price within that bound but beyond r/2 at the plan's scale, by the plan's guard
+    with pytest.raises((InputError, OverflowRiskError)) as e:
         built(case)
     assert e.value.field == "prices.ETHUSDT"
 
@@ -112,11 +117,11 @@ def test_an_inverse_contract_size_congruent_to_a_dollar_is_refused():
 
 
 def test_an_option_figure_beyond_half_the_group_order_is_refused():
-    """A multiplier of 10^80 makes the short call's per-contract requirement ~10^79 BTC, above r/2
+    """A multiplier of 10^76 makes the short call's per-contract requirement ~10^75 BTC, above r/2
     at 8 digits: refused by name (before: refused too, by the width of the final comparison)."""
     case = example("deribit-options")
     assert RT.refusal(built(case)) is None  # twin
-    case["policy"]["instruments"][0]["multiplier"] = "1" + "0" * 80
+    case["policy"]["instruments"][0]["multiplier"] = "1" + "0" * 76  # within the 80-digit cap
     assert not check(case["account"], case["market"], case["policy"]).meets
     with pytest.raises(OverflowRiskError) as e:
         built(case)

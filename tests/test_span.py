@@ -147,7 +147,7 @@ def test_mcmillan_through_the_scenarios_command(tmp_path):
     assert got == {"two": D(10000), "default": D(10500)}
 
 
-@pytest.mark.parametrize("args,needle", [(["--extreme-cover", "1.5"], "must be <= 1"),
+@pytest.mark.parametrize("args,needle", [(["--extreme-cover", "1.5"], "<= 1"),
                                          (["--grid", "deribit", "--extreme-move", "2"], "only the span grid"),
                                          (["--vol-scenarios", "3"], "only the deribit grid")])
 def test_scenarios_command_refuses_bad_extreme_parameters(tmp_path, args, needle):
