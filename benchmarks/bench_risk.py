@@ -84,6 +84,8 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()}")
     unit = msm_reference_seconds()
     print(f"one native 4096-point MSM: {unit * 1000:.1f} ms")
+    print("| workload | instr. | scen. | gates | padded | build s | prove s (×MSM) | verify s (×MSM) | proof B |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     rows = []
     for n in args.scenarios:
         for kind, zone in (("worst", False), ("expected_shortfall", False), ("var", False), ("expected_shortfall", True)):
