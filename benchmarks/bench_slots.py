@@ -38,6 +38,7 @@ from zkmargin.circuits.layouts import build, plan_margin  # noqa: E402
 from zkmargin.crypto.backends import get_backend  # noqa: E402
 from zkmargin.crypto.generators import get_generators  # noqa: E402
 from zkmargin.rules.models import load_account, load_market, load_policy  # noqa: E402
+from zkmargin.rules.models.provability import MAX_GATES  # noqa: E402
 from zkmargin.verifier.r1cs import verify_batch  # noqa: E402
 
 AS_OF = "2024-06-03T08:00:00Z"
@@ -117,8 +118,8 @@ def measure(n: int, K: int | None, be, *, held: int | None = None, prove: bool =
     cs = build(plan)
     row.update(gates=cs.total_gates, padded=cs.padded_n(), phase2_gates=cs.phase2_gates,
                table_rows=len(plan.table) if K else None, commitments=len(plan.slots))
-    if cs.padded_n() > (1 << 16):
-        row["refused"] = f"{cs.total_gates} gates: above the 65 536-gate generator cap"
+    if cs.padded_n() > MAX_GATES:
+        row["refused"] = f"{cs.total_gates} gates: above the {MAX_GATES:,}-gate generator cap"
         return row
     if not prove:
         return row
