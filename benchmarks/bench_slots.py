@@ -9,7 +9,7 @@
 W3: cross margin, 500 perpetuals each with a ten-bracket maintenance table (5 000 rows + the null
 row), 10 collateral assets, K = 16 position slots, 16 positions held. The table: universes of 20 to
 2 000 instruments (ten brackets each) against K = 4, 16, 64, and the same universes in the
-per-instrument layout (one slot per instrument; refused above 65 536 gates, the generator cap).
+per-instrument layout (one slot per instrument; refused above 2^18 gates, the generator cap).
 
 Every time is also given as a multiple of one native 4 096-point MSM measured in the same run
 (best of five), because the machine is shared and absolute times drift; the load average is
