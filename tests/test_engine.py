@@ -464,3 +464,18 @@ def test_shipped_examples(mode, equity, requirement, required, health):
     assert (d["equity"], d["requirement"], d["required"], d["health"]) == \
         (equity, requirement, required, health)
     assert d["health"].split(".")[1].__len__() == HEALTH_DIGITS
+
+
+@pytest.mark.parametrize("mode", ["cross", "isolated", "portfolio"])
+def test_a_check_without_digests_decides_the_same(mode):
+    """The prover asks the engine for its decision only (``with_digests=False``: the statement
+    digests the documents itself, and a venue-sized policy's digest is a tenth of a proof). Every
+    figure is the default check's; only the digests are left out. Twin: the default check names
+    both digests."""
+    args = [str(DATA / f"example_{kind}_{mode}.json") for kind in ("account", "market", "policy")]
+    full, lean = check(*args).to_json_dict(), check(*args, with_digests=False).to_json_dict()
+    assert len(full["policy_digest"]) == 64 and len(full["market_digest"]) == 64
+    assert lean["policy_digest"] == lean["market_digest"] == ""
+    for key in ("policy_digest", "market_digest"):
+        full.pop(key), lean.pop(key)
+    assert lean == full
