@@ -68,7 +68,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
     n = 2 if workers is None else workers
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 256:
         raise InputError("must be an integer from 1 to 256", field="--workers")
-    with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+    with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                                   silence_logs=40) as cluster, distributed.Client(cluster) as client:
         yield client
 
