@@ -21,10 +21,12 @@ as a path is a SQLite file).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 import urllib.parse
+from collections.abc import Iterator
 
 from zkmargin.errors import InputError, LogError
 
@@ -157,7 +159,10 @@ class SQLiteLogStore(LogStore):
     def exists(self) -> bool:
         return bool(self._tables())
 
-    def create(self, meta: dict) -> None:
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the lock: ``BEGIN IMMEDIATE`` (a writer elsewhere holding
+        the log is a :class:`LogError`), ``COMMIT`` when the block ends, ``ROLLBACK`` when it raises."""
         if self.read_only:
             raise LogError("the log is opened read-only", source=self.path)
         db = self._db
@@ -167,16 +172,23 @@ class SQLiteLogStore(LogStore):
             except sqlite3.OperationalError as exc:
                 raise LogError(f"cannot lock the log for writing ({exc})", source=self.path) from None
             try:
-                if self._tables():
-                    raise LogError("not an empty file: refusing to create a log in it", source=self.path)
-                for stmt in _SCHEMA:
-                    db.execute(stmt)
-                db.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", sorted(meta.items()))
-                db.execute("INSERT INTO tree(one, size, peaks, timestamp) VALUES (1, 0, X'', 0)")
+                yield db
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the transaction is gone already; the original error is what matters
                 raise
+
+    def create(self, meta: dict) -> None:
+        with self._write() as db:
+            if self._tables():
+                raise LogError("not an empty file: refusing to create a log in it", source=self.path)
+            for stmt in _SCHEMA:
+                db.execute(stmt)
+            db.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", sorted(meta.items()))
+            db.execute("INSERT INTO tree(one, size, peaks, timestamp) VALUES (1, 0, X'', 0)")
 
     def meta(self) -> dict:
         if "meta" not in self._tables():
@@ -199,14 +211,7 @@ class SQLiteLogStore(LogStore):
             raise LogError(f"the log is unreadable ({exc})", source=self.path) from None
 
     def append(self, prepare):
-        if self.read_only:
-            raise LogError("the log is opened read-only", source=self.path)
-        db = self._db
-        with self._lock:
-            try:
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise LogError(f"cannot lock the log for writing ({exc})", source=self.path) from None
+        with self._write() as db:
             try:
                 state = self._state()
                 if state is None:
@@ -224,16 +229,8 @@ class SQLiteLogStore(LogStore):
                            (s.size, s.peaks, s.timestamp))
                 for table, digest, body in rows.documents:
                     db.execute(f"INSERT OR IGNORE INTO {table}(digest, body) VALUES (?, ?)", (digest, body))
-                db.execute("COMMIT")
             except sqlite3.IntegrityError as exc:
-                db.execute("ROLLBACK")
                 raise LogError(f"the log refused the entry ({exc})", source=self.path) from None
-            except BaseException:
-                try:
-                    db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise
         return rows
 
     def _accepted_seq(self, challenge: str) -> int | None:
