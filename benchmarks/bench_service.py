@@ -39,7 +39,6 @@ import concurrent.futures as cf
 import json
 import multiprocessing
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's zkmargin, for this process and the service
+sys.path.insert(0, str(ROOT / "tests"))
+from serve_process import ServeProcess  # noqa: E402  (the service in a subprocess, shared with the tests)
 
 _PROVER: dict = {}
 
@@ -68,65 +69,17 @@ def _prove(challenge_hex: str) -> bytes:
     return json.dumps({"bundle": b.to_json_dict(), "challenge": challenge_hex}, separators=(",", ":")).encode()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Service:
-    """``zkmargin serve`` in a subprocess (its own session, stopped with SIGTERM)."""
+class Service(ServeProcess):
+    """``zkmargin serve`` in a subprocess (its own session, stopped with SIGTERM), with limits
+    no benchmark reaches and a challenge TTL longer than the proving."""
 
     def __init__(self, root: Path, store: str, target: str, workers: int, clients: Path, key_file: Path):
-        import httpx
-
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.err = root / f"serve-{store}.err"
         store_args = ["--db", target] if store == "postgres" else ["--log", target]
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "zkmargin.cli", "serve", "-p", str(root / "policy.json"), "-m",
-             str(root / "market.json"), "--clients", str(clients), *store_args, "--log-key", str(key_file),
-             "--workers", str(workers), "--port", str(self.port), "--challenge-ttl", "3600",
-             "--client-challenges", "1000000/minute", "--client-verifies", "1000000/minute",
-             "--client-outstanding", "100000", "--global-challenges", "1000000/minute",
-             "--global-verifies", "1000000/minute"],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(self.err, "w"), start_new_session=True)
-        deadline = time.monotonic() + 120
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"zkmargin serve exited: {self.err.read_text()[-2000:]}")
-            try:
-                if len(self._workers()) >= workers and httpx.get(self.url + "/v1/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("zkmargin serve did not start within 120 s")
-            time.sleep(0.2)
-
-    def _workers(self) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
-        kids = []
-        for p in out:
-            try:
-                if "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_text():
-                    kids.append(int(p))
-            except OSError:
-                pass
-        return kids or [self.proc.pid]  # one worker: uvicorn serves in the process itself
-
-    def stop(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        super().__init__(root / "policy.json", root / "market.json", clients, key_file, workers=workers,
+                         err=root / f"serve-{store}.err",
+                         args=[*store_args, "--challenge-ttl", "3600", "--client-challenges", "1000000/minute",
+                               "--client-verifies", "1000000/minute", "--client-outstanding", "100000",
+                               "--global-challenges", "1000000/minute", "--global-verifies", "1000000/minute"])
 
 
 def challenges(url: str, auth: dict, n: int) -> list[str]:

@@ -13,7 +13,6 @@ import concurrent.futures as cf
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -32,8 +31,8 @@ from zkmargin.workflows import custodian as A  # noqa: E402
 from zkmargin.workflows.service import Service, ServiceLimits, add_client, parse_rate  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import pg_server  # noqa: E402
 from log_helpers import ACCOUNT, MARKET, POLICY  # noqa: E402
+from serve_process import ServeProcess  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GENEROUS = ServiceLimits(client_challenges=parse_rate("100000/minute"), client_verifies=parse_rate("100000/minute"),
@@ -94,51 +93,17 @@ def test_micro_batching_verifies_arrivals_together_and_names_the_forged_proof(tm
 # --- two workers on PostgreSQL -------------------------------------------------------------------
 
 
-class Workers:
+class Workers(ServeProcess):
     """``zkmargin serve --db URL --workers 2`` in a subprocess (this checkout's code)."""
 
     def __init__(self, dsn: str, root: Path, clients: Path, key_file: Path):
-        self.port = pg_server.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         (root / "policy.json").write_text(json.dumps(POLICY))
         (root / "market.json").write_text(json.dumps(MARKET))
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "zkmargin.cli", "serve", "-p", str(root / "policy.json"), "-m",
-             str(root / "market.json"), "--clients", str(clients), "--db", dsn, "--log-key", str(key_file),
-             "--workers", "2", "--port", str(self.port), "--client-challenges", "1000/minute",
-             "--client-verifies", "1000/minute", "--client-outstanding", "1000", "--global-challenges",
-             "100000/minute", "--global-verifies", "100000/minute"],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(root / "serve.err", "w"), start_new_session=True)
-        deadline = time.monotonic() + 90
-        while True:
-            assert self.proc.poll() is None, (root / "serve.err").read_text()[-2000:]
-            try:
-                if len(self.worker_pids()) == 2 and httpx.get(self.url + "/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the service did not start"
-            time.sleep(0.2)
-
-    def worker_pids(self) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
-        pids = []
-        for p in out:  # uvicorn's workers (not multiprocessing's resource tracker)
-            try:
-                if "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_text():
-                    pids.append(int(p))
-            except OSError:
-                pass
-        return pids
-
-    def stop(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        super().__init__(root / "policy.json", root / "market.json", clients, key_file, workers=2, timeout=90,
+                         err=root / "serve.err",
+                         args=["--db", dsn, "--client-challenges", "1000/minute", "--client-verifies",
+                               "1000/minute", "--client-outstanding", "1000", "--global-challenges",
+                               "100000/minute", "--global-verifies", "100000/minute"])
 
 
 @pytest.fixture(scope="module")
