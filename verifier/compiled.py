@@ -10,9 +10,9 @@ read ``Σ terms = 0``, so W_V and c are the negated coefficients of v and of the
 *gather form*, built once per circuit: per wire kind, the nonzeros sorted by wire index, each
 naming where its summand comes from — ``z^(q+1)`` for a coefficient +1, ``−z^(q+1)`` for −1 (most
 coefficients are ±1 and need no multiplication), ``c·z^(q+1)`` otherwise — and each wire's segment
-of that list. Flattening is then a gather, one running sum and one difference per wire, all of it
-whole-vector operations of a :class:`~zkmargin.crypto.scalar_ops.ScalarOps` (no interpreter loop
-per nonzero). The result is exactly ``ConstraintSystem.flatten``'s (tests/test_prepared.py).
+of that list. Flattening is then one segment sum per wire kind — a sparse matrix times the vector of
+summands — in whole-vector operations of a :class:`~zkmargin.crypto.scalar_ops.ScalarOps` (in C
+where the extension is built; no interpreter loop per nonzero). The result is exactly ``ConstraintSystem.flatten``'s (tests/test_prepared.py).
 
 :class:`CompiledCircuit` is a one-phase verifier circuit held in this form only: its gates,
 committed values, constraint count, digest and compiled weights, without the constraint objects.
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any, NoReturn
 
 from zkmargin.circuits.cs import (
@@ -40,7 +39,7 @@ from zkmargin.circuits.cs import (
     LinearCombination,
 )
 from zkmargin.crypto.field import R
-from zkmargin.crypto.scalar_ops import ScalarOps
+from zkmargin.crypto.scalar_ops import ScalarOps, Vec
 from zkmargin.errors import CircuitError
 
 MINUS_ONE = R - 1
@@ -79,7 +78,7 @@ class CompiledWeights:
     kinds: dict[int, KindWeights]
     gen_q: list[int]
     coefs: list[int]
-    _native: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+    _prepared: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of_constraints(cls, constraints: Sequence[LinearCombination], *, q_offset: int, n_gates: int,
@@ -148,35 +147,33 @@ class CompiledWeights:
     def nonzeros(self) -> int:
         return sum(k.nonzeros for k in self.kinds.values())
 
-    def _coefs(self, ops: ScalarOps) -> list[Any]:
-        if ops.name not in self._native:
-            self._native[ops.name] = ops.of_many(self.coefs)
-        return self._native[ops.name]
+    def _native(self, ops: ScalarOps) -> dict[str, Any]:
+        """This block's coefficients and index arrays in ``ops``' representation (made once per
+        implementation and kept)."""
+        if ops.name not in self._prepared:
+            kinds = {kind: (ops.index(kw.sources), ops.index(kw.starts), ops.index(kw.ends))
+                     for kind, kw in self.kinds.items()}
+            self._prepared[ops.name] = {"coefs": ops.from_ints(self.coefs), "gen_q": ops.index(self.gen_q),
+                                        "kinds": kinds}
+        return self._prepared[ops.name]
 
-    def z_powers(self, ops: ScalarOps, z: Any, z_first: Any) -> list[Any]:
+    def z_powers(self, ops: ScalarOps, z: int, z_first: int) -> Vec:
         """``[z^(q_offset+1), …, z^(q_offset+q)]`` given ``z_first = z^(q_offset+1)``."""
         return ops.powers(z, self.q, z_first)
 
-    def flatten(self, ops: ScalarOps, zq: Sequence[Any]) -> tuple[list[Any], list[Any], list[Any], list[Any], Any]:
+    def flatten(self, ops: ScalarOps, zq: Vec) -> tuple[Vec, Vec, Vec, Vec, int]:
         """``(w_L, w_R, w_O, w_V, w_c)`` of this block for the powers ``zq`` of z (from
-        :meth:`z_powers`); w_L, w_R, w_O have ``n_gates`` entries, w_V ``m``."""
-        if len(zq) != self.q:
+        :meth:`z_powers`); w_L, w_R, w_O have ``n_gates`` entries, w_V ``m``, w_c is an int."""
+        if ops.length(zq) != self.q:
             raise ValueError("flatten: one power of z per constraint")
+        native = self._native(ops)
         # every summand any wire needs: z^(q+1), −z^(q+1), c·z^(q+1)
-        source = list(zq) + ops.vneg(zq)
+        source = ops.concat(zq, ops.neg(zq))
         if self.gen_q:
-            gathered = itemgetter(*self.gen_q)(zq) if len(self.gen_q) > 1 else (zq[self.gen_q[0]],)
-            source += ops.vmul(gathered, self._coefs(ops))
-        out = []
-        for kind in KINDS:
-            kw = self.kinds[kind]
-            if not kw.sources:
-                out.append([ops.of(0)] * kw.size)
-                continue
-            vals = list(map(source.__getitem__, kw.sources))
-            out.append(ops.vdiff(ops.prefix_sums(vals), kw.ends, kw.starts))
+            source = ops.concat(source, ops.mul(ops.take(zq, native["gen_q"]), native["coefs"]))
+        out = [ops.segment_sums(source, *native["kinds"][kind]) for kind in KINDS]
         w_l, w_r, w_o, w_v, w_c = out
-        return w_l, w_r, w_o, w_v, w_c[0]
+        return w_l, w_r, w_o, w_v, ops.total(w_c)
 
     def check(self) -> None:
         """Every index in range: a block read back from elsewhere (the disk cache) could otherwise

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from zkmargin.crypto.backends import get_backend
-from zkmargin.crypto.field import R
 from zkmargin.crypto.generators import get_generators
 from zkmargin.crypto.proof import R1CSProof
 from zkmargin.errors import DecodeError, MalformedProofError, VerificationError
@@ -62,7 +61,6 @@ def _work(indices: list[int]) -> tuple:
     B and B̃ scalars, the encoded partial sum of the proofs' own points); or an error."""
     be = get_backend(_JOB["backend"])
     gens = get_generators(be)
-    ops = be.scalar_ops
     n_max = _JOB["n_max"]
     items = _JOB["items"]
     terms: list[_Terms] = []
@@ -75,9 +73,9 @@ def _work(indices: list[int]) -> tuple:
         return ("error", type(exc).__name__, exc.message)
     points, scalars = merge_terms(terms, be, gens, n_max)
     # merge_terms lays out [B, B̃] + G(n_max) + H(n_max) + the proofs' own points
-    own = be.msm_native(points[2 + 2 * n_max :], scalars[2 + 2 * n_max :])
-    cols = ops.to_bytes_many(scalars[: 2 + 2 * n_max])
-    return ("ok", cols, be.encode(own) if not be.is_identity(own) else b"")
+    width = 32 * (2 + 2 * n_max)
+    own = be.msm_le(points[2 + 2 * n_max :], scalars[width:])
+    return ("ok", scalars[:width], be.encode(own) if not be.is_identity(own) else b"")
 
 
 def verify_batch_parallel(items: Sequence[tuple], backend=None, workers: int | None = None) -> R1CSVerification:
@@ -117,14 +115,12 @@ def verify_batch_parallel(items: Sequence[tuple], backend=None, workers: int | N
             raise MalformedProofError(malformed[0][2])
         raise VerificationError(errors[0][2])
     ops = be.scalar_ops
-    width = 2 + 2 * n_max
-    total = [0] * width
-    for _tag, cols, _own in parts:
-        for k, v in enumerate(ops.ints_from_bytes(cols)):
-            total[k] += v
+    total = ops.from_le(parts[0][1])
+    for _tag, cols, _own in parts[1:]:
+        total = ops.add(total, ops.from_le(cols))
     own_points = [be.decode(p) for _t, _c, p in parts if p]
     points = [gens.B, gens.B_blinding] + gens.G(n_max) + gens.H(n_max) + own_points
-    scalars = ops.of_many([t % R for t in total]) + ops.of_many([1] * len(own_points))
-    if not be.is_identity(be.msm_native(points, scalars)):
+    scalars = ops.to_le(total) + (1).to_bytes(32, "little") * len(own_points)
+    if not be.is_identity(be.msm_le(points, scalars)):
         raise VerificationError("the batch does not verify")
     return R1CSVerification(gates=max(cs.total_gates for cs, *_ in items), padded=n_max, proofs=len(items))

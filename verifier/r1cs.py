@@ -23,7 +23,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from zkmargin.circuits.cs import ChallengeCollisionError, ConstraintSystem
 from zkmargin.crypto.backends import GroupBackend, get_backend
@@ -38,6 +37,7 @@ from zkmargin.crypto.r1cs_transcript import (
     T_LABELS,
     start_transcript,
 )
+from zkmargin.crypto.scalar_ops import ScalarOps, Vec
 from zkmargin.errors import CircuitError, VerificationError
 
 from .compiled import CompiledCircuit, CompiledWeights
@@ -48,18 +48,19 @@ VerifierCircuit = ConstraintSystem | CompiledCircuit
 
 @dataclass
 class _Terms:
-    """One proof's verification equation as scalars in the backend's native representation
-    (``be.scalar_ops``): per-index G and H scalars (length n; H without its constant part),
-    the constant part of the H scalars as ``(start, end, c)`` runs, (scalar, point) pairs for
-    everything else, and the B and B̃ scalars (ints) kept apart for merging."""
+    """One proof's verification equation: the per-index G and H scalars as vectors of the
+    backend's :class:`~zkmargin.crypto.scalar_ops.ScalarOps` (length n; H without its constant
+    part), the constant part of the H scalars as ``(start, end, c)`` runs, (scalar, point) pairs
+    for everything else, and the B and B̃ scalars kept apart for merging. Single scalars are ints
+    in [0, r)."""
 
     n: int
-    g: list[Any]  # native scalars (be.scalar_ops)
-    h: list[Any]
-    h_const: list[tuple[int, int, Any]]
+    g: Vec
+    h: Vec
+    h_const: list[tuple[int, int, int]]
     b: int
     b_t: int
-    scalars: list[Any]
+    scalars: list[int]
     points: list[Point]
 
 
@@ -134,25 +135,25 @@ def replay(cs: VerifierCircuit, proof: R1CSProof, V: Sequence[Point], public_inp
     return Replay(cs=full, n=n, y=y, z=z, phi=phi, x=x, w=w, us=us, phase2_challenges=drawn)
 
 
-def _weights(cs: VerifierCircuit, full: VerifierCircuit, ops: Any, z: int) -> tuple[Any, Any, Any, Any, Any]:
-    """``(w_L, w_R, w_O, w_V, w_c)`` in ``ops``' scalars: phase 1 from the weights compiled once
-    per circuit, phase 2 (a proof's randomized constraints, if any) compiled for this proof.
-    w_L, w_R, w_O cover the gates that have wires (both phases); padding gates have none."""
+def _weights(cs: VerifierCircuit, full: VerifierCircuit, ops: ScalarOps, z: int) -> tuple[Vec, Vec, Vec, Vec, int]:
+    """``(w_L, w_R, w_O, w_V, w_c)``: phase 1 from the weights compiled once per circuit, phase 2
+    (a proof's randomized constraints, if any) compiled for this proof. w_L, w_R, w_O cover the
+    gates that have wires (both phases); padding gates have none."""
     comp = CompiledWeights.of_system(cs)
-    zn = ops.of(z)
-    zq = comp.z_powers(ops, zn, zn)
+    zq = comp.z_powers(ops, z, z)
     w_L, w_R, w_O, w_V, w_c = comp.flatten(ops, zq)
+    extra = full.n - cs.n  # phase-2 gates
     if isinstance(full, ConstraintSystem) and full is not cs and len(full.constraints) > comp.q:
         comp2 = CompiledWeights.of_constraints(full.constraints[comp.q :], q_offset=comp.q, n_gates=full.n, m=cs.m)
-        z_first = ops.mul(zq[-1], zn) if zq else zn
-        w2 = comp2.flatten(ops, comp2.z_powers(ops, zn, z_first))
-        pad = [ops.of(0)] * (full.n - cs.n)
-        w_L, w_R, w_O = (ops.vadd(a + pad, b) for a, b in zip((w_L, w_R, w_O), w2[:3]))
-        w_V = ops.vadd(w_V, w2[3])
-        w_c = ops.total([w_c, w2[4]])
-    elif full.n > cs.n:  # phase-2 gates constrained by nothing (not built by our gadgets)
-        pad = [ops.of(0)] * (full.n - cs.n)
-        w_L, w_R, w_O = w_L + pad, w_R + pad, w_O + pad
+        z_first = pow(z, comp.q + 1, R)
+        w2 = comp2.flatten(ops, comp2.z_powers(ops, z, z_first))
+        pad = ops.fill(0, extra)
+        w_L, w_R, w_O = (ops.add(ops.concat(a, pad), b) for a, b in zip((w_L, w_R, w_O), w2[:3]))
+        w_V = ops.add(w_V, w2[3])
+        w_c = (w_c + w2[4]) % R
+    elif extra > 0:  # phase-2 gates constrained by nothing (not built by our gadgets)
+        pad = ops.fill(0, extra)
+        w_L, w_R, w_O = ops.concat(w_L, pad), ops.concat(w_R, pad), ops.concat(w_O, pad)
     return w_L, w_R, w_O, w_V, w_c
 
 
@@ -171,16 +172,16 @@ def _terms(cs: VerifierCircuit, proof: R1CSProof, V: Sequence[Point], public_inp
     n1 = cs.n
 
     w_L, w_R, w_O, w_V, w_c = _weights(cs, rp.cs, ops, z)
-    nw = len(w_L)
+    nw = ops.length(w_L)
     y_inv = inv(y)
     x_inv = inv(x)
     # xt_i = x·ρ·y^-i over the gates with wires
-    xt = ops.powers(ops.of(y_inv), nw, ops.of(x * rho))
-    g_w = ops.vmul(xt, w_R)  # x·ρ·y^-i·w_R[i]
+    xt = ops.powers(y_inv, nw, x * rho)
+    g_w = ops.mul(xt, w_R)  # x·ρ·y^-i·w_R[i]
     # x·ρ·δ(y, z) = Σ x·ρ·y^-i·w_R[i]·w_L[i]  (no φ: δ is part of t(x), not of the commitments)
-    x_rho_delta = ops.to_int(ops.total(ops.vmul(g_w, w_L)))
+    x_rho_delta = ops.dot(g_w, w_L)
     # ρ·y^-i·(x·w_L[i] + w_O[i]) = xt_i·(w_L[i] + x⁻¹·w_O[i])
-    h_w = ops.vmul(xt, ops.vadd(w_L, ops.vscale(w_O, ops.of(x_inv))))
+    h_w = ops.mul(xt, ops.add(w_L, ops.scale(w_O, x_inv)))
 
     # the dense parts, −a·ρ·s_i and −b·ρ·y^-i·s_i⁻¹ (s_i = Π_k u_k^±1, s_i⁻¹ = s_(n−1−i))
     u_inv = batch_inv(us) if us else []
@@ -191,29 +192,27 @@ def _terms(cs: VerifierCircuit, proof: R1CSProof, V: Sequence[Point], public_inp
         prod_u_inv = prod_u_inv * ui % R
     a, b = proof.a, proof.b
     y_inv_2j = powers_of_two_exponents(y_inv, lg_n)  # y^(−2^j)
-    g_factors = ops.of_many([us[lg_n - 1 - j] ** 2 % R for j in range(lg_n)])
-    h_factors = ops.of_many([u_inv[lg_n - 1 - j] ** 2 * y_inv_2j[j] % R for j in range(lg_n)])
-    g = ops.doubling(ops.of(-a * rho * prod_u_inv), g_factors)
-    h = ops.doubling(ops.of(-b * rho * prod_u), h_factors)
-    g[:nw] = ops.vadd(g[:nw], g_w)
-    h[:nw] = ops.vadd(h[:nw], h_w)
+    g_factors = [us[lg_n - 1 - j] ** 2 % R for j in range(lg_n)]
+    h_factors = [u_inv[lg_n - 1 - j] ** 2 * y_inv_2j[j] % R for j in range(lg_n)]
+    g = ops.doubling(-a * rho * prod_u_inv, g_factors)
+    h = ops.doubling(-b * rho * prod_u, h_factors)
+    # the wired gates' parts on the first nw entries
+    g = ops.concat(ops.add(ops.slice(g, 0, nw), g_w), ops.slice(g, nw, n))
+    h = ops.concat(ops.add(ops.slice(h, 0, nw), h_w), ops.slice(h, nw, n))
     # H_i also carries −ρ (−ρ·φ on the gates of phase 2 and the padding)
-    h_const = [(0, n1, -rho % R)]
     if phi != 1:
         # phase-2 and padding gates (i ≥ n1) sit on the generators φ·G_i, φ·H_i
-        phi_n = ops.of(phi)
-        g[n1:] = ops.vscale(g[n1:], phi_n)
-        h[n1:] = ops.vscale(h[n1:], phi_n)
-        h_const.append((n1, n, -rho * phi % R))
+        g = ops.concat(ops.slice(g, 0, n1), ops.scale(ops.slice(g, n1, n), phi))
+        h = ops.concat(ops.slice(h, 0, n1), ops.scale(ops.slice(h, n1, n), phi))
+        h_const = [(0, n1, -rho % R), (n1, n, -rho * phi % R)]
     else:
         h_const = [(0, n, -rho % R)]
 
     c = secrets.randbits(128) | 1  # weight of equation (1)
     x2 = x * x % R
     x3 = x2 * x % R
-    w_c_int = ops.to_int(w_c)
     # B:   ρ·(w·(t_x − a·b) + c·(x²·(δ + w_c) − t_x)), with c·x²·ρ·δ = c·x·(x·ρ·δ)
-    b_scalar = (rho * (w * (proof.t_x - a * b) + c * (x2 * w_c_int - proof.t_x)) + c * x * x_rho_delta) % R
+    b_scalar = (rho * (w * (proof.t_x - a * b) + c * (x2 * w_c - proof.t_x)) + c * x * x_rho_delta) % R
     # B̃:  ρ·(−μ − c·τ_x)
     b_t_scalar = rho * (-proof.e_blinding - c * proof.t_x_blinding) % R
     pairs = [
@@ -236,10 +235,10 @@ def _terms(cs: VerifierCircuit, proof: R1CSProof, V: Sequence[Point], public_inp
     ]
     pairs += [(u * u % R, L) for u, L in zip(us, proof.L_vec)]  # u_k²·L_k
     pairs += [(ui * ui % R, Rk) for ui, Rk in zip(u_inv, proof.R_vec)]  # u_k⁻²·R_k
-    scalars = ops.of_many([sc * rho for sc, _ in pairs])
+    scalars = [sc * rho % R for sc, _ in pairs]
     points = [pt for _, pt in pairs]
     # c·x²·ρ·w_V[j]·V_j
-    scalars += ops.vscale(w_V, ops.of(c * x2 * rho))
+    scalars += ops.to_ints(ops.scale(w_V, c * x2 * rho))
     points += list(V)
     return _Terms(n=n, g=g, h=h, h_const=h_const, b=b_scalar, b_t=b_t_scalar, scalars=scalars, points=points)
 
@@ -285,33 +284,29 @@ def verify_batch(items: Sequence[VerifyItem], backend: str | GroupBackend | None
             raise VerificationError("the proof was decoded with another backend; decode it with this one")
         rho = 1 if j == 0 else secrets.randbits(128) | 1
         terms.append(_terms(cs, proof, V, public, be, gens, rho))
-    if not be.is_identity(be.msm_native(*merge_terms(terms, be, gens, n_max))):
+    if not be.is_identity(be.msm_le(*merge_terms(terms, be, gens, n_max))):
         raise VerificationError("the proof does not verify" if len(items) == 1 else "the batch does not verify")
     return R1CSVerification(gates=max(cs.total_gates for cs, *_ in items), padded=n_max, proofs=len(items))
 
 
-def merge_terms(terms: Sequence[_Terms], be: GroupBackend, gens: Generators, n_max: int) -> tuple[list[Point], list[Any]]:
-    """The one MSM of a batch, as (points, native scalars): the G and H columns summed across
-    proofs, the B and B̃ scalars summed, everything else concatenated."""
+def merge_terms(terms: Sequence[_Terms], be: GroupBackend, gens: Generators, n_max: int) -> tuple[list[Point], bytes]:
+    """The one MSM of a batch, as (points, scalars as canonical 32-byte little-endian bytes): the
+    G and H columns summed across proofs, the B and B̃ scalars summed, everything else
+    concatenated. The points are laid out [B, B̃] + G(n_max) + H(n_max) + the proofs' own."""
     ops = be.scalar_ops
-    zero = ops.of(0)
-    g_col: list[Any] = []
-    h_col: list[Any] = []
+    g_col = h_col = None
     diff = [0] * (n_max + 1)  # the H constants, as a difference array over the column
     cuts_seen: set[int] = set()
     b_total = b_t_total = 0
-    scalars: list[Any] = []
+    scalars: list[int] = []
     points: list[Point] = []
     for tm in terms:
-        if not g_col:
-            g_col = tm.g + [zero] * (n_max - tm.n)
-            h_col = tm.h + [zero] * (n_max - tm.n)
-        elif tm.n == n_max:
-            g_col = ops.vadd(g_col, tm.g)
-            h_col = ops.vadd(h_col, tm.h)
-        else:
-            g_col[: tm.n] = ops.vadd(g_col[: tm.n], tm.g)
-            h_col[: tm.n] = ops.vadd(h_col[: tm.n], tm.h)
+        g, h = tm.g, tm.h
+        if tm.n < n_max:
+            pad = ops.fill(0, n_max - tm.n)
+            g, h = ops.concat(g, pad), ops.concat(h, pad)
+        g_col = g if g_col is None else ops.add(g_col, g)
+        h_col = h if h_col is None else ops.add(h_col, h)
         for start, end, c in tm.h_const:
             diff[start] += c
             diff[end] -= c
@@ -320,13 +315,16 @@ def merge_terms(terms: Sequence[_Terms], be: GroupBackend, gens: Generators, n_m
         b_t_total += tm.b_t
         scalars += tm.scalars
         points += tm.points
-    const: list[Any] = []
+    if g_col is None or h_col is None:
+        raise VerificationError("nothing to verify")
     acc = 0
+    runs = []
     cuts = sorted({0, n_max} | cuts_seen)
     for i, nxt in zip(cuts, cuts[1:]):  # runs of one constant
         acc += diff[i]
-        const += [ops.of(acc)] * (nxt - i)
-    h_col = ops.vadd(h_col, const)
+        runs.append(ops.fill(acc, nxt - i))
+    h_col = ops.add(h_col, ops.concat(*runs))
     all_points = [gens.B, gens.B_blinding] + gens.G(n_max) + gens.H(n_max) + points
-    all_scalars = [ops.of(b_total), ops.of(b_t_total)] + g_col + h_col + scalars
-    return all_points, all_scalars
+    head = (b_total % R).to_bytes(32, "little") + (b_t_total % R).to_bytes(32, "little")
+    tail = b"".join(k.to_bytes(32, "little") for k in scalars)
+    return all_points, head + ops.to_le(g_col) + ops.to_le(h_col) + tail

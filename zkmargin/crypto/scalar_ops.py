@@ -1,16 +1,19 @@
-"""Vectorised arithmetic on scalars mod ``r`` for the verifier's per-proof work.
+"""Vectors of scalars mod ``r`` for the verifier's per-proof work.
 
 The verifier turns every proof into a few thousand scalars (docs/notes/protocol.md,
-"Verification"). Done one Python ``int`` at a time, the multiplications and reductions cost more
-than the multi-scalar multiplication itself, and every ``int`` then has to be converted to the
-backend's native scalar. A backend therefore offers its own :class:`ScalarOps`: the verifier
-computes in the backend's native scalar type with whole-vector operations (``map`` over C
-functions, no interpreter loop per element) and hands the result straight to
-:meth:`~zkmargin.crypto.backends.base.GroupBackend.msm_native`.
+"Verification"): the flattened weights, powers of y⁻¹, the doubling construction of s, their
+products and sums. :class:`ScalarOps` is the small interface it computes them through, whole
+vectors at a time. A vector is opaque to the caller (``Vec``); single scalars cross the interface
+as Python ``int`` in ``[0, r)``; a vector leaves as canonical 32-byte little-endian scalars
+(:meth:`ScalarOps.to_le`), which is what the backends' MSM (``msm_le``) and the batch workers'
+pipes take.
 
-:class:`IntOps` is the reference: plain ``int`` in ``[0, r)``, every result reduced. The native
-backend's ops (``arkworks.NativeScalarOps``) must agree with it element for element
-(tests/test_prepared.py checks both on the same inputs).
+Two implementations, which must agree element for element (tests/test_fr_vectors.py runs one
+parametrized suite over both):
+
+* :class:`IntOps` — the reference: a list of Python ints, every result reduced;
+* ``fr_vectors.FrVecOps`` — the same operations in C over packed Montgomery-form buffers
+  (``zkmargin/crypto/_frvec.c``), about thirty times faster; the default wherever it is built.
 
 Imports :mod:`zkmargin.crypto.field` only. Used by the backends and ``zkmargin.verifier``.
 """
@@ -18,100 +21,152 @@ Imports :mod:`zkmargin.crypto.field` only. Used by the backends and ``zkmargin.v
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import accumulate, repeat
-from operator import add, mul, neg, sub
+from itertools import accumulate
+from operator import add
 from typing import Any
 
 from .field import R
 
-Native = Any  # a backend's native scalar (an int in [0, r) for IntOps)
+Vec = Any  # an implementation's vector (a list of ints for IntOps, bytes for FrVecOps)
+Index = Any  # an implementation's index array (a list of ints for IntOps, packed int32 for FrVecOps)
 
 
 class ScalarOps:
-    """Scalars mod r in some representation; every method returns that representation."""
+    """Vectors of scalars mod r; every method returns a new vector (or an int in [0, r))."""
 
     name = "abstract"
 
-    def of(self, k: int) -> Native:  # pragma: no cover - abstract
+    # conversions ------------------------------------------------------------------------------
+
+    def from_ints(self, ks: Sequence[int]) -> Vec:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def of_many(self, ks: Sequence[int]) -> list[Native]:
-        return [self.of(k) for k in ks]
+    def from_le(self, blob: bytes) -> Vec:
+        """Canonical 32-byte little-endian scalars (each below r), concatenated."""
+        return self.from_ints(le_ints(blob))
 
-    def to_int(self, x: Native) -> int:  # pragma: no cover - abstract
+    def to_ints(self, v: Vec) -> list[int]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    # element-wise and reductions ------------------------------------------------------------------
+    def to_le(self, v: Vec) -> bytes:
+        """The vector as canonical 32-byte little-endian scalars, concatenated."""
+        return b"".join(k.to_bytes(32, "little") for k in self.to_ints(v))
 
-    def mul(self, a: Native, b: Native) -> Native:  # pragma: no cover - abstract
+    def index(self, ks: Sequence[int]) -> Index:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def vmul(self, xs: Sequence[Native], ys: Sequence[Native]) -> list[Native]:  # pragma: no cover
+    # shape --------------------------------------------------------------------------------------
+
+    def length(self, v: Vec) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def vscale(self, xs: Sequence[Native], c: Native) -> list[Native]:  # pragma: no cover
+    def concat(self, *vs: Vec) -> Vec:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def vadd(self, xs: Sequence[Native], ys: Sequence[Native]) -> list[Native]:  # pragma: no cover
+    def slice(self, v: Vec, start: int, stop: int) -> Vec:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def vsub(self, xs: Sequence[Native], ys: Sequence[Native]) -> list[Native]:  # pragma: no cover
+    def fill(self, c: int, count: int) -> Vec:
+        """``count`` copies of ``c``."""
+        return self.from_ints([c % R] * count)
+
+    # arithmetic ---------------------------------------------------------------------------------
+
+    def mul(self, a: Vec, b: Vec) -> Vec:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def vneg(self, xs: Sequence[Native]) -> list[Native]:  # pragma: no cover
+    def add(self, a: Vec, b: Vec) -> Vec:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def to_bytes_many(self, xs: Sequence[Native]) -> bytes:
-        """The scalars as 32-byte little-endian integers, concatenated (to cross a process)."""
-        return b"".join((self.to_int(x) % R).to_bytes(32, "little") for x in xs)
-
-    @staticmethod
-    def ints_from_bytes(blob: bytes) -> list[int]:
-        """Inverse of :meth:`to_bytes_many`, as ints."""
-        return [int.from_bytes(blob[i : i + 32], "little") for i in range(0, len(blob), 32)]
-
-    def prefix_sums(self, xs: Sequence[Native]) -> list[Native]:
-        """``[0, x0, x0+x1, …]`` (len(xs) + 1 entries); IntOps leaves them unreduced."""
-        raise NotImplementedError  # pragma: no cover
-
-    def vdiff(self, prefix: Sequence[Native], ends: Sequence[int], starts: Sequence[int]) -> list[Native]:
-        """``prefix[e] − prefix[s]`` for each pair: the sums of the segments [s, e)."""
-        raise NotImplementedError  # pragma: no cover
-
-    def total(self, xs: Sequence[Native]) -> Native:  # pragma: no cover - abstract
+    def sub(self, a: Vec, b: Vec) -> Vec:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def powers(self, base: Native, count: int, start: Native) -> list[Native]:
+    def neg(self, a: Vec) -> Vec:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def scale(self, a: Vec, c: int) -> Vec:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def powers(self, base: int, count: int, start: int) -> Vec:  # pragma: no cover - abstract
         """``[start, start·base, …, start·base^(count−1)]``."""
-        out = [start] * count
-        acc = start
-        for i in range(1, count):
-            acc = self.mul(acc, base)
-            out[i] = acc
-        return out
+        raise NotImplementedError
 
-    def doubling(self, start: Native, factors: Sequence[Native]) -> list[Native]:
+    def doubling(self, start: int, factors: Sequence[int]) -> Vec:  # pragma: no cover - abstract
         """The vector of length 2^len(factors) whose entry i is start·Π_{j: bit j of i set}
         factors[j] (one multiplication per entry)."""
-        out = [start]
-        for f in factors:
-            out += self.vscale(out, f)
-        return out
+        raise NotImplementedError
+
+    def dot(self, a: Vec, b: Vec) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def total(self, a: Vec) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def take(self, v: Vec, idx: Index) -> Vec:  # pragma: no cover - abstract
+        """``[v[idx_0], v[idx_1], …]``."""
+        raise NotImplementedError
+
+    def segment_sums(self, v: Vec, idx: Index, starts: Index, ends: Index) -> Vec:  # pragma: no cover
+        """``out[i] = Σ_{k ∈ [starts_i, ends_i)} v[idx_k]`` (a sparse matrix times a vector)."""
+        raise NotImplementedError
+
+
+def le_ints(blob: bytes) -> list[int]:
+    """Concatenated 32-byte little-endian integers, as ints."""
+    if len(blob) % 32:
+        raise ValueError("scalars: a multiple of 32 bytes")
+    return [int.from_bytes(blob[i : i + 32], "little") for i in range(0, len(blob), 32)]
 
 
 class IntOps(ScalarOps):
-    """The reference: Python ints in [0, r), every result reduced mod r."""
+    """The reference: lists of Python ints in [0, r), every result reduced mod r."""
 
     name = "int"
 
-    def of(self, k: int) -> int:
-        return k % R
-
-    def of_many(self, ks: Sequence[int]) -> list[int]:
+    def from_ints(self, ks: Sequence[int]) -> list[int]:
         return [k % R for k in ks]
 
-    def to_int(self, x: int) -> int:
-        return x % R
+    def from_le(self, blob: bytes) -> list[int]:
+        ks = le_ints(blob)
+        if any(k >= R for k in ks):
+            raise ValueError("scalars: an element is not below r")
+        return ks
+
+    def to_ints(self, v: list[int]) -> list[int]:
+        return list(v)
+
+    def index(self, ks: Sequence[int]) -> list[int]:
+        return list(ks)
+
+    def length(self, v: list[int]) -> int:
+        return len(v)
+
+    def concat(self, *vs: list[int]) -> list[int]:
+        return [k for v in vs for k in v]
+
+    def slice(self, v: list[int], start: int, stop: int) -> list[int]:
+        return v[start:stop]
+
+    def fill(self, c: int, count: int) -> list[int]:
+        return [c % R] * count
+
+    def mul(self, a: list[int], b: list[int]) -> list[int]:
+        _same(a, b)
+        return [x * y % R for x, y in zip(a, b)]
+
+    def add(self, a: list[int], b: list[int]) -> list[int]:
+        _same(a, b)
+        return [(x + y) % R for x, y in zip(a, b)]
+
+    def sub(self, a: list[int], b: list[int]) -> list[int]:
+        _same(a, b)
+        return [(x - y) % R for x, y in zip(a, b)]
+
+    def neg(self, a: list[int]) -> list[int]:
+        return [(-x) % R for x in a]
+
+    def scale(self, a: list[int], c: int) -> list[int]:
+        return [x * c % R for x in a]
 
     def powers(self, base: int, count: int, start: int) -> list[int]:
         out = [0] * count
@@ -121,76 +176,36 @@ class IntOps(ScalarOps):
             acc = acc * base % R
         return out
 
-    def mul(self, a: int, b: int) -> int:
-        return a * b % R
+    def doubling(self, start: int, factors: Sequence[int]) -> list[int]:
+        out = [start % R]
+        for f in factors:
+            out += [x * f % R for x in out]
+        return out
 
-    def vmul(self, xs: Sequence[int], ys: Sequence[int]) -> list[int]:
-        return [x * y % R for x, y in zip(xs, ys)]
+    def dot(self, a: list[int], b: list[int]) -> int:
+        _same(a, b)
+        return sum(x * y for x, y in zip(a, b)) % R
 
-    def vscale(self, xs: Sequence[int], c: int) -> list[int]:
-        return [x * c % R for x in xs]
+    def total(self, a: list[int]) -> int:
+        return sum(a) % R
 
-    def vadd(self, xs: Sequence[int], ys: Sequence[int]) -> list[int]:
-        return [(x + y) % R for x, y in zip(xs, ys)]
+    def take(self, v: list[int], idx: list[int]) -> list[int]:
+        if idx and not 0 <= min(idx) <= max(idx) < len(v):
+            raise ValueError("take: an index outside the vector")
+        return [v[i] for i in idx]
 
-    def vsub(self, xs: Sequence[int], ys: Sequence[int]) -> list[int]:
-        return [(x - y) % R for x, y in zip(xs, ys)]
-
-    def vneg(self, xs: Sequence[int]) -> list[int]:
-        return [(-x) % R for x in xs]
-
-    def prefix_sums(self, xs: Sequence[int]) -> list[int]:
-        return list(accumulate(xs, add, initial=0))
-
-    def vdiff(self, prefix: Sequence[int], ends: Sequence[int], starts: Sequence[int]) -> list[int]:
-        return [(prefix[e] - prefix[s]) % R for e, s in zip(ends, starts)]
-
-    def total(self, xs: Sequence[int]) -> int:
-        return sum(xs) % R
+    def segment_sums(self, v: list[int], idx: list[int], starts: list[int], ends: list[int]) -> list[int]:
+        if len(starts) != len(ends):
+            raise ValueError("segment_sums: starts and ends differ in length")
+        prefix = list(accumulate(self.take(v, idx), add, initial=0))
+        if any(not 0 <= s <= e <= len(idx) for s, e in zip(starts, ends)):
+            raise ValueError("segment_sums: a segment outside the summands")
+        return [(prefix[e] - prefix[s]) % R for s, e in zip(starts, ends)]
 
 
-class OperatorOps(ScalarOps):
-    """Ops for a native scalar type whose ``+``, ``-``, ``*`` and unary ``-`` are the field's
-    (reduced by the type itself): whole vectors go through ``map`` over the operators."""
-
-    def __init__(self, zero: Native, one: Native) -> None:
-        self.zero = zero
-        self.one = one
-
-    def mul(self, a: Native, b: Native) -> Native:
-        return a * b
-
-    def vmul(self, xs: Sequence[Native], ys: Sequence[Native]) -> list[Native]:
-        return list(map(mul, xs, ys))
-
-    def vscale(self, xs: Sequence[Native], c: Native) -> list[Native]:
-        return list(map(mul, xs, repeat(c, len(xs))))
-
-    def vadd(self, xs: Sequence[Native], ys: Sequence[Native]) -> list[Native]:
-        return list(map(add, xs, ys))
-
-    def vsub(self, xs: Sequence[Native], ys: Sequence[Native]) -> list[Native]:
-        return list(map(sub, xs, ys))
-
-    def vneg(self, xs: Sequence[Native]) -> list[Native]:
-        return list(map(neg, xs))
-
-    def prefix_sums(self, xs: Sequence[Native]) -> list[Native]:
-        return list(accumulate(xs, add, initial=self.zero))
-
-    def powers(self, base: Native, count: int, start: Native) -> list[Native]:
-        if count <= 0:
-            return []
-        return list(accumulate(repeat(base, count - 1), mul, initial=start))
-
-    def vdiff(self, prefix: Sequence[Native], ends: Sequence[int], starts: Sequence[int]) -> list[Native]:
-        return list(map(sub, map(prefix.__getitem__, ends), map(prefix.__getitem__, starts)))
-
-    def total(self, xs: Sequence[Native]) -> Native:
-        acc = self.zero
-        for x in xs:
-            acc = acc + x
-        return acc
+def _same(a: Sequence[int], b: Sequence[int]) -> None:
+    if len(a) != len(b):
+        raise ValueError(f"vectors of {len(a)} and {len(b)} elements")
 
 
 INT_OPS = IntOps()

@@ -11,6 +11,8 @@ Imports ``py_arkworks_bls12381``, :mod:`zkmargin.errors`, :mod:`zkmargin.crypto.
 from __future__ import annotations
 
 import os
+from operator import itemgetter
+from struct import iter_unpack
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from py_arkworks_bls12381 import G1Point, Scalar
 
 from ...errors import DecodeError
+from .. import fr_vectors
 from ..field import R
-from ..scalar_ops import OperatorOps, ScalarOps
+from ..fr_vectors import FrVecOps
+from ..scalar_ops import INT_OPS, ScalarOps
 from .base import POINT_BYTES, GroupBackend, Point
 
 #: Below this many points an MSM runs on the calling thread (splitting costs more than it saves).
@@ -51,30 +55,6 @@ def _scalar(k: int) -> Scalar:
     return Scalar.from_le_bytes((k % R).to_bytes(32, "little"))
 
 
-class NativeScalarOps(OperatorOps):
-    """The verifier's scalar arithmetic in the binding's ``Scalar`` (Montgomery form in Rust):
-    a multiplication costs about a third of ``int`` multiply-and-reduce, and the result goes to
-    the MSM without conversion."""
-
-    name = "arkworks"
-
-    def __init__(self) -> None:
-        super().__init__(_scalar(0), _scalar(1))
-
-    def of(self, k: int) -> Scalar:
-        return Scalar.from_le_bytes((k % R).to_bytes(32, "little"))
-
-    def of_many(self, ks: Sequence[int]) -> list[Scalar]:
-        from_le = Scalar.from_le_bytes
-        return [from_le((k % R).to_bytes(32, "little")) for k in ks]
-
-    def to_int(self, x: Scalar) -> int:
-        return int(x)
-
-    def to_bytes_many(self, xs: Sequence[Scalar]) -> bytes:
-        return b"".join(bytes(x.to_le_bytes()) for x in xs)
-
-
 class ArkworksBackend(GroupBackend):
     name = "arkworks"
 
@@ -83,7 +63,7 @@ class ArkworksBackend(GroupBackend):
         self._generator = G1Point()
         #: wall-clock seconds spent inside native MSM calls (for the benchmark's "MSM share")
         self.msm_seconds = 0.0
-        self._ops = NativeScalarOps()
+        self._ops: ScalarOps = FrVecOps() if fr_vectors.available() else INT_OPS
 
     @property
     def scalar_ops(self) -> ScalarOps:
@@ -113,10 +93,16 @@ class ArkworksBackend(GroupBackend):
     def msm(self, points: Sequence[Point], scalars: Sequence[int]) -> Point:
         if len(points) != len(scalars):
             raise ValueError("msm: points and scalars differ in length")
-        return self.msm_native(points, self.native_scalars(scalars))
+        return self._msm_scalars(points, self.native_scalars(scalars))
 
-    def msm_native(self, points: Sequence[Point], native: Sequence[Scalar]) -> Point:
-        """:meth:`msm` with the binding's ``Scalar`` objects (see :class:`NativeScalarOps`)."""
+    def msm_le(self, points: Sequence[Point], scalars: bytes) -> Point:
+        if len(scalars) != 32 * len(points):
+            raise ValueError("msm: points and scalars differ in length")
+        # iter_unpack cuts the 32-byte pieces in C; from_le_bytes reads canonical scalars
+        return self._msm_scalars(points, list(map(Scalar.from_le_bytes, map(itemgetter(0), iter_unpack("32s", scalars)))))
+
+    def _msm_scalars(self, points: Sequence[Point], native: Sequence[Scalar]) -> Point:
+        """The MSM with the binding's ``Scalar`` objects, split over the pool when large."""
         n = len(points)
         if n != len(native):
             raise ValueError("msm: points and scalars differ in length")

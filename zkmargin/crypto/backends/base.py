@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..field import R
-from ..scalar_ops import INT_OPS, ScalarOps
+from ..scalar_ops import INT_OPS, ScalarOps, le_ints
 
 POINT_BYTES = 48
 #: RFC 9380 suite used for every hash-to-curve in zkmargin.
@@ -77,12 +77,14 @@ class GroupBackend(ABC):
 
     @property
     def scalar_ops(self) -> ScalarOps:
-        """Vector arithmetic in the scalars :meth:`msm_native` takes (plain ints by default)."""
+        """The vector arithmetic the verifier computes its scalars with (the reference ints by
+        default)."""
         return INT_OPS
 
-    def msm_native(self, points: Sequence[Point], scalars: Sequence[Any]) -> Point:
-        """:meth:`msm` with scalars in :attr:`scalar_ops`' representation (no conversion)."""
-        return self.msm(points, [self.scalar_ops.to_int(s) for s in scalars])
+    def msm_le(self, points: Sequence[Point], scalars: bytes) -> Point:
+        """:meth:`msm` with the scalars as canonical 32-byte little-endian integers, concatenated
+        (what :meth:`ScalarOps.to_le` gives)."""
+        return self.msm(points, le_ints(scalars))
 
     def msm_pairs(self, pairs: Sequence[tuple[int, Point]]) -> Point:
         return self.msm([p for _, p in pairs], [s for s, _ in pairs])
