@@ -11,11 +11,11 @@ Imports ``py_arkworks_bls12381``, :mod:`zkmargin.errors`, :mod:`zkmargin.crypto.
 from __future__ import annotations
 
 import os
-from operator import itemgetter
-from struct import iter_unpack
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from operator import itemgetter
+from struct import iter_unpack
 
 from py_arkworks_bls12381 import G1Point, Scalar
 
