@@ -1,8 +1,10 @@
 """Strict decoding of the binary proof (zkmargin/crypto/proof.py), on both backends.
 
-Every malformed input — wrong length, bad header, a point off the curve, outside the prime-order
-subgroup, the identity or non-canonical in any point slot, a scalar ≥ r in any scalar slot — is a
-DecodeError with a one-line message; the valid encoding decodes and re-encodes byte for byte.
+Every malformed input — wrong length, bad header, a point off the curve, the identity or
+non-canonical in any point slot, a scalar ≥ r in any scalar slot — is a DecodeError with a
+one-line message; the valid encoding decodes and re-encodes byte for byte. A point of the curve
+outside the prime-order subgroup decodes in an argument slot (the verifier checks up to torsion,
+docs/notes/protocol.md) and the proof is rejected by the verifier; as a commitment it is refused.
 The bad points are built here from the curve equation y² = x³ + 4 over F_p, independently of the
 backends, and checked with py_ecc's textbook arithmetic.
 """
@@ -102,7 +104,6 @@ def test_point_builders_are_right():
 
 BAD_POINTS = {
     "off-curve": off_curve_point,
-    "not-in-subgroup": non_subgroup_point,
     "identity": lambda: IDENTITY,
     "non-canonical-x": non_canonical_point,
     "uncompressed-flag": lambda: bytes([ARK.encode(ARK.generator())[0] & 0x7F]) + ARK.encode(ARK.generator())[1:],
@@ -233,6 +234,41 @@ def test_good_point_in_any_slot_twin(valid, backend, slot):
     assert R1CSProof.from_bytes(data, backend=get_backend(backend)).to_bytes() == data
     with pytest.raises(VerificationError):
         H.check(small, valid, backend=backend, proof=data)
+
+
+@pytest.mark.parametrize("backend", H.backends_param())
+@pytest.mark.parametrize("slot", H.point_slots(2))
+def test_point_outside_the_subgroup_in_an_argument_slot_decodes_and_is_rejected(valid, backend, slot):
+    """An argument point outside G1 costs the decoder no subgroup test; the verifier rejects the
+    proof (its transcript changed, and its check ignores the torsion the point brings)."""
+    data = H.replace(valid.proof, slot, non_subgroup_point())
+    assert R1CSProof.from_bytes(data, backend=get_backend(backend)).to_bytes() == data
+    with pytest.raises(VerificationError):
+        H.check(small, valid, backend=backend, proof=data)
+
+
+@pytest.mark.parametrize("backend", H.backends_param())
+def test_a_commitment_outside_the_subgroup_is_refused(valid, backend):
+    """The statement's commitments are decoded strictly; twin: the valid ones decode and verify."""
+    be = get_backend(backend)
+    with pytest.raises(DecodeError, match="subgroup|not a valid"):
+        be.decode(non_subgroup_point())
+    H.check(small, valid, backend=backend)
+    with pytest.raises(DecodeError):
+        H.check(small, valid, backend=backend, V=[non_subgroup_point()] + list(valid.V[1:]))
+
+
+@pytest.mark.parametrize("backend", H.backends_param())
+def test_the_final_check_sees_the_prime_order_component_only(backend):
+    """[h]·X = O iff X has no component in G1: a point outside G1 is not the identity up to
+    torsion, its torsion part [r]·X is (though not the identity); twin: G1's generator is not."""
+    be = get_backend(backend)
+    outside = be.decode(non_subgroup_point(), subgroup=False)
+    torsion = be.add(be.mul(outside, R - 1), outside)  # [r]·X: the G1 component is gone
+    assert not be.is_identity(torsion) and be.is_identity_up_to_torsion(torsion)
+    assert not be.is_identity_up_to_torsion(outside)
+    assert not be.is_identity_up_to_torsion(be.generator())
+    assert be.is_identity_up_to_torsion(be.identity())
 
 
 def test_bad_point_error_names_its_slot(valid):

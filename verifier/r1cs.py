@@ -284,7 +284,9 @@ def verify_batch(items: Sequence[VerifyItem], backend: str | GroupBackend | None
             raise VerificationError("the proof was decoded with another backend; decode it with this one")
         rho = 1 if j == 0 else secrets.randbits(128) | 1
         terms.append(_terms(cs, proof, V, public, be, gens, rho))
-    if not be.is_identity(be.msm_le(*merge_terms(terms, be, gens, n_max))):
+    # the sum over the prime-order components only (a proof's points may carry torsion; see
+    # docs/notes/protocol.md, "Points outside the subgroup")
+    if not be.is_identity_up_to_torsion(be.msm_le(*merge_terms(terms, be, gens, n_max))):
         raise VerificationError("the proof does not verify" if len(items) == 1 else "the batch does not verify")
     return R1CSVerification(gates=max(cs.total_gates for cs, *_ in items), padded=n_max, proofs=len(items))
 

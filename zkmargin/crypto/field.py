@@ -14,6 +14,9 @@ from ..errors import DecodeError
 #: Order of the prime-order subgroup of BLS12-381 G1 (and of its scalar field).
 R = 0x73EDA753299D7D483339D80809A1D80553BDA402FFFE5BFEFFFFFFFF00000001
 SCALAR_BYTES = 32
+#: The cofactor h of G1: #E(F_p) = h·r, gcd(h, r) = 1, so [h] kills every point's component outside
+#: G1 and is one-to-one on G1 (h < r, so it is also a valid scalar).
+G1_COFACTOR = 0x396C8C005555E1568C00AAAB0000AAAB
 
 
 def inv(a: int) -> int:

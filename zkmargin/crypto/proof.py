@@ -13,9 +13,13 @@
     ...     2·32        a, b                                       (final inner-product scalars)
 
 Total 551 + 96·lg_n bytes for one phase (1607 at 2048 gates), 144 more for two. Decoding checks
-the version, the phase count and the length before anything else, then every point (on curve, in
-subgroup, canonical, not the identity — a phase-2 commitment is always blinded, so never the
-identity either) and every scalar (< r). A version-1 proof (zkmargin.r1cs/v1, no phase byte) is
+the version, the phase count and the length before anything else, then every point (on curve,
+canonical, not the identity — a phase-2 commitment is always blinded, so never the identity
+either) and every scalar (< r). The points here are the argument's own messages; membership of
+the prime-order subgroup is not tested for them (a test costs twice the decompression), because the
+verifier checks its equation up to torsion: a component outside G1 can neither help a forgery nor
+make one proof and a batch disagree (docs/notes/protocol.md, "Points outside the subgroup"). The
+statement's commitments V, decoded elsewhere, are tested. A version-1 proof (zkmargin.r1cs/v1, no phase byte) is
 refused with a message that says so: it is never read as a version-2 one.
 
 May import :mod:`zkmargin.errors`, :mod:`.field` and :mod:`.backends`. Used by the prover, the
@@ -137,7 +141,7 @@ class R1CSProof:
         def point(name: str) -> Point:
             nonlocal pos
             try:
-                p = be.decode(data[pos : pos + POINT_BYTES])
+                p = be.decode(data[pos : pos + POINT_BYTES], subgroup=False)
             except DecodeError as exc:
                 raise DecodeError(f"{name}: {exc.message.removeprefix('point: ')}") from None
             pos += POINT_BYTES

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..field import R
+from ..field import G1_COFACTOR
 from ..scalar_ops import INT_OPS, ScalarOps, le_ints
 
 POINT_BYTES = 48
@@ -62,9 +63,13 @@ class GroupBackend(ABC):
         """Standard 48-byte compressed encoding (ZCash flags)."""
 
     @abstractmethod
-    def decode(self, data: bytes, *, allow_identity: bool = False) -> Point:
+    def decode(self, data: bytes, *, allow_identity: bool = False, subgroup: bool = True) -> Point:
         """Strict decoding: 48 bytes, on the curve, in the prime-order subgroup, canonical,
-        and not the identity unless ``allow_identity``. Raises :class:`DecodeError`."""
+        and not the identity unless ``allow_identity``. Raises :class:`DecodeError`.
+
+        ``subgroup=False`` skips only the subgroup test, for the argument's own messages inside a
+        proof, which the verifier checks up to torsion (:meth:`is_identity_up_to_torsion`;
+        docs/notes/protocol.md, "Points outside the subgroup")."""
 
     @abstractmethod
     def hash_to_curve(self, msg: bytes, dst: bytes) -> Point:
@@ -85,6 +90,12 @@ class GroupBackend(ABC):
         """:meth:`msm` with the scalars as canonical 32-byte little-endian integers, concatenated
         (what :meth:`ScalarOps.to_le` gives)."""
         return self.msm(points, le_ints(scalars))
+
+    def is_identity_up_to_torsion(self, p: Point) -> bool:
+        """Is the prime-order component of ``p`` the identity, i.e. [h]·p = O for the cofactor h?
+        The verifier's final check: a proof's argument points may carry a component outside G1,
+        which this ignores, so that one proof and a batch decide alike."""
+        return self.is_identity(self.mul(p, G1_COFACTOR))
 
     def msm_pairs(self, pairs: Sequence[tuple[int, Point]]) -> Point:
         return self.msm([p for _, p in pairs], [s for s, _ in pairs])

@@ -220,7 +220,7 @@ class PyEccBackend(GroupBackend):
     def encode(self, p: Point) -> bytes:
         return _encode_affine(_affine_of_pts([p])[0])
 
-    def decode(self, data: bytes, *, allow_identity: bool = False) -> Point:
+    def decode(self, data: bytes, *, allow_identity: bool = False, subgroup: bool = True) -> Point:
         if not isinstance(data, (bytes, bytearray)) or len(data) != POINT_BYTES:
             size = len(data) if isinstance(data, (bytes, bytearray)) else type(data).__name__
             raise DecodeError(f"point: expected {POINT_BYTES} bytes, got {size}")
@@ -242,7 +242,7 @@ class PyEccBackend(GroupBackend):
             raise DecodeError("point: not on the curve")
         if (y > _HALF_P) != bool(flags & _FLAG_SORT):
             y = P - y
-        if not _in_subgroup(x, y):
+        if subgroup and not _in_subgroup(x, y):
             raise DecodeError("point: not in the prime-order subgroup")
         return FQ(x), FQ(y), FQ(1)
 
