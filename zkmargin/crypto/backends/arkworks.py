@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
 from struct import iter_unpack
+from typing import Any
 
 from py_arkworks_bls12381 import G1Point, Scalar
 
@@ -93,32 +94,33 @@ class ArkworksBackend(GroupBackend):
     def msm(self, points: Sequence[Point], scalars: Sequence[int]) -> Point:
         if len(points) != len(scalars):
             raise ValueError("msm: points and scalars differ in length")
-        return self._msm_scalars(points, self.native_scalars(scalars))
+        return self._msm(points, scalars, self.native_scalars)
 
     def msm_le(self, points: Sequence[Point], scalars: bytes) -> Point:
         if len(scalars) != 32 * len(points):
             raise ValueError("msm: points and scalars differ in length")
         # iter_unpack cuts the 32-byte pieces in C; from_le_bytes reads canonical scalars
-        return self._msm_scalars(points, list(map(Scalar.from_le_bytes, map(itemgetter(0), iter_unpack("32s", scalars)))))
+        pieces = list(map(itemgetter(0), iter_unpack("32s", scalars)))
+        return self._msm(points, pieces, lambda chunk: list(map(Scalar.from_le_bytes, chunk)))
 
-    def _msm_scalars(self, points: Sequence[Point], native: Sequence[Scalar]) -> Point:
-        """The MSM with the binding's ``Scalar`` objects, split over the pool when large."""
+    def _msm(self, points: Sequence[Point], scalars: Sequence[Any], convert: Callable[[Sequence[Any]], list[Scalar]]) -> Point:
+        """The MSM, split over the pool when large. Each chunk's scalars are converted to the
+        binding's ``Scalar`` just before the chunk is handed to a thread, so the conversion of
+        the next chunk overlaps the multiplication of the previous one."""
         n = len(points)
-        if n != len(native):
-            raise ValueError("msm: points and scalars differ in length")
         if n == 0:
             return self._identity
-        native = list(native)
         t0 = time.perf_counter()
         if n < PARALLEL_MSM_MIN or _WORKERS == 1:
-            total = G1Point.multiexp_unchecked(list(points), native)
+            total = G1Point.multiexp_unchecked(list(points), convert(scalars))
         else:
             step = -(-n // _WORKERS)
-            chunks = [(list(points[i : i + step]), native[i : i + step]) for i in range(0, n, step)]
-            parts = list(_executor().map(lambda c: G1Point.multiexp_unchecked(c[0], c[1]), chunks))
-            total = parts[0]
-            for part in parts[1:]:
-                total = total + part
+            pool = _executor()
+            futures = [pool.submit(G1Point.multiexp_unchecked, list(points[i : i + step]), convert(scalars[i : i + step]))
+                       for i in range(0, n, step)]
+            total = futures[0].result()
+            for f in futures[1:]:
+                total = total + f.result()
         self.msm_seconds += time.perf_counter() - t0
         return total
 

@@ -14,8 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from ..field import R
-from ..field import G1_COFACTOR
+from ..field import G1_COFACTOR, R
 from ..scalar_ops import INT_OPS, ScalarOps, le_ints
 
 POINT_BYTES = 48
