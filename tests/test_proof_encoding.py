@@ -248,14 +248,24 @@ def test_point_outside_the_subgroup_in_an_argument_slot_decodes_and_is_rejected(
 
 
 @pytest.mark.parametrize("backend", H.backends_param())
-def test_a_commitment_outside_the_subgroup_is_refused(valid, backend):
-    """The statement's commitments are decoded strictly; twin: the valid ones decode and verify."""
+def test_a_commitment_with_a_torsion_component_is_rejected(valid, backend):
+    """A commitment V + T (T of small order: the G1 component, the committed value, unchanged)
+    decodes as a curve point and the proof is rejected (V is in the transcript); the strict
+    decoder refuses the same point. Twin: the proof verifies with its own commitments."""
     be = get_backend(backend)
-    with pytest.raises(DecodeError, match="subgroup|not a valid"):
-        be.decode(non_subgroup_point())
-    H.check(small, valid, backend=backend)
+    outside = be.decode(non_subgroup_point(), subgroup=False)
+    torsion = be.add(be.mul(outside, R - 1), outside)  # [r]·X: no G1 component left
+    V0 = be.decode(valid.V[0])
+    shifted = be.encode(be.add(V0, torsion))
     with pytest.raises(DecodeError):
-        H.check(small, valid, backend=backend, V=[non_subgroup_point()] + list(valid.V[1:]))
+        be.decode(shifted)
+    assert be.decode(shifted, subgroup=False) is not None
+    cs = H.verifier_cs(small, valid.m)
+    proof = R1CSProof.from_bytes(valid.proof, backend=be)
+    Vs = [be.decode(v, subgroup=False) for v in [shifted, *valid.V[1:]]]
+    with pytest.raises(VerificationError):
+        H.verify(cs, proof, Vs, valid.public, backend=be)
+    H.check(small, valid, backend=backend)
 
 
 @pytest.mark.parametrize("backend", H.backends_param())

@@ -107,12 +107,14 @@ def check_statement(claimed: dict, expected: dict, index: int | None = None) -> 
 
 
 def decode(bundle: ProofBundle, be: GroupBackend, n_slots: int, index: int | None = None) -> tuple[R1CSProof, list]:
-    """The bundle's proof and commitments, decoded strictly (a :class:`MalformedProofError`)."""
+    """The bundle's proof and commitments, decoded strictly (a :class:`MalformedProofError`),
+    except that no point is tested for membership of the prime-order subgroup: the verifier's
+    check is cofactored (docs/notes/protocol.md, "Points outside the subgroup")."""
     where = "" if index is None else f"bundle {index}: "
     if len(bundle.commitments) != n_slots:
         raise MalformedProofError(f"{where}{len(bundle.commitments)} commitments, the policy's circuit takes {n_slots}")
     try:
-        V = [be.decode(c) for c in bundle.commitments]
+        V = [be.decode(c, subgroup=False) for c in bundle.commitments]
         proof = R1CSProof.from_bytes(bundle.proof, be)
     except DecodeError as exc:
         raise MalformedProofError(f"{where}{exc.message}") from None

@@ -18,8 +18,7 @@ canonical, not the identity — a phase-2 commitment is always blinded, so never
 either) and every scalar (< r). The points here are the argument's own messages; membership of
 the prime-order subgroup is not tested for them (a test costs twice the decompression), because the
 verifier checks its equation up to torsion: a component outside G1 can neither help a forgery nor
-make one proof and a batch disagree (docs/notes/protocol.md, "Points outside the subgroup"). The
-statement's commitments V, decoded elsewhere, are tested. A version-1 proof (zkmargin.r1cs/v1, no phase byte) is
+make one proof and a batch disagree (docs/notes/protocol.md, "Points outside the subgroup"). A version-1 proof (zkmargin.r1cs/v1, no phase byte) is
 refused with a message that says so: it is never read as a version-2 one.
 
 May import :mod:`zkmargin.errors`, :mod:`.field` and :mod:`.backends`. Used by the prover, the

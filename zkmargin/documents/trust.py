@@ -182,7 +182,7 @@ def _coverage_and_sums(rule: TrustRule, bundle: ProofBundle, atts: list[SignedCo
         ks = cover[s]
         if not ks:
             continue
-        if len(ks) == 1:  # one custodian: the same encoding (the proof's was decoded strictly)
+        if len(ks) == 1:  # one custodian: the same encoding
             if attested[ks[0]][s] != V:
                 raise AttestationRejectedError(f"{where}the proof's commitment for slot {s!r} is not the attested one")
             continue
