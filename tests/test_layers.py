@@ -163,12 +163,21 @@ def _stem(package: str, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+def extension_modules(root: Path) -> set[str]:
+    """The compiled modules pyproject.toml builds (``[[tool.setuptools.ext-modules]]``): they have
+    no Python source to read, but they are modules of this checkout."""
+    with open(root / "pyproject.toml", "rb") as fh:
+        config = tomllib.load(fh)["tool"]["setuptools"]
+    return {ext["name"] for ext in config.get("ext-modules", [])}
+
+
 def dangling_imports(root: Path) -> list[str]:
     """Imports of ``zkmargin.*`` (at the top or inside a function) that name a module this checkout
     does not have, or a name that module does not define. An editable install falls back to
     another checkout's module of the same name, so a moved module's old path could otherwise keep
     "working" in one place and fail in every other."""
     modules = package_modules(root)
+    compiled = extension_modules(root)
     bound: dict[str, set[str] | None] = {}
     problems = []
     for module, path in modules.items():
@@ -176,7 +185,7 @@ def dangling_imports(root: Path) -> list[str]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 problems += [f"{module} imports {a.name}, which does not exist" for a in node.names
-                             if a.name.startswith("zkmargin") and a.name not in modules]
+                             if a.name.startswith("zkmargin") and a.name not in modules and a.name not in compiled]
             elif isinstance(node, ast.ImportFrom):
                 stem = _stem(package, node)
                 if not stem.startswith("zkmargin"):
@@ -188,7 +197,7 @@ def dangling_imports(root: Path) -> list[str]:
                     bound[stem] = _bound_names(stem, modules)
                 names = bound[stem]
                 for a in node.names:
-                    if a.name == "*" or f"{stem}.{a.name}" in modules:
+                    if a.name == "*" or f"{stem}.{a.name}" in modules or f"{stem}.{a.name}" in compiled:
                         continue
                     if names is not None and a.name not in names:
                         problems.append(f"{module} imports {a.name} from {stem}, which has no such name")
@@ -306,3 +315,14 @@ def test_dangling_import_checker_reports_a_moved_module_and_a_missing_name(tmp_p
         "zkmargin.circuits.cs imports engine from zkmargin, which has no such name",
         "zkmargin.circuits.cs imports inv from zkmargin.crypto.field, which has no such name",
     ]
+
+
+def test_dangling_import_checker_knows_the_compiled_modules(tmp_path):
+    """An import of a module pyproject.toml compiles (``_frvec``) is not dangling; twin: the same
+    import without the ext-modules entry is reported."""
+    files = {"zkmargin/crypto/fr_vectors.py": "from . import _frvec\n"}
+    root = _fake(tmp_path, files)
+    assert dangling_imports(root) == ["zkmargin.crypto.fr_vectors imports _frvec from zkmargin.crypto, which has no such name"]
+    with open(root / "pyproject.toml", "a") as fh:
+        fh.write('[[tool.setuptools.ext-modules]]\nname = "zkmargin.crypto._frvec"\nsources = ["x.c"]\n')
+    assert dangling_imports(root) == []

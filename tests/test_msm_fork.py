@@ -67,3 +67,30 @@ def test_forked_child_small_msm_twin():
     """Twin: below the threshold the MSM never touched the pool (passes before and after the fix,
     so a failure of the test above is the pool, not the fork or the pipe)."""
     _msm_in_forked_child(arkworks.PARALLEL_MSM_MIN // 4)
+
+
+def test_the_thread_count_changes_the_split_not_the_sum(monkeypatch):
+    """``set_msm_threads`` (what a batch's forked workers and the service's workers use to take
+    their share of the cores) gives the same MSM with 1 thread and with 3; the environment variable
+    sets the default. Twin: another scalar gives another sum."""
+    be = get_backend("arkworks")
+    gens = get_generators(be)
+    n = 2 * arkworks.PARALLEL_MSM_MIN
+    pts = gens.G(n)
+    scalars = [secrets.randbelow(1 << 255) for _ in range(n)]
+    before = arkworks._WORKERS
+    try:
+        results = []
+        for threads in (1, 3):
+            be.set_msm_threads(threads)
+            assert arkworks._WORKERS == threads
+            results.append(be.encode(be.msm(pts, scalars)))
+        assert results[0] == results[1]
+        assert be.encode(be.msm(pts, [scalars[0] + 1, *scalars[1:]])) != results[0]
+    finally:
+        be.set_msm_threads(before)
+    monkeypatch.setenv(arkworks.THREADS_ENV, "2")
+    assert arkworks.msm_threads_default() == 2
+    for bad in ("0", "-1", "x", ""):
+        monkeypatch.setenv(arkworks.THREADS_ENV, bad)
+        assert arkworks.msm_threads_default() == max(1, min(4, os.cpu_count() or 1))

@@ -30,7 +30,7 @@ import zkmargin
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 FIRST = "pip install . && zkmargin demo"
-SECOND = "pip install '.[test]' && python -m pytest"
+SECOND = "pip install -e '.[test]' && python -m pytest"
 
 pytestmark = pytest.mark.skipif(os.environ.get("ZKMARGIN_IN_README_TEST") == "1",
                                 reason="already inside the README's test run")

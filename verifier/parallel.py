@@ -60,6 +60,7 @@ def _work(indices: list[int]) -> tuple:
     """In a worker: the share of the batch at ``indices`` → (columns as bytes, H constants,
     B and B̃ scalars, the encoded partial sum of the proofs' own points); or an error."""
     be = get_backend(_JOB["backend"])
+    be.set_msm_threads(max(1, (os.cpu_count() or 1) // _JOB["workers"]))  # this worker's share of the cores
     gens = get_generators(be)
     n_max = _JOB["n_max"]
     items = _JOB["items"]
@@ -99,7 +100,7 @@ def verify_batch_parallel(items: Sequence[tuple], backend=None, workers: int | N
     gens.H(n_max)
     workers = min(workers, len(items))
     shares = [list(range(k, len(items), workers)) for k in range(workers)]
-    _JOB.update(items=items, backend=be.name, n_max=n_max)
+    _JOB.update(items=items, backend=be.name, n_max=n_max, workers=workers)
     try:
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(workers) as pool:

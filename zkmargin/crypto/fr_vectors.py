@@ -20,11 +20,17 @@ from types import ModuleType
 from .field import R
 from .scalar_ops import ScalarOps, le_ints
 
-_ext: ModuleType | None
-try:
-    from . import _frvec as _ext  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the install (no C compiler)
-    _ext = None
+
+def _load() -> ModuleType | None:
+    try:
+        from . import _frvec  # typed by _frvec.pyi
+    except ImportError:  # pragma: no cover - depends on the install (no C compiler)
+        return None
+    return _frvec
+
+
+#: the extension module (its functions take and return bytes), or None where it was not built
+_ext = _load()
 
 
 def available() -> bool:
@@ -42,9 +48,9 @@ class FrVecOps(ScalarOps):
     name = "frvec"
 
     def __init__(self) -> None:
-        if _ext is None:
-            raise ImportError("zkmargin.crypto._frvec is not built")
-        self._x = _ext
+        from . import _frvec  # ImportError where it was not built
+
+        self._x = _frvec
 
     def _s(self, k: int) -> bytes:
         """One scalar in Montgomery form."""

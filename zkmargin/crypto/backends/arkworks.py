@@ -29,8 +29,32 @@ from .base import POINT_BYTES, GroupBackend, Point
 
 #: Below this many points an MSM runs on the calling thread (splitting costs more than it saves).
 PARALLEL_MSM_MIN = 1024
-_WORKERS = max(1, min(4, os.cpu_count() or 1))
+#: Environment variable: threads per MSM in this process (default: the cores, at most 4). A
+#: process that runs beside others doing the same work (the service's workers, a batch's forked
+#: workers) takes its share of the cores instead, so that the threads do not outnumber them.
+THREADS_ENV = "ZKMARGIN_MSM_THREADS"
+
+
+def msm_threads_default() -> int:
+    env = os.environ.get(THREADS_ENV, "")
+    if env.isdigit() and int(env) >= 1:
+        return min(64, int(env))
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+_WORKERS = msm_threads_default()
 _pool: ThreadPoolExecutor | None = None
+
+
+def set_msm_threads(count: int) -> None:
+    """Use ``count`` threads per MSM from now on in this process (the pool is rebuilt lazily)."""
+    global _WORKERS, _pool
+    count = max(1, int(count))
+    if count != _WORKERS:
+        _WORKERS = count
+        old, _pool = _pool, None
+        if old is not None:
+            old.shutdown(wait=False)
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -90,6 +114,9 @@ class ArkworksBackend(GroupBackend):
 
     def native_scalars(self, scalars: Sequence[int]) -> list[Scalar]:
         return [Scalar.from_le_bytes((k % R).to_bytes(32, "little")) for k in scalars]
+
+    def set_msm_threads(self, count: int) -> None:
+        set_msm_threads(count)
 
     def msm(self, points: Sequence[Point], scalars: Sequence[int]) -> Point:
         if len(points) != len(scalars):

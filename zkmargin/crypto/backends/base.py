@@ -90,6 +90,11 @@ class GroupBackend(ABC):
         (what :meth:`ScalarOps.to_le` gives)."""
         return self.msm(points, le_ints(scalars))
 
+    def set_msm_threads(self, count: int) -> None:
+        """Use at most ``count`` threads per MSM in this process (a backend without threads
+        ignores it)."""
+        return None
+
     def is_identity_up_to_torsion(self, p: Point) -> bool:
         """Is the prime-order component of ``p`` the identity, i.e. [h]·p = O for the cofactor h?
         The verifier's final check: a proof's argument points may carry a component outside G1,

@@ -106,6 +106,9 @@ def serve_workers(app, *, workers: int, host: str, port: int, clients, log, log_
             json.dump(cfg, f)
         svc.close()
         os.environ[CONFIG_ENV] = cfg_path
+        # each worker process takes its share of the cores for its MSMs (threads that outnumber the
+        # cores only add switching and a second bucket reduction per split)
+        os.environ.setdefault("ZKMARGIN_MSM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
         uvicorn.run("zkmargin.workflows.service.workers:app_from_config", factory=True, host=host, port=port,
                     workers=workers, log_level=log_level, timeout_keep_alive=5)
     finally:
