@@ -237,10 +237,14 @@ def test_ctrl_c_during_prove_exits_130_and_leaves_nothing_half_written(cwd, tmp_
     out.write_bytes(b"previous")
     master, slave = os.openpty()
     try:
+        # the child starts with Ctrl-C's default action, as from a terminal, even when this suite
+        # runs as a background job (a shell starts those with SIGINT ignored, and an ignored
+        # signal stays ignored across exec: the proof would then finish)
         proc = subprocess.Popen(
             [*ENTRY, "prove", tmp_path / "account.json", "--market", tmp_path / "market.json",
              "--policy", tmp_path / "policy.json", "-o", out],
-            cwd=cwd, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+            cwd=cwd, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         os.close(slave)
         seen = _read_until(master, b"proving", proc, timeout=120)
         assert b"proving" in seen and proc.poll() is None, (seen, proc.poll())
