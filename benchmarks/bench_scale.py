@@ -197,7 +197,7 @@ def section_universes(sizes: list[int]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--batch", default="100", help="batch sizes, comma-separated (distinct proofs each)")
     ap.add_argument("--universes", default="20,100,500,1000,2000")
     ap.add_argument("--sections", default="verify,batch,prove,universes")
     args = ap.parse_args()
