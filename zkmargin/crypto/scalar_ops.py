@@ -20,6 +20,7 @@ Imports :mod:`zkmargin.crypto.field` only. Used by the backends and ``zkmargin.v
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from itertools import accumulate
 from operator import add
@@ -31,40 +32,46 @@ Vec = Any  # an implementation's vector (a list of ints for IntOps, bytes for Fr
 Index = Any  # an implementation's index array (a list of ints for IntOps, packed int32 for FrVecOps)
 
 
-class ScalarOps:
+class ScalarOps(ABC):
     """Vectors of scalars mod r; every method returns a new vector (or an int in [0, r))."""
 
     name = "abstract"
 
     # conversions ------------------------------------------------------------------------------
 
-    def from_ints(self, ks: Sequence[int]) -> Vec:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def from_ints(self, ks: Sequence[int]) -> Vec:
+        ...
 
     def from_le(self, blob: bytes) -> Vec:
         """Canonical 32-byte little-endian scalars (each below r), concatenated."""
         return self.from_ints(le_ints(blob))
 
-    def to_ints(self, v: Vec) -> list[int]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def to_ints(self, v: Vec) -> list[int]:
+        ...
 
     def to_le(self, v: Vec) -> bytes:
         """The vector as canonical 32-byte little-endian scalars, concatenated."""
         return b"".join(k.to_bytes(32, "little") for k in self.to_ints(v))
 
-    def index(self, ks: Sequence[int]) -> Index:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def index(self, ks: Sequence[int]) -> Index:
+        ...
 
     # shape --------------------------------------------------------------------------------------
 
-    def length(self, v: Vec) -> int:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def length(self, v: Vec) -> int:
+        ...
 
-    def concat(self, *vs: Vec) -> Vec:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def concat(self, *vs: Vec) -> Vec:
+        ...
 
-    def slice(self, v: Vec, start: int, stop: int) -> Vec:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def slice(self, v: Vec, start: int, stop: int) -> Vec:
+        ...
 
     def fill(self, c: int, count: int) -> Vec:
         """``count`` copies of ``c``."""
@@ -72,43 +79,54 @@ class ScalarOps:
 
     # arithmetic ---------------------------------------------------------------------------------
 
-    def mul(self, a: Vec, b: Vec) -> Vec:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def mul(self, a: Vec, b: Vec) -> Vec:
+        ...
 
-    def add(self, a: Vec, b: Vec) -> Vec:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def add(self, a: Vec, b: Vec) -> Vec:
+        ...
 
-    def sub(self, a: Vec, b: Vec) -> Vec:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def sub(self, a: Vec, b: Vec) -> Vec:
+        ...
 
-    def neg(self, a: Vec) -> Vec:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def neg(self, a: Vec) -> Vec:
+        ...
 
-    def scale(self, a: Vec, c: int) -> Vec:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def scale(self, a: Vec, c: int) -> Vec:
+        ...
 
-    def powers(self, base: int, count: int, start: int) -> Vec:  # pragma: no cover - abstract
+    @abstractmethod
+    def powers(self, base: int, count: int, start: int) -> Vec:
         """``[start, start·base, …, start·base^(count−1)]``."""
-        raise NotImplementedError
+        ...
 
-    def doubling(self, start: int, factors: Sequence[int]) -> Vec:  # pragma: no cover - abstract
+    @abstractmethod
+    def doubling(self, start: int, factors: Sequence[int]) -> Vec:
         """The vector of length 2^len(factors) whose entry i is start·Π_{j: bit j of i set}
         factors[j] (one multiplication per entry)."""
-        raise NotImplementedError
+        ...
 
-    def dot(self, a: Vec, b: Vec) -> int:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def dot(self, a: Vec, b: Vec) -> int:
+        ...
 
-    def total(self, a: Vec) -> int:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def total(self, a: Vec) -> int:
+        ...
 
-    def take(self, v: Vec, idx: Index) -> Vec:  # pragma: no cover - abstract
+    @abstractmethod
+    def take(self, v: Vec, idx: Index) -> Vec:
         """``[v[idx_0], v[idx_1], …]``."""
-        raise NotImplementedError
+        ...
 
-    def segment_sums(self, v: Vec, idx: Index, starts: Index, ends: Index) -> Vec:  # pragma: no cover
+    @abstractmethod
+    def segment_sums(self, v: Vec, idx: Index, starts: Index, ends: Index) -> Vec:
         """``out[i] = Σ_{k ∈ [starts_i, ends_i)} v[idx_k]`` (a sparse matrix times a vector)."""
-        raise NotImplementedError
+        ...
 
 
 def le_ints(blob: bytes) -> list[int]:
