@@ -124,15 +124,22 @@ typedef struct {
     Py_ssize_t n;
 } vec_arg;
 
-static int vec_get(PyObject *obj, vec_arg *out, const char *what) {
-    if (PyObject_GetBuffer(obj, &out->view, PyBUF_SIMPLE) < 0) return -1;
-    if (out->view.len % 32) {
-        PyErr_Format(PyExc_ValueError, "%s: a vector is a multiple of 32 bytes", what);
-        PyBuffer_Release(&out->view);
+/* The buffer of ``obj`` as whole elements of ``size`` bytes: their count, or -1 with ValueError
+ * (naming ``what`` and ``kind``) and nothing held when the length is not a multiple of ``size``. */
+static Py_ssize_t buf_get(PyObject *obj, Py_buffer *view, Py_ssize_t size, const char *what, const char *kind) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) < 0) return -1;
+    if (view->len % size) {
+        PyErr_Format(PyExc_ValueError, "%s: %s is a multiple of %zd bytes", what, kind, size);
+        PyBuffer_Release(view);
         return -1;
     }
+    return view->len / size;
+}
+
+static int vec_get(PyObject *obj, vec_arg *out, const char *what) {
+    out->n = buf_get(obj, &out->view, 32, what, "a vector");
+    if (out->n < 0) return -1;
     out->v = (const fe *)out->view.buf;
-    out->n = out->view.len / 32;
     return 0;
 }
 
@@ -157,14 +164,9 @@ typedef struct {
 } idx_arg;
 
 static int idx_get(PyObject *obj, idx_arg *out, const char *what) {
-    if (PyObject_GetBuffer(obj, &out->view, PyBUF_SIMPLE) < 0) return -1;
-    if (out->view.len % 4) {
-        PyErr_Format(PyExc_ValueError, "%s: an index array is a multiple of 4 bytes", what);
-        PyBuffer_Release(&out->view);
-        return -1;
-    }
+    out->n = buf_get(obj, &out->view, 4, what, "an index array");
+    if (out->n < 0) return -1;
     out->v = (const int32_t *)out->view.buf;
-    out->n = out->view.len / 4;
     return 0;
 }
 
