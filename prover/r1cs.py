@@ -66,7 +66,7 @@ def prove(
     *,
     check: bool = True,
     commitments: Sequence[Point] | None = None,
-) -> tuple[R1CSProof, list[Point]]:
+) -> tuple[R1CSProof[Point], list[Point]]:
     """Prove that the prover's ``cs`` is satisfied. Returns (proof, commitments V).
 
     ``check=False`` skips the witness check (both phases); it exists only so tests can show that
@@ -98,10 +98,10 @@ def prove(
 
 
 def _prove_once(cs: ConstraintSystem, gammas: list[int], public_inputs: Sequence[tuple[bytes, bytes]],
-                be: GroupBackend, gens: Generators, n: int, V: list[Point], check: bool) -> R1CSProof:
+                be: GroupBackend, gens: Generators, n: int, V: list[Point], check: bool) -> R1CSProof[Point]:
     G, H = gens.G(n), gens.H(n)
     B, B_t = gens.B, gens.B_blinding
-    transcript = start_transcript(be, gens, cs, n, public_inputs, V)
+    transcript = start_transcript(gens, cs, n, public_inputs, [be.encode(v) for v in V])
 
     # --- phase 1: every wire allocated while building the circuit, gates 0 … n1−1 ------------------
     # The witness MSMs run over every real gate whatever its value (no skipping of zero scalars,

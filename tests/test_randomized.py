@@ -220,13 +220,13 @@ def test_the_descriptor_and_gate_count_enter_the_circuit_digest():
 def late_phase_one(monkeypatch):
     """A *broken* protocol for prover and verifier alike: A_I, A_O, S enter the transcript only
     after the phase-2 challenges were drawn (just before y)."""
-    real_append, real_challenge = Transcript.append_point, Transcript.challenge_scalar
+    real_append, real_challenge = Transcript.append_point_bytes, Transcript.challenge_scalar
 
-    def append_point(self, label, point, backend):
+    def append_point_bytes(self, label, encoded):  # what append_point (the prover) calls too
         if label in (b"A_I", b"A_O", b"S") and not getattr(self, "_flushed", False):
-            self.__dict__.setdefault("_held", []).append((label, point, backend))
+            self.__dict__.setdefault("_held", []).append((label, encoded))
             return None
-        return real_append(self, label, point, backend)
+        return real_append(self, label, encoded)
 
     def challenge_scalar(self, label):
         if label == b"y" and not getattr(self, "_flushed", False):
@@ -235,12 +235,12 @@ def late_phase_one(monkeypatch):
                 real_append(self, *args)
         return real_challenge(self, label)
 
-    monkeypatch.setattr(Transcript, "append_point", append_point)
+    monkeypatch.setattr(Transcript, "append_point_bytes", append_point_bytes)
     monkeypatch.setattr(Transcript, "challenge_scalar", challenge_scalar)
     try:
         yield
     finally:
-        monkeypatch.setattr(Transcript, "append_point", real_append)
+        monkeypatch.setattr(Transcript, "append_point_bytes", real_append)
         monkeypatch.setattr(Transcript, "challenge_scalar", real_challenge)
 
 
@@ -287,7 +287,7 @@ def test_a_challenge_drawn_before_the_phase_one_commitments_lets_a_cheater_win_o
         gens = get_generators(ARK)
         V = [prover_mod.commit(ARK, gens, v, g) for v, g in zip(X, blindings)]
         vcs = H.verifier_cs(build, K)
-        t = start_transcript(ARK, gens, vcs, vcs.padded_n(), (), V)
+        t = start_transcript(gens, vcs, vcs.padded_n(), (), [ARK.encode(v) for v in V])
         z_holder["y"] = _cheat_values(t.challenge_scalar(b"shuffle z"))
         assert sorted(z_holder["y"]) != sorted(X)
         made = H.make(build, X, blindings=blindings)  # the prover's own phase-2 check passes

@@ -308,23 +308,24 @@ def test_r1cs_opening_follows_its_docstring_order():
     for p in V:
         manual.append_point(b"V", p, ARK)
     assert R1CS_PROTOCOL == b"zkmargin.r1cs/v2"
-    assert start_transcript(ARK, gens, cs, n, public, V).challenge_bytes(b"y") == manual.challenge_bytes(b"y")
+    assert start_transcript(gens, cs, n, public, [ARK.encode(p) for p in V]).challenge_bytes(b"y") == manual.challenge_bytes(b"y")
 
 
 def test_r1cs_opening_twin_each_input_moves_the_first_challenge():
     from zkmargin.crypto.r1cs_transcript import start_transcript
 
     cs, gens, V, public = _r1cs_opening_inputs()
+    V = [ARK.encode(p) for p in V]
     n = cs.padded_n()
-    base = start_transcript(ARK, gens, cs, n, public, V).challenge_bytes(b"y")
+    base = start_transcript(gens, cs, n, public, V).challenge_bytes(b"y")
     variants = [
-        start_transcript(ARK, gens, cs, 2 * n, public, V),  # another padded size (and generator set)
-        start_transcript(ARK, gens, cs, n, public[:1], V),
-        start_transcript(ARK, gens, cs, n, [(b"policy", b"p2"), public[1]], V),
-        start_transcript(ARK, gens, cs, n, public, V[::-1]),
+        start_transcript(gens, cs, 2 * n, public, V),  # another padded size (and generator set)
+        start_transcript(gens, cs, n, public[:1], V),
+        start_transcript(gens, cs, n, [(b"policy", b"p2"), public[1]], V),
+        start_transcript(gens, cs, n, public, V[::-1]),
     ]
     cs.constrain(cs.inputs[1] - cs.inputs[1], "extra")  # q changes
-    variants.append(start_transcript(ARK, gens, cs, n, public, V))
+    variants.append(start_transcript(gens, cs, n, public, V))
     ys = [t.challenge_bytes(b"y") for t in variants]
     assert base not in ys and len(set(ys)) == len(ys)
 

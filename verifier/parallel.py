@@ -48,12 +48,14 @@ def default_workers() -> int:
 
 
 def _decode(be, proof_bytes: bytes, commitments: Sequence[bytes], index: int):
+    """(the proof parsed, the proof decoded, the commitments decoded), strictly."""
     try:
         V = [be.decode(c, subgroup=False) for c in commitments]  # the check is cofactored
-        proof = R1CSProof.from_bytes(proof_bytes, be)
+        parsed = R1CSProof.parse(proof_bytes)
+        proof = parsed.decompressed(be)
     except DecodeError as exc:
         raise MalformedProofError(f"bundle {index}: {exc.message}") from None
-    return proof, V
+    return parsed, proof, V
 
 
 def _work(indices: list[int]) -> tuple:
@@ -68,8 +70,10 @@ def _work(indices: list[int]) -> tuple:
     try:
         for i in indices:
             cs, proof_bytes, commitments, public = items[i]
-            proof, V = _decode(be, proof_bytes, commitments, i)
-            terms.append(_terms(cs, proof, V, public, be, gens, secrets.randbits(128) | 1))
+            parsed, proof, V = _decode(be, proof_bytes, commitments, i)
+            # the transcript absorbs the bytes received; the MSM takes the decoded points
+            terms.append(_terms(cs, parsed, commitments, public, be, gens, secrets.randbits(128) | 1,
+                                points=proof.points() + V))
     except (MalformedProofError, VerificationError) as exc:
         return ("error", type(exc).__name__, exc.message)
     points, scalars = merge_terms(terms, be, gens, n_max)
@@ -91,7 +95,7 @@ def verify_batch_parallel(items: Sequence[tuple], backend=None, workers: int | N
     if workers == 1 or len(items) < PARALLEL_MIN or not hasattr(os, "fork"):
         decoded = []
         for i, (cs, proof_bytes, commitments, public) in enumerate(items):
-            proof, V = _decode(be, proof_bytes, commitments, i)
+            _parsed, proof, V = _decode(be, proof_bytes, commitments, i)
             decoded.append((cs, proof, V, public))
         return verify_batch(decoded, backend=be)
     gens = get_generators(be)

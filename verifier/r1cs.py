@@ -23,6 +23,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from zkmargin.circuits.cs import ChallengeCollisionError, ConstraintSystem
 from zkmargin.crypto.backends import GroupBackend, get_backend
@@ -38,7 +39,7 @@ from zkmargin.crypto.r1cs_transcript import (
     start_transcript,
 )
 from zkmargin.crypto.scalar_ops import ScalarOps, Vec
-from zkmargin.errors import CircuitError, VerificationError
+from zkmargin.errors import CircuitError, DecodeError, VerificationError
 
 from .compiled import CompiledCircuit, CompiledWeights
 
@@ -82,13 +83,15 @@ class Replay:
 
 
 #: One proof to verify: (the verifier's phase-1 circuit, the proof, its commitments V, public inputs).
-VerifyItem = tuple[VerifierCircuit, R1CSProof, Sequence[Point], Sequence[tuple[bytes, bytes]]]
+VerifyItem = tuple[VerifierCircuit, R1CSProof[Point], Sequence[Point], Sequence[tuple[bytes, bytes]]]
 
 
-def replay(cs: VerifierCircuit, proof: R1CSProof, V: Sequence[Point], public_inputs: Sequence[tuple[bytes, bytes]],
-           be: GroupBackend, gens: Generators) -> Replay:
+def replay(cs: VerifierCircuit, proof: R1CSProof[Any], V: Sequence[Point] | Sequence[bytes],
+           public_inputs: Sequence[tuple[bytes, bytes]], be: GroupBackend, gens: Generators) -> Replay:
     """Rebuild the proof's transcript from the verifier's own circuit and public inputs, in the
-    order of docs/notes/transcript.md, and build phase 2 (if any) from its challenges."""
+    order of docs/notes/transcript.md, and build phase 2 (if any) from its challenges. The
+    transcript absorbs the points' encodings: a proof and commitments still as bytes
+    (:meth:`R1CSProof.parse`) need no decompression here; decoded ones are encoded."""
     if cs.is_prover:
         raise CircuitError("verify() needs the verifier's constraint system")
     if cs.phase != 1:
@@ -102,10 +105,11 @@ def replay(cs: VerifierCircuit, proof: R1CSProof, V: Sequence[Point], public_inp
     phases = 2 if cs.randomized else 1
     if proof.phases != phases:
         raise VerificationError(f"the proof has {proof.phases} phase(s), the circuit needs {phases}")
+    msg = proof.encoded(be)
 
-    t = start_transcript(be, gens, cs, n, public_inputs, V)
+    t = start_transcript(gens, cs, n, public_inputs, encodings(V, be))
     for label in PHASE1_LABELS:
-        t.append_point(label, getattr(proof, label.decode()), be)
+        t.append_point_bytes(label, getattr(msg, label.decode()))
     full: VerifierCircuit = cs
     drawn: list[tuple[bytes, int]] = []
     if phases == 2:
@@ -116,23 +120,28 @@ def replay(cs: VerifierCircuit, proof: R1CSProof, V: Sequence[Point], public_inp
         full = phase2
         drawn = list(phase2.challenges)
         for label in PHASE2_LABELS:
-            t.append_point(label, getattr(proof, label.decode()), be)
+            t.append_point_bytes(label, getattr(msg, label.decode()))
     y = t.challenge_scalar(b"y")
     z = t.challenge_scalar(b"z")
     for label in T_LABELS:
-        t.append_point(label, getattr(proof, label.decode()), be)
+        t.append_point_bytes(label, getattr(msg, label.decode()))
     phi = t.challenge_scalar(PHI_LABEL) if phases == 2 else 1
     x = t.challenge_scalar(b"x")
-    t.append_scalar(b"t_x", proof.t_x)
-    t.append_scalar(b"t_x_blinding", proof.t_x_blinding)
-    t.append_scalar(b"e_blinding", proof.e_blinding)
+    t.append_scalar(b"t_x", msg.t_x)
+    t.append_scalar(b"t_x_blinding", msg.t_x_blinding)
+    t.append_scalar(b"e_blinding", msg.e_blinding)
     w = t.challenge_scalar(b"w")
     us = []
-    for L, Rp in zip(proof.L_vec, proof.R_vec):
-        t.append_point(b"L", L, be)
-        t.append_point(b"R", Rp, be)
+    for L, Rp in zip(msg.L_vec, msg.R_vec):
+        t.append_point_bytes(b"L", L)
+        t.append_point_bytes(b"R", Rp)
         us.append(t.challenge_scalar(b"u"))
     return Replay(cs=full, n=n, y=y, z=z, phi=phi, x=x, w=w, us=us, phase2_challenges=drawn)
+
+
+def encodings(V: Sequence[Point] | Sequence[bytes], be: GroupBackend) -> list[bytes]:
+    """The commitments as the transcript absorbs them: 48-byte encodings (encoded if decoded)."""
+    return [bytes(v) if isinstance(v, (bytes, bytearray)) else be.encode(v) for v in V]
 
 
 def _weights(cs: VerifierCircuit, full: VerifierCircuit, ops: ScalarOps, z: int) -> tuple[Vec, Vec, Vec, Vec, int]:
@@ -157,9 +166,14 @@ def _weights(cs: VerifierCircuit, full: VerifierCircuit, ops: ScalarOps, z: int)
     return w_L, w_R, w_O, w_V, w_c
 
 
-def _terms(cs: VerifierCircuit, proof: R1CSProof, V: Sequence[Point], public_inputs: Sequence[tuple[bytes, bytes]],
-           be: GroupBackend, gens: Generators, rho: int = 1) -> _Terms:
+def _terms(cs: VerifierCircuit, proof: R1CSProof[Any], V: Sequence[Point] | Sequence[bytes],
+           public_inputs: Sequence[tuple[bytes, bytes]], be: GroupBackend, gens: Generators, rho: int = 1,
+           points: list[Point] | None = None) -> _Terms:
     """The proof's equation with every scalar multiplied by the batch weight ``rho``.
+
+    The proof and commitments may be decoded or still encodings (:func:`replay`). The scalars of
+    the proof's own points come in the order of ``proof.points() + V``; ``points`` are those
+    points decoded, or None when the caller decompresses them later (:func:`verify_encoded`).
 
     The G and H scalars split into a part over the gates that have wires (from the flattened
     weights) and a dense part over all n gates that depends only on the inner-product challenges:
@@ -215,32 +229,33 @@ def _terms(cs: VerifierCircuit, proof: R1CSProof, V: Sequence[Point], public_inp
     b_scalar = (rho * (w * (proof.t_x - a * b) + c * (x2 * w_c - proof.t_x)) + c * x * x_rho_delta) % R
     # B̃:  ρ·(−μ − c·τ_x)
     b_t_scalar = rho * (-proof.e_blinding - c * proof.t_x_blinding) % R
-    pairs = [
-        (x, proof.A_I),  # x·A_I
-        (x2, proof.A_O),  # x²·A_O
-        (x3, proof.S),  # x³·S
+    # the scalars of proof.points() + V, in that order
+    scalars = [
+        x,  # x·A_I
+        x2,  # x²·A_O
+        x3,  # x³·S
     ]
     if proof.phases == 2:
-        pairs += [
-            (phi * x % R, proof.A_I2),  # φ·x·A_I2
-            (phi * x2 % R, proof.A_O2),  # φ·x²·A_O2
-            (phi * x3 % R, proof.S2),  # φ·x³·S2
+        scalars += [
+            phi * x % R,  # φ·x·A_I2
+            phi * x2 % R,  # φ·x²·A_O2
+            phi * x3 % R,  # φ·x³·S2
         ]
-    pairs += [
-        (c * x % R, proof.T_1),  # c·x·T_1
-        (c * x3 % R, proof.T_3),  # c·x³·T_3
-        (c * x3 % R * x % R, proof.T_4),  # c·x⁴·T_4
-        (c * x3 % R * x2 % R, proof.T_5),  # c·x⁵·T_5
-        (c * x3 % R * x3 % R, proof.T_6),  # c·x⁶·T_6
+    scalars += [
+        c * x % R,  # c·x·T_1
+        c * x3 % R,  # c·x³·T_3
+        c * x3 % R * x % R,  # c·x⁴·T_4
+        c * x3 % R * x2 % R,  # c·x⁵·T_5
+        c * x3 % R * x3 % R,  # c·x⁶·T_6
     ]
-    pairs += [(u * u % R, L) for u, L in zip(us, proof.L_vec)]  # u_k²·L_k
-    pairs += [(ui * ui % R, Rk) for ui, Rk in zip(u_inv, proof.R_vec)]  # u_k⁻²·R_k
-    scalars = [sc * rho % R for sc, _ in pairs]
-    points = [pt for _, pt in pairs]
+    scalars += [u * u % R for u in us]  # u_k²·L_k
+    scalars += [ui * ui % R for ui in u_inv]  # u_k⁻²·R_k
+    scalars = [sc * rho % R for sc in scalars]
     # c·x²·ρ·w_V[j]·V_j
     scalars += ops.to_ints(ops.scale(w_V, c * x2 * rho))
-    points += list(V)
-    return _Terms(n=n, g=g, h=h, h_const=h_const, b=b_scalar, b_t=b_t_scalar, scalars=scalars, points=points)
+    if points is not None and len(points) != len(scalars):
+        raise VerificationError(f"{len(points)} points for {len(scalars)} scalars")
+    return _Terms(n=n, g=g, h=h, h_const=h_const, b=b_scalar, b_t=b_t_scalar, scalars=scalars, points=points or [])
 
 
 def powers_of_two_exponents(base: int, count: int) -> list[int]:
@@ -262,7 +277,7 @@ class R1CSVerification:
     proofs: int = 1
 
 
-def verify(cs: VerifierCircuit, proof: R1CSProof, V: Sequence[Point],
+def verify(cs: VerifierCircuit, proof: R1CSProof[Any], V: Sequence[Point],
            public_inputs: Sequence[tuple[bytes, bytes]] = (),
            backend: str | GroupBackend | None = None) -> R1CSVerification:
     """Verify one proof with one MSM; raises :class:`VerificationError` on failure."""
@@ -283,7 +298,7 @@ def verify_batch(items: Sequence[VerifyItem], backend: str | GroupBackend | None
         if proof.backend is not None and proof.backend.name != be.name:
             raise VerificationError("the proof was decoded with another backend; decode it with this one")
         rho = 1 if j == 0 else secrets.randbits(128) | 1
-        terms.append(_terms(cs, proof, V, public, be, gens, rho))
+        terms.append(_terms(cs, proof, V, public, be, gens, rho, points=proof.points() + list(V)))
     # the sum over the prime-order components only (a proof's points may carry torsion; see
     # docs/notes/protocol.md, "Points outside the subgroup")
     if not be.is_identity_up_to_torsion(be.msm_le(*merge_terms(terms, be, gens, n_max))):
@@ -291,17 +306,56 @@ def verify_batch(items: Sequence[VerifyItem], backend: str | GroupBackend | None
     return R1CSVerification(gates=max(cs.total_gates for cs, *_ in items), padded=n_max, proofs=len(items))
 
 
-def merge_terms(terms: Sequence[_Terms], be: GroupBackend, gens: Generators, n_max: int) -> tuple[list[Point], bytes]:
-    """The one MSM of a batch, as (points, scalars as canonical 32-byte little-endian bytes): the
-    G and H columns summed across proofs, the B and B̃ scalars summed, everything else
-    concatenated. The points are laid out [B, B̃] + G(n_max) + H(n_max) + the proofs' own."""
+def verify_encoded(cs: VerifierCircuit, proof: R1CSProof[bytes], V: Sequence[bytes],
+                   public_inputs: Sequence[tuple[bytes, bytes]] = (),
+                   backend: str | GroupBackend | None = None) -> R1CSVerification:
+    """Verify one proof whose points are still encodings (:meth:`R1CSProof.parse`; ``V``: the
+    commitments' 48-byte encodings), decompressing them while the generator columns' MSM runs.
+
+    It is :func:`verify`'s one MSM, evaluated in two parts that are added before the check. The
+    transcript needs only the encodings, so the challenges and every scalar come first and the
+    columns ``<g, G> + <h, H>`` start on the backend's threads; meanwhile this thread decompresses
+    the proof's points and commitments — a :class:`DecodeError` for one off the curve — and
+    computes ``b·B + b̃·B̃ + Σ own``. Nothing is accepted before every point has decoded.
+    (docs/notes/verification-at-scale.md, "One proof: decompression beside the MSM")"""
+    be = get_backend(backend)
+    gens = get_generators(be)
+    tm = _terms(cs, proof, V, public_inputs, be, gens)
+    columns, b, b_t = merge_columns([tm], be, tm.n)
+    # <g, G> + <h, H>: the bulk of the MSM, on the pool
+    pending = be.msm_le_start(gens.G(tm.n) + gens.H(tm.n), columns)
+    try:
+        own = proof.decompressed(be).points()
+        for k, v in enumerate(V):
+            try:
+                own.append(be.decode(v, subgroup=False))
+            except DecodeError as exc:
+                raise DecodeError(f"commitment {k}: {exc.message.removeprefix('point: ')}") from None
+    except DecodeError:
+        pending.result()  # the pool's threads finish their part before the error leaves
+        raise
+    # b·B + b̃·B̃ + the proof's own points and commitments, on this thread while the pool works
+    rest = be.msm_le([gens.B, gens.B_blinding] + own, scalars_le([b, b_t] + tm.scalars))
+    # the sum over the prime-order components only (docs/notes/protocol.md, "Points outside the
+    # subgroup")
+    if not be.is_identity_up_to_torsion(be.add(pending.result(), rest)):
+        raise VerificationError("the proof does not verify")
+    return R1CSVerification(gates=cs.total_gates, padded=tm.n, proofs=1)
+
+
+def scalars_le(scalars: Sequence[int]) -> bytes:
+    """Scalars in [0, r) as concatenated canonical 32-byte little-endian integers."""
+    return b"".join(k.to_bytes(32, "little") for k in scalars)
+
+
+def merge_columns(terms: Sequence[_Terms], be: GroupBackend, n_max: int) -> tuple[bytes, int, int]:
+    """The G and H columns summed across proofs, as the scalars of ``G(n_max) + H(n_max)``
+    (canonical 32-byte little-endian, concatenated), and the B and B̃ scalars summed."""
     ops = be.scalar_ops
     g_col = h_col = None
     diff = [0] * (n_max + 1)  # the H constants, as a difference array over the column
     cuts_seen: set[int] = set()
     b_total = b_t_total = 0
-    scalars: list[int] = []
-    points: list[Point] = []
     for tm in terms:
         g, h = tm.g, tm.h
         if tm.n < n_max:
@@ -315,8 +369,6 @@ def merge_terms(terms: Sequence[_Terms], be: GroupBackend, gens: Generators, n_m
             cuts_seen.update((start, end))
         b_total += tm.b
         b_t_total += tm.b_t
-        scalars += tm.scalars
-        points += tm.points
     if g_col is None or h_col is None:
         raise VerificationError("nothing to verify")
     acc = 0
@@ -326,7 +378,18 @@ def merge_terms(terms: Sequence[_Terms], be: GroupBackend, gens: Generators, n_m
         acc += diff[i]
         runs.append(ops.fill(acc, nxt - i))
     h_col = ops.add(h_col, ops.concat(*runs))
+    return ops.to_le(g_col) + ops.to_le(h_col), b_total % R, b_t_total % R
+
+
+def merge_terms(terms: Sequence[_Terms], be: GroupBackend, gens: Generators, n_max: int) -> tuple[list[Point], bytes]:
+    """The one MSM of a batch, as (points, scalars as canonical 32-byte little-endian bytes): the
+    G and H columns summed across proofs, the B and B̃ scalars summed, everything else
+    concatenated. The points are laid out [B, B̃] + G(n_max) + H(n_max) + the proofs' own."""
+    columns, b, b_t = merge_columns(terms, be, n_max)
+    scalars: list[int] = []
+    points: list[Point] = []
+    for tm in terms:
+        scalars += tm.scalars
+        points += tm.points
     all_points = [gens.B, gens.B_blinding] + gens.G(n_max) + gens.H(n_max) + points
-    head = (b_total % R).to_bytes(32, "little") + (b_t_total % R).to_bytes(32, "little")
-    tail = b"".join(k.to_bytes(32, "little") for k in scalars)
-    return all_points, head + ops.to_le(g_col) + ops.to_le(h_col) + tail
+    return all_points, scalars_le([b, b_t]) + columns + scalars_le(scalars)

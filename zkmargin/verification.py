@@ -121,6 +121,27 @@ def decode(bundle: ProofBundle, be: GroupBackend, n_slots: int, index: int | Non
     return proof, V
 
 
+def parse(bundle: ProofBundle, n_slots: int) -> tuple[R1CSProof[bytes], list[bytes]]:
+    """The bundle's proof and commitments checked as far as they can be without curve
+    arithmetic (:meth:`R1CSProof.parse`, :func:`~zkmargin.crypto.backends.base.encoding_x`; a
+    :class:`MalformedProofError`): what is left is whether each point is on the curve, which
+    :func:`~zkmargin.verifier.r1cs.verify_encoded` decides before it accepts anything."""
+    from .crypto.backends.base import encoding_x
+
+    if len(bundle.commitments) != n_slots:
+        raise MalformedProofError(f"{len(bundle.commitments)} commitments, the policy's circuit takes {n_slots}")
+    try:
+        for k, c in enumerate(bundle.commitments):
+            try:
+                encoding_x(c)
+            except DecodeError as exc:
+                raise DecodeError(f"commitment {k}: {exc.message.removeprefix('point: ')}") from None
+        proof = R1CSProof.parse(bundle.proof)
+    except DecodeError as exc:
+        raise MalformedProofError(exc.message) from None
+    return proof, [bytes(c) for c in bundle.commitments]
+
+
 class PreparedView:
     """The verifier's side for one (policy, market, threshold), whatever prepared it.
 
@@ -146,6 +167,14 @@ class PreparedView:
         check_statement(bundle.statement, expected, index)
         proof, V = decode(bundle, self.be, self.slot_count(), index)
         # the transcript binds the verifier's own statement, never the bundle's
+        return (self.cs, proof, V, public_inputs(expected))
+
+    def parsed_item(self, bundle: ProofBundle, challenge: bytes | None) -> tuple:
+        """:meth:`item` with the points left as their encodings, checked by :func:`parse` (for
+        :func:`~zkmargin.verifier.r1cs.verify_encoded`, which decompresses them beside its MSM)."""
+        expected = self.expected(challenge)
+        check_statement(bundle.statement, expected)
+        proof, V = parse(bundle, self.slot_count())
         return (self.cs, proof, V, public_inputs(expected))
 
     def raw_item(self, bundle: ProofBundle, challenge: bytes | None, index: int | None = None) -> tuple:
@@ -179,8 +208,8 @@ def verify_prepared(v: PreparedView, bundle: Any, challenge: bytes | None, *, su
                     now: Any = None, max_age: Any = None) -> VerificationResult:
     """:func:`zkmargin.verify` with a prepared verifier (plan and circuit built once per policy,
     market and threshold)."""
-    from .documents.trust import parse_now, require_subject
-    from .verifier.r1cs import verify_batch as r1cs_verify_batch
+    from .documents.trust import enforce, parse_now, require_subject
+    from .verifier.r1cs import verify_encoded
 
     t0 = time.perf_counter()
     rule = v.trust_rule.tightened(max_age)
@@ -188,8 +217,13 @@ def verify_prepared(v: PreparedView, bundle: Any, challenge: bytes | None, *, su
     clock = parse_now(now)
     ch = check_challenge(challenge)
     b = load_bundle(bundle)
-    item, report = verified(v, b, ch, rule, subject, clock)
-    r1cs_verify_batch([item], backend=v.be)
+    # the cheap checks first: the statement, the encodings, the challenge and trust rules
+    cs, proof, V, public = v.parsed_item(b, ch)
+    report = enforce(rule, b, v.market, ch, subject=subject, now=clock, backend=v.be, where="")
+    try:
+        verify_encoded(cs, proof, V, public, backend=v.be)
+    except DecodeError as exc:  # a point off the curve
+        raise MalformedProofError(exc.message) from None
     return VerificationResult(
         valid=True, statement=b.statement, gates=v.cs.total_gates, proof_bytes=len(b.proof),
         seconds=time.perf_counter() - t0, backend=v.be.name, extra={"trust": report},

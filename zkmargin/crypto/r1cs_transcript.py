@@ -12,7 +12,7 @@ every commitment V_j. Then, in the order of docs/notes/transcript.md:
 
 φ (dalek's ``u``) combines the two phases' commitments; it is drawn only in a two-phase proof.
 
-May import :mod:`.transcript` and :mod:`.backends` (the circuit is any object with the
+May import :mod:`.transcript` (the circuit is any object with the
 :class:`CircuitShape` of a constraint system). Used by the prover, the verifier and the API.
 """
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence, Sized
 from typing import TYPE_CHECKING, Protocol
 
-from .backends.base import GroupBackend, Point
 from .transcript import Transcript
 
 if TYPE_CHECKING:
@@ -48,8 +47,9 @@ class CircuitShape(Protocol):
     def digest(self) -> bytes: ...
 
 
-def start_transcript(backend: GroupBackend, gens: Generators, cs: CircuitShape, n: int,
-                     public_inputs: Sequence[tuple[bytes, bytes]], V: Sequence[Point]) -> Transcript:
+def start_transcript(gens: Generators, cs: CircuitShape, n: int, public_inputs: Sequence[tuple[bytes, bytes]],
+                     V: Sequence[bytes]) -> Transcript:
+    """The transcript up to the first challenge; ``V``: the commitments' 48-byte encodings."""
     t = Transcript(PROTOCOL)
     t.append_message(b"generators", gens.identity_digest(n))
     t.append_u64(b"n", n)
@@ -58,6 +58,6 @@ def start_transcript(backend: GroupBackend, gens: Generators, cs: CircuitShape, 
     t.append_message(b"circuit", cs.digest())
     for label, data in public_inputs:
         t.append_message(b"public:" + bytes(label), bytes(data))
-    for point in V:
-        t.append_point(b"V", point, backend)
+    for encoded in V:
+        t.append_point_bytes(b"V", encoded)
     return t

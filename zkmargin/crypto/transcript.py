@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 
 from ..errors import DecodeError
-from .backends.base import GroupBackend, Point
+from .backends.base import IDENTITY_ENCODING, GroupBackend, Point
 from .field import R, scalar_to_bytes
 
 DOMAIN, APPEND, CHALLENGE, OUTPUT = 1, 2, 3, 4
@@ -55,13 +55,15 @@ class Transcript:
     def append_point(self, label: bytes, point: Point, backend: GroupBackend) -> None:
         """Append a point's compressed encoding; the identity is refused (it would let a
         malicious prover cancel terms)."""
-        if backend.is_identity(point):
-            raise DecodeError(f"transcript: the identity point is not allowed for {label.decode()}")
-        self._h.update(_record(APPEND, label, backend.encode(point)))
+        self.append_point_bytes(label, backend.encode(point))
 
     def append_point_bytes(self, label: bytes, encoded: bytes) -> None:
-        """Append an already-encoded (and already validated) point."""
-        self._h.update(_record(APPEND, label, encoded))
+        """Append a point as its 48-byte compressed encoding (the verifier absorbs what it
+        received, checked as far as :func:`~zkmargin.crypto.backends.base.encoding_x` goes and
+        decompressed before anything is accepted); the identity's encoding is refused."""
+        if bytes(encoded) == IDENTITY_ENCODING:
+            raise DecodeError(f"transcript: the identity point is not allowed for {label.decode()}")
+        self._h.update(_record(APPEND, label, bytes(encoded)))
 
     def challenge_bytes(self, label: bytes) -> bytes:
         self._h.update(_record(CHALLENGE, label, b""))

@@ -11,9 +11,10 @@ Imports ``py_arkworks_bls12381``, :mod:`zkmargin.errors`, :mod:`zkmargin.crypto.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from operator import itemgetter
 from struct import iter_unpack
 from typing import Any
@@ -25,7 +26,7 @@ from .. import fr_vectors
 from ..field import R
 from ..fr_vectors import FrVecOps
 from ..scalar_ops import INT_OPS, ScalarOps
-from .base import POINT_BYTES, GroupBackend, Point
+from .base import GroupBackend, PendingPoint, Point, encoding_x
 
 #: Below this many points an MSM runs on the calling thread (splitting costs more than it saves).
 PARALLEL_MSM_MIN = 1024
@@ -74,6 +75,59 @@ def _forget_pool_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
+def msm_window(size: int) -> int:
+    """The bucket width the binding's MSM (arkworks 0.4, ``msm_bigint_wnaf``) picks for ``size``
+    points: 3 below 32, else ``⌈log2 size⌉·69/100 + 2``. It steps up one bit just past each
+    power of two from 2,048 on (2,048 → 9, 2,049 → 10)."""
+    if size < 32:
+        return 3
+    return (size - 1).bit_length() * 69 // 100 + 2
+
+
+def msm_cost(size: int) -> int:
+    """Roughly the group additions of one binding MSM of ``size`` points: per 255-bit digit
+    window, one per point and one per bucket. It predicts the measured step at a power of two
+    (2,076 points take 8–11 % more per point than 2,048; benchmarks/bench_scale.py)."""
+    if size == 0:
+        return 0
+    c = msm_window(size)
+    return -(-255 // c) * (size + (1 << c))
+
+
+def msm_chunks(n: int, workers: int) -> list[tuple[int, int]]:
+    """How an MSM of ``n`` points is cut for ``workers`` threads, as ``(start, end)`` ranges: the
+    even split, or — when that lands just past a power of two, as a verifier's 4,096 generator
+    columns plus its proof's ~56 points do — ``workers`` chunks of the power of two and a small
+    remainder (run on the calling thread), whichever :func:`msm_cost` says is cheaper."""
+    step = -(-n // workers)
+    even = [(i, min(n, i + step)) for i in range(0, n, step)]
+    pow2 = 1 << (step.bit_length() - 1)
+    rest = n - workers * pow2
+    if pow2 == step or rest <= 0:
+        return even
+    cut = [(i * pow2, (i + 1) * pow2) for i in range(workers)] + [(workers * pow2, n)]
+    if sum(msm_cost(b - a) for a, b in cut) < sum(msm_cost(b - a) for a, b in even):
+        return cut
+    return even
+
+
+def _multiexp_started(started: threading.Event, points: list[Point], scalars: list[Scalar]) -> Point:
+    started.set()
+    return G1Point.multiexp_unchecked(points, scalars)
+
+
+def _submit(points: list[Point], scalars: list[Scalar]) -> Future[Point]:
+    """One chunk on the pool, returning once a thread has taken it. A pool thread needs the GIL
+    to start the native call (which then releases it); if the caller went straight on with
+    Python work — converting the next chunk, decompressing points — the thread waited for the
+    interpreter's switch interval (5 ms) before it could start: 2–6 ms measured per chunk on a
+    W1 verification, with a core idle. Waiting on the event hands the GIL over at once."""
+    started = threading.Event()
+    future = _executor().submit(_multiexp_started, started, points, scalars)
+    started.wait()
+    return future
 
 
 def _scalar(k: int) -> Scalar:
@@ -131,9 +185,10 @@ class ArkworksBackend(GroupBackend):
         return self._msm(points, pieces, lambda chunk: list(map(Scalar.from_le_bytes, chunk)))
 
     def _msm(self, points: Sequence[Point], scalars: Sequence[Any], convert: Callable[[Sequence[Any]], list[Scalar]]) -> Point:
-        """The MSM, split over the pool when large. Each chunk's scalars are converted to the
-        binding's ``Scalar`` just before the chunk is handed to a thread, so the conversion of
-        the next chunk overlaps the multiplication of the previous one."""
+        """The MSM, split over the pool when large (:func:`msm_chunks`). Each chunk's scalars are
+        converted to the binding's ``Scalar`` just before the chunk is handed to a thread, so the
+        conversion of the next chunk overlaps the multiplication of the previous one; a small
+        last chunk runs on the calling thread while the pool works."""
         n = len(points)
         if n == 0:
             return self._identity
@@ -141,15 +196,30 @@ class ArkworksBackend(GroupBackend):
         if n < PARALLEL_MSM_MIN or _WORKERS == 1:
             total = G1Point.multiexp_unchecked(list(points), convert(scalars))
         else:
-            step = -(-n // _WORKERS)
-            pool = _executor()
-            futures = [pool.submit(G1Point.multiexp_unchecked, list(points[i : i + step]), convert(scalars[i : i + step]))
-                       for i in range(0, n, step)]
-            total = futures[0].result()
-            for f in futures[1:]:
+            chunks = msm_chunks(n, _WORKERS)
+            futures = [_submit(list(points[a:b]), convert(scalars[a:b])) for a, b in chunks[:_WORKERS]]
+            total = self._identity
+            for a, b in chunks[_WORKERS:]:  # the remainder, if any, here
+                total = total + G1Point.multiexp_unchecked(list(points[a:b]), convert(scalars[a:b]))
+            for f in futures:
                 total = total + f.result()
         self.msm_seconds += time.perf_counter() - t0
         return total
+
+    def msm_le_start(self, points: Sequence[Point], scalars: bytes) -> PendingPoint:
+        """Every chunk (:func:`msm_chunks`) on the pool, the remainder too, so that the calling
+        thread is free until it asks for the result."""
+        n = len(points)
+        if len(scalars) != 32 * n:
+            raise ValueError("msm: points and scalars differ in length")
+        if n < PARALLEL_MSM_MIN:
+            return PendingPoint.done(self.msm_le(points, scalars))
+        pieces = list(map(itemgetter(0), iter_unpack("32s", scalars)))
+        t0 = time.perf_counter()
+        futures = [_submit(list(points[a:b]), list(map(Scalar.from_le_bytes, pieces[a:b])))
+                   for a, b in msm_chunks(n, _WORKERS)]
+        self.msm_seconds += time.perf_counter() - t0  # the submission; the threads' time is not counted
+        return PendingPoint(futures, G1Point.__add__)
 
     def msm_many(self, jobs: Sequence[tuple[Sequence[Point], Sequence[int]]]) -> list[Point]:
         """Several independent MSMs, run concurrently (the GIL is released inside each)."""
@@ -169,29 +239,26 @@ class ArkworksBackend(GroupBackend):
         return bytes(p.to_compressed_bytes())
 
     def decode(self, data: bytes, *, allow_identity: bool = False, subgroup: bool = True) -> Point:
-        if not isinstance(data, (bytes, bytearray)) or len(data) != POINT_BYTES:
-            size = len(data) if isinstance(data, (bytes, bytearray)) else type(data).__name__
-            raise DecodeError(f"point: expected {POINT_BYTES} bytes, got {size}")
+        # the flags, the identity's one encoding and x < p, with the same messages on both backends
+        if encoding_x(data, allow_identity=allow_identity) is None:
+            return self._identity
         data = bytes(data)
         try:
             # Decompression solves y² = x³ + 4, so what it returns is on the curve (an x without a
             # square root fails here); the binding's checked loader adds a subgroup test by a full
-            # multiplication by r, about twice the cost of the endomorphism test below (the
-            # verifier decodes ~50 points per proof).
+            # multiplication by r, about twice the cost of the endomorphism test below.
             point = G1Point.from_compressed_bytes_unchecked(data)
         except (ValueError, OverflowError):
-            raise DecodeError("point: not a valid compressed G1 point (off the curve, not in the subgroup, or bad flags)") from None
-        # Load-bearing: the binding accepts some malformed identity encodings (sort flag set on
-        # the identity, infinity flag with x != 0, all-ones) and returns the identity for them.
-        # Re-encoding and comparing makes the accepted set exactly the canonical encodings.
+            raise DecodeError("point: not on the curve") from None
+        # Load-bearing: the binding's reading of the flags is not the standard's in every corner
+        # (it accepts some malformed identity encodings); re-encoding and comparing keeps the
+        # accepted set exactly the canonical encodings whatever encoding_x lets through.
         if bytes(point.to_compressed_bytes()) != data:
             raise DecodeError("point: non-canonical encoding")
-        if not allow_identity and point == self._identity:
-            raise DecodeError("point: the identity is not allowed here")
         # tests/test_backends.py::test_decode_wrong_subgroup and the parity tests against the
         # reference backend pin that points of the curve outside G1 are refused here
         if subgroup and not point.is_in_subgroup():
-            raise DecodeError("point: not a valid compressed G1 point (off the curve, not in the subgroup, or bad flags)")
+            raise DecodeError("point: not in the prime-order subgroup")
         return point
 
     def hash_to_curve(self, msg: bytes, dst: bytes) -> Point:

@@ -4,7 +4,7 @@ A backend provides the BLS12-381 G1 group: points in its own native type, scalar
 in ``[0, r)``. Points only cross between backends as bytes (the standard 48-byte compressed form),
 so a proof made with one backend verifies with another and re-encodes byte for byte.
 
-Imports :mod:`zkmargin.crypto.field` only. Implemented by :mod:`.arkworks` and :mod:`.pyecc`; used
+Imports :mod:`zkmargin.errors`, :mod:`zkmargin.crypto.field` and :mod:`zkmargin.crypto.scalar_ops`. Implemented by :mod:`.arkworks` and :mod:`.pyecc`; used
 by the generators and the proof encoding.
 """
 
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
+from ...errors import DecodeError
 from ..field import G1_COFACTOR, R
 from ..scalar_ops import INT_OPS, ScalarOps, le_ints
 
@@ -22,6 +24,60 @@ POINT_BYTES = 48
 HASH_TO_CURVE_SUITE = "BLS12381G1_XMD:SHA-256_SSWU_RO_"
 
 Point = Any  # a backend's native point type
+
+#: The base field's modulus p: a G1 point's coordinates are integers mod p (381 bits).
+FIELD_P = 0x1A0111EA397FE69A4B1BA7B6434BACD764774B84F38512BF6730D2A0F6B0F6241EABFFFEB153FFFFB9FEFFFFFFFFAAAB
+FLAG_COMPRESSED, FLAG_INFINITY, FLAG_SORT = 0x80, 0x40, 0x20
+#: The one encoding of the identity: both flags, nothing else.
+IDENTITY_ENCODING = bytes([FLAG_COMPRESSED | FLAG_INFINITY]) + bytes(POINT_BYTES - 1)
+_X_MASK = (1 << 381) - 1
+
+
+def encoding_x(data: bytes, *, allow_identity: bool = False) -> int | None:
+    """The checks on a compressed encoding that need no curve arithmetic: 48 bytes, the
+    compression flag set, the identity only as :data:`IDENTITY_ENCODING` (and only when
+    ``allow_identity``), x below p. Returns x, or None for the identity; raises
+    :class:`DecodeError`. What is left for :meth:`GroupBackend.decode` is whether x³ + 4 has a
+    square root (and the subgroup test); the verifier runs these checks on a bundle before its
+    trust rule and the decompression later (:func:`zkmargin.verifier.r1cs.verify_encoded`)."""
+    if not isinstance(data, (bytes, bytearray)) or len(data) != POINT_BYTES:
+        size = len(data) if isinstance(data, (bytes, bytearray)) else type(data).__name__
+        raise DecodeError(f"point: expected {POINT_BYTES} bytes, got {size}")
+    flags = data[0]
+    if not flags & FLAG_COMPRESSED:
+        raise DecodeError("point: not a compressed encoding (compression flag clear)")
+    x = int.from_bytes(data, "big") & _X_MASK
+    if flags & FLAG_INFINITY:
+        if flags & FLAG_SORT or x:
+            raise DecodeError("point: identity encoding with other bits set")
+        if not allow_identity:
+            raise DecodeError("point: the identity is not allowed here")
+        return None
+    if x >= FIELD_P:
+        raise DecodeError("point: non-canonical encoding (x not below the field modulus)")
+    return x
+
+
+class PendingPoint:
+    """A multi-scalar multiplication under way (:meth:`GroupBackend.msm_le_start`): the sum of
+    ``parts``, futures of points, added by ``add`` once each is done. :meth:`result` waits."""
+
+    def __init__(self, parts: Sequence[Future[Point]], add: Any) -> None:
+        self._parts = list(parts)
+        self._add = add
+
+    def result(self) -> Point:
+        total = self._parts[0].result()
+        for part in self._parts[1:]:
+            total = self._add(total, part.result())
+        return total
+
+    @classmethod
+    def done(cls, point: Point) -> PendingPoint:
+        """An MSM computed already (a backend without threads)."""
+        f: Future[Point] = Future()
+        f.set_result(point)
+        return cls([f], None)
 
 
 class GroupBackend(ABC):
@@ -89,6 +145,12 @@ class GroupBackend(ABC):
         """:meth:`msm` with the scalars as canonical 32-byte little-endian integers, concatenated
         (what :meth:`ScalarOps.to_le` gives)."""
         return self.msm(points, le_ints(scalars))
+
+    def msm_le_start(self, points: Sequence[Point], scalars: bytes) -> PendingPoint:
+        """:meth:`msm_le`, started on the backend's threads so that the caller can work (decode
+        points, compute a smaller MSM) until it asks for the :meth:`PendingPoint.result`. A
+        backend without threads computes it here."""
+        return PendingPoint.done(self.msm_le(points, scalars))
 
     def set_msm_threads(self, count: int) -> None:
         """Use at most ``count`` threads per MSM in this process (a backend without threads

@@ -35,7 +35,7 @@ from py_ecc.optimized_bls12_381 import field_modulus as P
 
 from ...errors import DecodeError
 from ..field import R
-from .base import POINT_BYTES, GroupBackend, Point
+from .base import FLAG_SORT, IDENTITY_ENCODING, POINT_BYTES, GroupBackend, Point, encoding_x
 from .pyecc_ints import (
     _INF,
     Aff,
@@ -59,11 +59,6 @@ BETA = 0x5F19672FDF76CE51BA69C6076A0F77EADDB3A93BE6F89688DE17D813620A00022E01FFF
 STRAUS_MAX = 32
 
 _HALF_P = (P - 1) // 2
-_X_MASK = (1 << 381) - 1
-_FLAG_COMPRESSED = 0x80
-_FLAG_INFINITY = 0x40
-_FLAG_SORT = 0x20
-_IDENTITY_BYTES = bytes([_FLAG_COMPRESSED | _FLAG_INFINITY]) + bytes(POINT_BYTES - 1)
 _SQRT_EXP = (P + 1) // 4  # p ≡ 3 (mod 4)
 _OVERSIZE_DST_PREFIX = b"H2C-OVERSIZE-DST-"
 
@@ -160,7 +155,7 @@ def _in_subgroup_by_order(x: int, y: int) -> bool:
 
 def _encode_affine(a: Aff | None) -> bytes:
     if a is None:
-        return _IDENTITY_BYTES
+        return IDENTITY_ENCODING
     x, y = a
     value = x | (1 << 383)
     if y > _HALF_P:
@@ -221,26 +216,15 @@ class PyEccBackend(GroupBackend):
         return _encode_affine(_affine_of_pts([p])[0])
 
     def decode(self, data: bytes, *, allow_identity: bool = False, subgroup: bool = True) -> Point:
-        if not isinstance(data, (bytes, bytearray)) or len(data) != POINT_BYTES:
-            size = len(data) if isinstance(data, (bytes, bytearray)) else type(data).__name__
-            raise DecodeError(f"point: expected {POINT_BYTES} bytes, got {size}")
-        flags = data[0]
-        if not flags & _FLAG_COMPRESSED:
-            raise DecodeError("point: not a compressed encoding (compression flag clear)")
-        x = int.from_bytes(data, "big") & _X_MASK
-        if flags & _FLAG_INFINITY:
-            if flags & _FLAG_SORT or x:
-                raise DecodeError("point: identity encoding with other bits set")
-            if not allow_identity:
-                raise DecodeError("point: the identity is not allowed here")
+        x = encoding_x(data, allow_identity=allow_identity)
+        if x is None:
             return _PY_Z1
-        if x >= P:
-            raise DecodeError("point: non-canonical encoding (x not below the field modulus)")
+        flags = data[0]
         rhs = (x * x * x + B) % P
         y = pow(rhs, _SQRT_EXP, P)
         if y * y % P != rhs:
             raise DecodeError("point: not on the curve")
-        if (y > _HALF_P) != bool(flags & _FLAG_SORT):
+        if (y > _HALF_P) != bool(flags & FLAG_SORT):
             y = P - y
         if subgroup and not _in_subgroup(x, y):
             raise DecodeError("point: not in the prime-order subgroup")
