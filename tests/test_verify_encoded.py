@@ -219,3 +219,23 @@ def test_chunked_started_and_one_thread_msms_agree():
     assert chunked == started == single
     scalars[4151] += 1  # twin: the last chunk (the remainder) counts
     assert be.encode(be.msm(pts, scalars)) != single
+
+
+def test_a_started_msm_returns_while_its_first_chunk_runs_even_on_one_thread():
+    """With one MSM thread, 2,100 points are cut into 2,048 + 52: the first chunk takes the thread
+    and the remainder queues. Starting must not wait for the remainder to start (that would wait
+    for the first chunk to finish, and the caller would decompress nothing meanwhile)."""
+    be = ARK
+    pts = get_generators(be).G(2100)
+    scalars = [secrets.randbelow(be.order) for _ in pts]
+    le = b"".join(k.to_bytes(32, "little") for k in scalars)
+    before = arkworks._WORKERS
+    try:
+        be.set_msm_threads(1)
+        assert arkworks.msm_chunks(2100, 1) == [(0, 2048), (2048, 2100)]
+        pending = be.msm_le_start(pts, le)
+        assert not pending._parts[0].done()  # the caller is free while the first chunk runs
+        result = be.encode(pending.result())
+    finally:
+        be.set_msm_threads(before)
+    assert result == be.encode(be.msm(pts, scalars))  # twin: and the sum is the whole MSM

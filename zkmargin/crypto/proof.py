@@ -162,15 +162,8 @@ class R1CSProof(Generic[PointT]):
 
     def _rebuild(self, named: dict[str, Q], be: GroupBackend | None) -> R1CSProof[Q]:
         """This proof's scalars with ``named`` (every point's name → its new form)."""
-        two = self.phases == 2
-        return R1CSProof(
-            A_I=named["A_I"], A_O=named["A_O"], S=named["S"],
-            T_1=named["T_1"], T_3=named["T_3"], T_4=named["T_4"], T_5=named["T_5"], T_6=named["T_6"],
-            t_x=self.t_x, t_x_blinding=self.t_x_blinding, e_blinding=self.e_blinding,
-            L_vec=[named[f"L_{k}"] for k in range(self.lg_n)], R_vec=[named[f"R_{k}"] for k in range(self.lg_n)],
-            a=self.a, b=self.b, backend=be,
-            A_I2=named["A_I2"] if two else None, A_O2=named["A_O2"] if two else None, S2=named["S2"] if two else None,
-        )
+        scalars = {name: getattr(self, name) for name in SCALAR_NAMES + ("a", "b")}
+        return _assemble(named, scalars, self.phases, self.lg_n, be)
 
     @classmethod
     def parse(cls, data: bytes) -> R1CSProof[bytes]:
@@ -219,25 +212,32 @@ class R1CSProof(Generic[PointT]):
             return s
 
         try:
+            # in the order of the encoding (the first bad field is the one named)
             points = {name: point(name) for name in point_names(phases)}
             scalars = {name: scalar(name) for name in SCALAR_NAMES}
-            L_vec, R_vec = [], []
             for k in range(lg_n):
-                L_vec.append(point(f"L_{k}"))
-                R_vec.append(point(f"R_{k}"))
-            a, b = scalar("a"), scalar("b")
+                points[f"L_{k}"] = point(f"L_{k}")
+                points[f"R_{k}"] = point(f"R_{k}")
+            scalars.update(a=scalar("a"), b=scalar("b"))
         except DecodeError as exc:
             raise DecodeError(f"proof: {exc.message}") from None
-        two = phases == 2
-        return R1CSProof(
-            A_I=points["A_I"], A_O=points["A_O"], S=points["S"], T_1=points["T_1"], T_3=points["T_3"],
-            T_4=points["T_4"], T_5=points["T_5"], T_6=points["T_6"], t_x=scalars["t_x"],
-            t_x_blinding=scalars["t_x_blinding"], e_blinding=scalars["e_blinding"], L_vec=L_vec, R_vec=R_vec,
-            a=a, b=b, A_I2=points["A_I2"] if two else None, A_O2=points["A_O2"] if two else None,
-            S2=points["S2"] if two else None,
-        )
+        return _assemble(points, scalars, phases, lg_n, None)
 
     @classmethod
     def from_bytes(cls, data: bytes, backend: str | GroupBackend | None = None) -> R1CSProof[Point]:
         """:meth:`parse`, then :meth:`decompressed`: the strict decoding of the module's docstring."""
         return R1CSProof.parse(data).decompressed(backend)
+
+
+def _assemble(named: dict[str, Q], scalars: dict[str, int], phases: int, lg_n: int,
+              be: GroupBackend | None) -> R1CSProof[Q]:
+    """A proof from its points by name (``A_I`` … ``T_6``, ``L_k``, ``R_k``) and its scalars."""
+    two = phases == 2
+    return R1CSProof(
+        A_I=named["A_I"], A_O=named["A_O"], S=named["S"],
+        T_1=named["T_1"], T_3=named["T_3"], T_4=named["T_4"], T_5=named["T_5"], T_6=named["T_6"],
+        t_x=scalars["t_x"], t_x_blinding=scalars["t_x_blinding"], e_blinding=scalars["e_blinding"],
+        L_vec=[named[f"L_{k}"] for k in range(lg_n)], R_vec=[named[f"R_{k}"] for k in range(lg_n)],
+        a=scalars["a"], b=scalars["b"], backend=be,
+        A_I2=named["A_I2"] if two else None, A_O2=named["A_O2"] if two else None, S2=named["S2"] if two else None,
+    )

@@ -216,8 +216,14 @@ class ArkworksBackend(GroupBackend):
             return PendingPoint.done(self.msm_le(points, scalars))
         pieces = list(map(itemgetter(0), iter_unpack("32s", scalars)))
         t0 = time.perf_counter()
+        chunks = msm_chunks(n, _WORKERS)
+        # one chunk per thread, each handed over as it starts; a remainder queues behind them
+        # (waiting for it to start would wait for a thread to finish)
         futures = [_submit(list(points[a:b]), list(map(Scalar.from_le_bytes, pieces[a:b])))
-                   for a, b in msm_chunks(n, _WORKERS)]
+                   for a, b in chunks[:_WORKERS]]
+        futures += [_executor().submit(G1Point.multiexp_unchecked, list(points[a:b]),
+                                       list(map(Scalar.from_le_bytes, pieces[a:b])))
+                    for a, b in chunks[_WORKERS:]]
         self.msm_seconds += time.perf_counter() - t0  # the submission; the threads' time is not counted
         return PendingPoint(futures, G1Point.__add__)
 
