@@ -22,7 +22,6 @@ shared and absolute times drift by several times between runs.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import secrets
@@ -55,7 +54,7 @@ def w1():
 def section_verify(rounds: int) -> None:
     """Each round times one yardstick MSM before each verification (the same points and random
     scalars as :func:`msm_reference_seconds`), so every path is compared with the machine as it
-    was in the same second (a garbage collection before each timed call, as ``timeit`` would): ``× MSM4096`` is the median over rounds of the path's time divided by
+    was in the same second: ``× MSM4096`` is the median over rounds of the path's time divided by
     the yardstick just before it. The medians of the times themselves are printed too."""
     import zkmargin.prepared as prepared
     from zkmargin import prove, verify
@@ -87,14 +86,12 @@ def section_verify(rounds: int) -> None:
     times: dict[str, list[float]] = {name: [] for name in paths}
     ratios: dict[str, list[float]] = {name: [] for name in paths}
     refs: list[float] = []
-    # the cold path alone first: rebuilding a circuit leaves garbage whose collection would land
-    # in whichever call came next
+    # the cold path in rounds of its own first, so that what rebuilding a circuit leaves behind
+    # (garbage, cold caches) does not fall into the prepared paths' rounds
     for group in (list(paths)[:1], list(paths)[1:]):
         for k in range(rounds):
             for name in group:
-                gc.collect() if os.environ.get("GCC") else None
                 ref = yardstick()
-                gc.collect() if os.environ.get("GCC") else None
                 t0 = time.perf_counter()
                 paths[name](k)
                 took = time.perf_counter() - t0
