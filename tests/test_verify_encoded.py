@@ -11,6 +11,7 @@ every point has decoded.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import sys
 from pathlib import Path
@@ -202,20 +203,27 @@ def test_a_verifier_sized_msm_keeps_its_chunks_at_the_power_of_two():
     assert arkworks.msm_cost(2076) > arkworks.msm_cost(2048) * 1.05
 
 
-def test_chunked_started_and_one_thread_msms_agree():
-    be = ARK
-    pts = get_generators(be).G(4152)
-    scalars = [secrets.randbelow(be.order) for _ in pts]
-    le = b"".join(k.to_bytes(32, "little") for k in scalars)
+@contextlib.contextmanager
+def msm_case(n: int):
+    """``n`` generator points, random scalars as ints and as little-endian bytes; the MSM thread
+    count is restored afterwards."""
+    pts = get_generators(ARK).G(n)
+    scalars = [secrets.randbelow(ARK.order) for _ in pts]
     before = arkworks._WORKERS
     try:
+        yield pts, scalars, b"".join(k.to_bytes(32, "little") for k in scalars)
+    finally:
+        ARK.set_msm_threads(before)
+
+
+def test_chunked_started_and_one_thread_msms_agree():
+    be = ARK
+    with msm_case(4152) as (pts, scalars, le):
         be.set_msm_threads(2)
         chunked = be.encode(be.msm(pts, scalars))
         started = be.encode(be.msm_le_start(pts, le).result())
         be.set_msm_threads(1)
         single = be.encode(be.msm(pts, scalars))
-    finally:
-        be.set_msm_threads(before)
     assert chunked == started == single
     scalars[4151] += 1  # twin: the last chunk (the remainder) counts
     assert be.encode(be.msm(pts, scalars)) != single
@@ -226,16 +234,10 @@ def test_a_started_msm_returns_while_its_first_chunk_runs_even_on_one_thread():
     and the remainder queues. Starting must not wait for the remainder to start (that would wait
     for the first chunk to finish, and the caller would decompress nothing meanwhile)."""
     be = ARK
-    pts = get_generators(be).G(2100)
-    scalars = [secrets.randbelow(be.order) for _ in pts]
-    le = b"".join(k.to_bytes(32, "little") for k in scalars)
-    before = arkworks._WORKERS
-    try:
+    with msm_case(2100) as (pts, scalars, le):
         be.set_msm_threads(1)
         assert arkworks.msm_chunks(2100, 1) == [(0, 2048), (2048, 2100)]
         pending = be.msm_le_start(pts, le)
         assert not pending._parts[0].done()  # the caller is free while the first chunk runs
         result = be.encode(pending.result())
-    finally:
-        be.set_msm_threads(before)
     assert result == be.encode(be.msm(pts, scalars))  # twin: and the sum is the whole MSM
