@@ -551,7 +551,7 @@ def test_no_response_carries_a_server_path_or_a_key(service, monkeypatch):
     def broken(*a, **k):
         raise LogError("disk full", source=path)
 
-    monkeypatch.setattr(svc.log, "record", broken)
+    monkeypatch.setattr(svc.log, "record_many", broken)
     ch = challenge(c, key)
     r = keep(verify(c, key, prove_for(ch), ch))
     assert r.status_code == 500 and r.json()["error"] == "the verification log is unavailable; nothing was recorded"

@@ -82,7 +82,7 @@ class PostgresLogStore(LogStore):
             raise LogError("the log's tree state is malformed", source=self.name)
         return TreeState(size, bytes(peaks), ts)
 
-    def append(self, prepare):
+    def append_many(self, prepares):
         if self.read_only:
             raise LogError("the log is opened read-only", source=self.name)
         psycopg = self.db.psycopg
@@ -90,28 +90,31 @@ class PostgresLogStore(LogStore):
         insert_entry = (f"INSERT INTO entries(id, {', '.join(cols)}) VALUES (%s, {', '.join(['%s'] * len(cols))})")
 
         def work(conn: Any):
+            out = []
             try:
                 with conn.transaction():
                     state = self._state(conn, lock=True)
                     if state is None:
                         raise LogError("the log has no tree state row", source=self.name)
-                    rows = prepare(state, lambda ch: _accepted_seq(conn, ch))
-                    e = rows.entry
-                    conn.execute(insert_entry, (e["seq"],) + tuple(e[c] for c in cols))
-                    h = rows.head
-                    conn.execute("INSERT INTO heads(tree_size, timestamp, root_hash, signature) VALUES (%s, %s, %s, %s)",
-                                 tuple(h[c] for c in HEAD_COLUMNS))
-                    s = rows.state
+                    for prepare in prepares:
+                        rows = prepare(state, lambda ch: _accepted_seq(conn, ch))
+                        e = rows.entry
+                        conn.execute(insert_entry, (e["seq"],) + tuple(e[c] for c in cols))
+                        h = rows.head
+                        conn.execute("INSERT INTO heads(tree_size, timestamp, root_hash, signature) "
+                                     "VALUES (%s, %s, %s, %s)", tuple(h[c] for c in HEAD_COLUMNS))
+                        for table, digest, body in rows.documents:
+                            if table not in DOCUMENT_TABLES:
+                                raise InputError("unknown document table")
+                            conn.execute(f"INSERT INTO {table}(digest, body) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                                         (digest, body))
+                        state = rows.state
+                        out.append(rows)
                     conn.execute("UPDATE tree SET size = %s, peaks = %s, timestamp = %s WHERE one = 1",
-                                 (s.size, s.peaks, s.timestamp))
-                    for table, digest, body in rows.documents:
-                        if table not in DOCUMENT_TABLES:
-                            raise InputError("unknown document table")
-                        conn.execute(f"INSERT INTO {table}(digest, body) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                                     (digest, body))
+                                 (state.size, state.peaks, state.timestamp))
             except psycopg.errors.IntegrityError as exc:
                 raise LogError(f"the log refused the entry ({str(exc).splitlines()[0]})", source=self.name) from None
-            return rows
+            return out
 
         return self.db.run(work)
 

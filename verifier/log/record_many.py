@@ -8,8 +8,9 @@ pass the cheap checks (statement, trust rule, strict decoding) are verified with
 multi-scalar multiplication; when that fails, the batch is bisected to name exactly the proofs
 that do not verify (each failing half is verified again; a proof is named when it fails alone),
 so an honest request in a batch with a forged one is still accepted. Then the outcomes are
-appended to the log in arrival order, one transaction each; an append that fails (the database
-went away) fails that request and the ones after it with the log's error — none of them was
+appended to the log in arrival order, in one transaction (one commit, one fsync, one signed head
+per entry: :meth:`~.verification_log.VerificationLog.record_many`); an append that fails (the
+database went away) fails every request of the batch with the log's error — none of them was
 answered as accepted, and every one answered as accepted is in the log.
 
 May import the API's prepared verifier, :mod:`zkmargin.verifier.r1cs` and the log beside it. Used
@@ -87,19 +88,13 @@ def verify_each_and_log(verifier, jobs: Sequence[tuple[Any, bytes | None, str | 
                                              proof_bytes=len(pb.proof), seconds=per_proof, backend=v.be.name,
                                              extra={"trust": reports[i]})
     if log is not None:
-        circuit = v.cs.digest().hex()
-        failed: LogError | None = None
-        for i, (_b, _c, s) in enumerate(jobs):
-            if failed is not None:
-                outcomes[i] = failed
-                continue
-            try:
-                entry = log.record(parsed[i], v.policy, v.market, v.threshold, challenges[i], outcomes[i],
-                                   circuit_digest=circuit, subject=s)
-            except LogError as exc:  # not logged, so not accepted: this one and the rest fail
-                failed = exc
-                outcomes[i] = exc
-                continue
+        try:
+            entries = log.record_many(v.policy, v.market, v.threshold,
+                                      [(parsed[i], challenges[i], outcomes[i], s) for i, (_b, _c, s) in enumerate(jobs)],
+                                      circuit_digest=v.cs.digest().hex())
+        except LogError as exc:  # not logged, so not accepted: every request of the batch fails
+            return [exc] * len(jobs)
+        for i, entry in enumerate(entries):
             if entry.replay is not None:  # another request accepted the same challenge first
                 outcomes[i] = entry.replay
             _attach(outcomes[i], entry)

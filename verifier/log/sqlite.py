@@ -210,28 +210,31 @@ class SQLiteLogStore(LogStore):
         except sqlite3.DatabaseError as exc:
             raise LogError(f"the log is unreadable ({exc})", source=self.path) from None
 
-    def append(self, prepare):
+    def append_many(self, prepares):
+        out = []
         with self._write() as db:
             try:
                 state = self._state()
                 if state is None:
                     raise LogError("the log has no tree state row", source=self.path)
-                rows = prepare(state, self._accepted_seq)
-                e = rows.entry
                 cols = [c for c in ENTRY_COLUMNS if c != "id"]
-                db.execute(f"INSERT INTO entries(id, {', '.join(cols)}) VALUES (?, {', '.join('?' * len(cols))})",
-                           (e["seq"],) + tuple(e[c] for c in cols))
-                h = rows.head
-                db.execute("INSERT INTO heads(tree_size, timestamp, root_hash, signature) VALUES (?, ?, ?, ?)",
-                           tuple(h[c] for c in HEAD_COLUMNS))
-                s = rows.state
+                insert_entry = f"INSERT INTO entries(id, {', '.join(cols)}) VALUES (?, {', '.join('?' * len(cols))})"
+                for prepare in prepares:
+                    rows = prepare(state, self._accepted_seq)
+                    e = rows.entry
+                    db.execute(insert_entry, (e["seq"],) + tuple(e[c] for c in cols))
+                    h = rows.head
+                    db.execute("INSERT INTO heads(tree_size, timestamp, root_hash, signature) VALUES (?, ?, ?, ?)",
+                               tuple(h[c] for c in HEAD_COLUMNS))
+                    for table, digest, body in rows.documents:
+                        db.execute(f"INSERT OR IGNORE INTO {table}(digest, body) VALUES (?, ?)", (digest, body))
+                    state = rows.state
+                    out.append(rows)
                 db.execute("UPDATE tree SET size = ?, peaks = ?, timestamp = ? WHERE one = 1",
-                           (s.size, s.peaks, s.timestamp))
-                for table, digest, body in rows.documents:
-                    db.execute(f"INSERT OR IGNORE INTO {table}(digest, body) VALUES (?, ?)", (digest, body))
+                           (state.size, state.peaks, state.timestamp))
             except sqlite3.IntegrityError as exc:
                 raise LogError(f"the log refused the entry ({exc})", source=self.path) from None
-        return rows
+        return out
 
     def _accepted_seq(self, challenge: str) -> int | None:
         row = self._db.execute("SELECT seq FROM entries WHERE challenge = ? AND result = 'accepted' "

@@ -6,10 +6,11 @@ implements (:class:`LogStore`):
 
 * ``create(meta)`` / ``meta()`` — the log's identity, written once: format, log id (the venue's
   public key), creation time;
-* ``append(prepare)`` — one transaction, exclusive among all writers: read the tree state (size,
-  peaks, last head's timestamp), call ``prepare(state, accepted_seq)`` which computes the rows,
-  then insert the entry with the next sequence number, insert its signed head, store the new tree
-  state and any new policy or snapshot, and commit — all or nothing. Accepted challenges are
+* ``append_many(prepares)`` — one transaction, exclusive among all writers: read the tree state
+  (size, peaks, last head's timestamp); for each ``prepare`` in order, call
+  ``prepare(state, accepted_seq)`` which computes the rows, then insert the entry with the next
+  sequence number, insert its signed head, store the new tree state and any new policy or
+  snapshot; commit — all or nothing. ``append(prepare)`` is the one-entry case. Accepted challenges are
   unique (an index), so a challenge can never be accepted twice even by racing writers;
 * reads: entries by range or by id (with or without their bodies), the signed heads, documents by
   digest, and ``accepted_seq(challenge)`` (the cheap replay pre-check).
@@ -62,6 +63,10 @@ class AppendRows:
     documents: list = field(default_factory=list)  # (table, digest, body)
 
 
+Prepare = Callable[[TreeState, Callable[[str], "int | None"]], AppendRows]
+"""What a store calls inside its append transaction: (tree state, replay lookup) -> the rows."""
+
+
 class LogStore(ABC):
     """The storage interface of the verification log (one subclass per backend)."""
 
@@ -79,9 +84,16 @@ class LogStore(ABC):
     def meta(self) -> dict:
         """The identity written at creation (``format``, ``log_id``, ``created``)."""
 
-    @abstractmethod
-    def append(self, prepare: Callable[[TreeState, Callable[[str], int | None]], AppendRows]) -> AppendRows:
+    def append(self, prepare: Prepare) -> AppendRows:
         """Run one exclusive append transaction (see the module docstring); returns the rows."""
+        return self.append_many([prepare])[0]
+
+    @abstractmethod
+    def append_many(self, prepares: Sequence[Prepare]) -> list[AppendRows]:
+        """The appends of ``prepares``, in order, in ONE exclusive transaction: each ``prepare``
+        gets the tree state the one before it left, and its ``accepted_seq`` sees the entries
+        inserted before it; all are committed together, or none (the service's micro-batches:
+        one commit and one fsync for a batch)."""
 
     @abstractmethod
     def accepted_seq(self, challenge: str) -> int | None:

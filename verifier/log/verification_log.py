@@ -149,7 +149,18 @@ class VerificationLog:
         their canonical bodies are stored once. ``subject`` is the account id the venue knows the
         trader by (or None). Returns the entry and its receipt; when the challenge had been
         accepted before, the entry is recorded as a rejected replay (``Appended.replay``)."""
-        from zkmargin.api import VerificationResult, _market, _policy, _threshold
+        return self.record_many(policy, market, threshold, [(bundle, challenge, outcome, subject)],
+                                circuit_digest=circuit_digest, now=now)[0]
+
+    def record_many(self, policy, market, threshold, outcomes: Sequence[tuple[Any, bytes | None, Any, str | None]],
+                    *, circuit_digest: str | None = None, now: str | None = None) -> list[Appended]:
+        """Append several outcomes under one policy, market and threshold — ``(bundle, challenge,
+        outcome, subject)`` each, as :meth:`record` takes them — in ONE transaction: the same
+        entries, signed heads (one per entry) and receipts as that many :meth:`record` calls in
+        this order, committed together or not at all (one fsync for all; what the service's
+        micro-batches use). A challenge accepted earlier in the same call is a replay for a later
+        one, as it would be across calls."""
+        from zkmargin.api import _market, _policy, _threshold
         from zkmargin.rules.decimals import canonical
         from zkmargin.rules.digests import canonical_bytes, market_digest, policy_digest
 
@@ -157,6 +168,33 @@ class VerificationLog:
         pol = _policy(policy)
         mkt = _market(market, pol)
         pd, md = policy_digest(pol), market_digest(mkt)
+        common = {"software": software_id(), "policy_digest": pd, "market_digest": md,
+                  "threshold": canonical(_threshold(threshold, pol))}
+        documents = [(t, d, body()) for t, d, body in (("policies", pd, lambda: canonical_bytes(pol)),
+                                                         ("markets", md, lambda: canonical_bytes(mkt)))
+                     if (t, d) not in self._known]
+        made: list[dict] = [{} for _ in outcomes]
+        prepares = [self._preparer(common, bundle, challenge, outcome, subject, circuit_digest, now,
+                                   documents if i == 0 else [], made[i])
+                    for i, (bundle, challenge, outcome, subject) in enumerate(outcomes)]
+        if not prepares:
+            return []
+        self.store.append_many(prepares)
+        self._known.update((t, d) for t, d, _ in documents)
+        out = []
+        for m in made:
+            f = m["fields"]
+            receipt = Receipt(index=f["seq"] - 1, entry={k: f[k] for k in HASHED_FIELDS}, leaf_hash=m["leaf"],
+                              sth=m["sth"], inclusion_proof=m["proof"])
+            out.append(Appended(f["seq"], m["leaf"].hex(), f["result"], receipt, m["replay"]))
+        return out
+
+    def _preparer(self, common: dict, bundle, challenge, outcome, subject, circuit_digest, now, documents,
+                  made: dict):
+        """The ``prepare`` of one entry for the store's append transaction (it fills ``made``
+        with the fields, leaf, inclusion proof, signed head and replay it computed)."""
+        from zkmargin.api import VerificationResult
+
         if isinstance(outcome, VerificationResult):
             result, code, reason = "accepted", None, None
             circuit_digest = circuit_digest or outcome.statement.get("circuit_digest")
@@ -171,11 +209,11 @@ class VerificationLog:
         ch_hex = bytes(challenge).hex() if challenge is not None else None
         fields: dict[str, Any] = {
             "time": now or _utc_now(),
-            "software": software_id(),
-            "policy_digest": pd,
-            "market_digest": md,
+            "software": common["software"],
+            "policy_digest": common["policy_digest"],
+            "market_digest": common["market_digest"],
             "circuit_digest": circuit_digest,
-            "threshold": canonical(_threshold(threshold, pol)),
+            "threshold": common["threshold"],
             "challenge": ch_hex,
             "subject": subject,
             "bundle_hash": sha256_hex(data),
@@ -184,11 +222,7 @@ class VerificationLog:
             "reason": reason,
             "attestations_hash": sha256_hex(att_blob) if att_blob is not None else None,
         }
-        documents = [(t, d, body()) for t, d, body in (("policies", pd, lambda: canonical_bytes(pol)),
-                                                         ("markets", md, lambda: canonical_bytes(mkt)))
-                     if (t, d) not in self._known]
         key = self._key
-        made: dict = {}
 
         def prepare(state: TreeState, accepted_seq) -> AppendRows:
             f = dict(fields)
@@ -214,12 +248,7 @@ class VerificationLog:
             return AppendRows(entry=entry, head=head, state=TreeState(tree.size, tree.to_bytes(), ts),
                               documents=documents)
 
-        self.store.append(prepare)
-        self._known.update((t, d) for t, d, _ in documents)
-        f = made["fields"]
-        receipt = Receipt(index=f["seq"] - 1, entry={k: f[k] for k in HASHED_FIELDS}, leaf_hash=made["leaf"],
-                          sth=made["sth"], inclusion_proof=made["proof"])
-        return Appended(f["seq"], made["leaf"].hex(), f["result"], receipt, made["replay"])
+        return prepare
 
     # --- reading ---------------------------------------------------------------------------------
 
