@@ -12,6 +12,7 @@ every point has decoded.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import secrets
 import sys
 from pathlib import Path
@@ -21,9 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import log_helpers as L  # noqa: E402
 import r1cs_helpers as H  # noqa: E402
 from test_proof_encoding import BAD_POINTS, non_subgroup_point, off_curve_point, small  # noqa: E402
 
+import zkmargin  # noqa: E402
 from zkmargin.crypto.backends import (
     arkworks,  # noqa: E402
     get_backend,  # noqa: E402
@@ -32,7 +35,7 @@ from zkmargin.crypto.backends.base import FIELD_P, IDENTITY_ENCODING, encoding_x
 from zkmargin.crypto.generators import get_generators  # noqa: E402
 from zkmargin.crypto.proof import R1CSProof  # noqa: E402
 from zkmargin.crypto.transcript import Transcript  # noqa: E402
-from zkmargin.errors import DecodeError, VerificationError  # noqa: E402
+from zkmargin.errors import DecodeError, MalformedProofError, VerificationError  # noqa: E402
 from zkmargin.verifier.r1cs import verify, verify_encoded  # noqa: E402
 
 ARK = get_backend("arkworks")
@@ -241,3 +244,24 @@ def test_a_started_msm_returns_while_its_first_chunk_runs_even_on_one_thread():
         assert not pending._parts[0].done()  # the caller is free while the first chunk runs
         result = be.encode(pending.result())
     assert result == be.encode(be.msm(pts, scalars))  # twin: and the sum is the whole MSM
+
+
+# --- the bundle paths name the commitment too ---------------------------------------------------
+
+
+def test_both_bundle_paths_name_the_commitment_off_the_curve():
+    """A batch decodes every point first (``verification.decode``), one proof beside its MSM
+    (``verify_encoded``): both say which bundle and which commitment (the twin: untouched, the
+    same bundles verify)."""
+    made = [L.prove(i) for i in (1, 2)]
+    pol = zkmargin.load_policy(L.POLICY)
+    mkt = zkmargin.load_market(L.MARKET, pol)
+    bundles = [b for b, _ch, _r in made]
+    chs = [ch for _b, ch, _r in made]
+    assert zkmargin.verify_batch(bundles, mkt, pol, 0, chs).valid
+    k = len(bundles[1].commitments) - 1
+    bad = dataclasses.replace(bundles[1], commitments=[*bundles[1].commitments[:k], off_curve_point()])
+    with pytest.raises(MalformedProofError, match=rf"bundle 1: commitment {k}: not on the curve"):
+        zkmargin.verify_batch([bundles[0], bad], mkt, pol, 0, chs, workers=1)
+    with pytest.raises(MalformedProofError, match=rf"commitment {k}: not on the curve"):
+        zkmargin.verify(bad, mkt, pol, 0, chs[1])

@@ -114,7 +114,12 @@ def decode(bundle: ProofBundle, be: GroupBackend, n_slots: int, index: int | Non
     if len(bundle.commitments) != n_slots:
         raise MalformedProofError(f"{where}{len(bundle.commitments)} commitments, the policy's circuit takes {n_slots}")
     try:
-        V = [be.decode(c, subgroup=False) for c in bundle.commitments]
+        V = []
+        for k, c in enumerate(bundle.commitments):
+            try:
+                V.append(be.decode(c, subgroup=False))
+            except DecodeError as exc:
+                raise DecodeError(f"commitment {k}: {exc.message.removeprefix('point: ')}") from None
         proof = R1CSProof.from_bytes(bundle.proof, be)
     except DecodeError as exc:
         raise MalformedProofError(f"{where}{exc.message}") from None
