@@ -35,7 +35,8 @@ from .workflow_options import log_key_needed
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), metavar="N",
               help="Worker processes (more than one needs --db).")
 @click.option("--batch-window", default=0.005, show_default=True, type=click.FloatRange(0, 1), metavar="SECONDS",
-              help="Verify the requests arriving within this time together (one multi-scalar multiplication).")
+              help="Verify the requests arriving within this time together (one multi-scalar multiplication); "
+                   "under load a batch also waits, briefly, for as many requests as the last one held.")
 @click.option("--max-batch", default=64, show_default=True, type=click.IntRange(1, 4096), metavar="N",
               help="At most this many requests in one batch.")
 @click.option("--log-key", "log_key", default=None, metavar="KEY",

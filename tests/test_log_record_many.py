@@ -125,3 +125,29 @@ def test_the_service_batch_fails_every_request_when_its_append_fails(tmp_path, p
         log.store.append_many = real
         out = verify_each_and_log(v, jobs, log=log)
         assert [o.extra["log"]["id"] for o in out] == [1, 2, 3] and all(o.valid for o in out)
+
+
+def test_verify_batch_and_log_writes_the_whole_batch_or_nothing(tmp_path, proofs, key):
+    from zkmargin.verifier.log import verify_batch_and_log
+
+    bundles = [b for b, _ch, _res in proofs]
+    chs = [ch for _b, ch, _res in proofs]
+    path = tmp_path / "venue.log"
+    with VerificationLog(path, signing_key=key) as log:
+        real = log.store.append_many
+        calls = []
+
+        def fails_on_the_last(prepares):
+            calls.append(len(prepares))
+
+            def boom(state, accepted_seq):
+                raise LogError("the disk is full", source="test")
+            return real([*prepares[:-1], boom])
+
+        log.store.append_many = fails_on_the_last
+        with pytest.raises(LogError, match="disk is full"):
+            verify_batch_and_log(bundles, MARKET, POLICY, 0, chs, log=log)
+        assert calls == [N] and len(log) == 0  # one transaction for the batch, rolled back whole
+        log.store.append_many = real  # the twin: every bundle logged, in order
+        r = verify_batch_and_log(bundles, MARKET, POLICY, 0, chs, log=log)
+        assert r.valid and [e["id"] for e in r.extra["log"]] == list(range(1, N + 1))

@@ -116,8 +116,8 @@ def verify_and_log(bundle, market, policy, threshold=0, challenge: bytes | None 
 
 def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, challenge=None, *, log=None,
                          log_key=None, subject=None, now=None, max_age: float | None = None, backend=None):
-    """Batch-verify (one MSM) under the policy's trust rule and record one entry per bundle.
-    ``subject`` is None, one string for all or one per bundle. Challenges the log accepted before
+    """Batch-verify (one MSM) under the policy's trust rule and record one entry per bundle, all in
+    one transaction. ``subject`` is None, one string for all or one per bundle. Challenges the log accepted before
     (or that two bundles of the batch share) are refused as replays. When the batch fails, every
     bundle is checked alone, so each entry carries its own outcome; the error then raised names
     the invalid bundles, as :func:`zkmargin.api.verify_batch` does. ``extra["receipt"]`` (or
@@ -182,13 +182,12 @@ def verify_batch_and_log(bundles: Sequence[Any], market, policy, threshold=0, ch
                 outcomes[i] = VerificationResult(valid=True, statement=pb.statement, gates=v.cs.total_gates,
                                                  proof_bytes=len(pb.proof), seconds=0.0, backend=v.be.name,
                                                  extra={"trust": reports[i]})
-        if lg is not None:
-            for i, (pb, c, out) in enumerate(zip(parsed, challenges, outcomes)):
-                entry = lg.record(pb, v.policy, v.market, v.threshold, c, out, circuit_digest=v.cs.digest().hex(),
-                                  subject=subjects[i], now=logged)
+        if lg is not None:  # one transaction: every entry of the batch, or none
+            entries = lg.record_many(v.policy, v.market, v.threshold, list(zip(parsed, challenges, outcomes, subjects)),
+                                     circuit_digest=v.cs.digest().hex(), now=logged)
+            for i, entry in enumerate(entries):
                 if entry.replay is not None:
                     outcomes[i] = ReplayError(f"bundle {i}: {entry.replay.message}")
-                entries.append(entry)
     finally:
         if opened and lg is not None:
             lg.close()
