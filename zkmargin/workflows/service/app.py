@@ -245,7 +245,8 @@ def create_app(policy, market, threshold=0, *, clients, log=None, log_key=None,
     is a clients file (re-read when it changes), its JSON, or a :class:`ClientRegistry`. ``log``
     is a SQLite file, a ``postgresql://`` URL (the log, the challenges and the rates in that
     database: what several workers share) or an open log. Verifications arriving within
-    ``batch_window`` seconds are verified together (at most ``max_batch``; 0 and 1: one by one)."""
+    ``batch_window`` seconds are verified together, and under load a batch waits briefly for as
+    many as the last one held (:mod:`.batching`; at most ``max_batch``; 0 and 1: one by one)."""
     require_extra()
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
