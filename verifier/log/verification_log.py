@@ -13,7 +13,8 @@ Rules the log enforces in the append transaction:
 
 Storage is behind :class:`~.store.LogStore` (a path opens :class:`~.sqlite.SQLiteLogStore`; any
 other store object is used as given). Crash safety: each append — entry, signed head, tree state,
-documents — is one transaction with one fsync.
+documents — is one transaction with one fsync; :meth:`VerificationLog.record_many` puts several
+appends (a micro-batch) in one.
 
 May import the API (the verifier's own inputs), :mod:`zkmargin.crypto.ed25519` and the modules of
 the log beside it. Used by verify-and-record (:mod:`.record`), the audit, the service and the CLI.
