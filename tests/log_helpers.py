@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 import zkmargin
 from zkmargin.verifier.log.entry import HASHED_FIELDS, entry_leaf_hash
 from zkmargin.verifier.log.merkle import CompactRange
@@ -41,6 +43,27 @@ def prove(i: int):
 
 def new_key():
     return A.generate_private_key()
+
+
+def proofs_fixture(n: int):
+    """A module-scoped fixture of ``n`` real proofs, ``prove(1)`` … ``prove(n)`` (about 0.1 s each):
+    ``proofs = H.proofs_fixture(N)`` in a test module."""
+
+    @pytest.fixture(scope="module")
+    def proofs():
+        return [prove(i) for i in range(1, n + 1)]
+
+    return proofs
+
+
+def key_fixture():
+    """A module-scoped fixture of a venue log key: ``key = H.key_fixture()`` in a test module."""
+
+    @pytest.fixture(scope="module")
+    def key():
+        return new_key()
+
+    return key
 
 
 def pub(key) -> str:

@@ -41,15 +41,8 @@ N = 12
 REJECTED_AT = 6
 
 
-@pytest.fixture(scope="module")
-def proofs():
-    """N real proofs of the small venue, each for its own challenge (about 0.1 s each)."""
-    return [H.prove(i) for i in range(1, N + 1)]
-
-
-@pytest.fixture(scope="module")
-def key():
-    return H.new_key()
+proofs = H.proofs_fixture(N)  # N real proofs of the small venue, each for its own challenge
+key = H.key_fixture()
 
 
 def build(path, proofs, key, n=N, rejected_at=(REJECTED_AT,)):

@@ -31,14 +31,8 @@ N = 6
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def proofs():
-    return [H.prove(i) for i in range(1, N + 1)]
-
-
-@pytest.fixture(scope="module")
-def key():
-    return H.new_key()
+proofs = H.proofs_fixture(N)  # N real proofs of the small venue, each for its own challenge
+key = H.key_fixture()
 
 
 def sql(dsn: str, *statements) -> None:

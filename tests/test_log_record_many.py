@@ -23,14 +23,8 @@ N = 4
 NOW = "2026-01-02T03:04:05.000000Z"
 
 
-@pytest.fixture(scope="module")
-def proofs():
-    return [H.prove(i) for i in range(1, N + 1)]
-
-
-@pytest.fixture(scope="module")
-def key():
-    return H.new_key()
+proofs = H.proofs_fixture(N)  # N real proofs of the small venue, each for its own challenge
+key = H.key_fixture()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -69,6 +63,24 @@ def test_one_transaction_writes_what_one_record_per_outcome_writes(target, tmp_p
         check_receipt(a.receipt.to_json_dict(), H.pub(key))
     r = audit(target, venue_key=H.pub(key))
     assert r.clean and r.entries == r.heads == N and (r.accepted, r.rejected) == (N - 1, 1), r.problems()
+    # the twin: a row of the batch edited by hand is named, as in a log written one by one
+    edit(target, "UPDATE entries SET time = '2020-01-01T00:00:00.000000Z' WHERE id = 3")
+    r = audit(target, venue_key=H.pub(key))
+    assert not r.clean and r.edited == [3]
+
+
+def edit(target: str, statement: str) -> None:
+    """An insider's hand edit of the store's rows, outside the log's code."""
+    if target.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute(statement)
+    else:
+        import sqlite3
+
+        with sqlite3.connect(target) as db:
+            db.execute(statement)
 
 
 def test_a_challenge_accepted_earlier_in_the_same_call_is_a_replay(target, proofs, key):
