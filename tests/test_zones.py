@@ -8,6 +8,7 @@ by a verifier that did not ask for one. docs/notes/risk-measures.md, "Zones".
 from __future__ import annotations
 
 import copy
+import re
 import secrets
 import sys
 from decimal import Decimal
@@ -206,7 +207,11 @@ def test_exact_zone_proof_verifies_and_reveals_only_the_zone(mode):
     assert b.statement["zone"] == {"index": 1, "name": "margin_call", "exact": True}
     res = verify(b.to_json(), case["market"], case["policy"], t, ch)
     assert res.extra["zone"]["name"] == "margin_call"
-    text = b.to_json()
+    # the hex blobs (proof, commitments, digests, challenge) are random and spell any four digits
+    # now and then ("2000" in about one bundle in five), so they are masked; the statement's
+    # numbers stay visible, the public threshold among them
+    text = re.sub(r'"[0-9a-f]{32,}"', '"<hex>"', b.to_json())
+    assert f'"threshold": "{b.statement["threshold"]}"' in text
     for private in ("3766", "240.13", "51.27", "2000"):
         assert private not in text
     # the venue accepts margin_call or better; not when it needs healthy
