@@ -208,8 +208,8 @@ def test_exact_zone_proof_verifies_and_reveals_only_the_zone(mode):
     res = verify(b.to_json(), case["market"], case["policy"], t, ch)
     assert res.extra["zone"]["name"] == "margin_call"
     # the hex blobs (proof, commitments, digests, challenge) are random and spell any four digits
-    # now and then ("2000" in about one bundle in five), so they are masked; the statement's
-    # numbers stay visible, the public threshold among them
+    # now and then (thousands of hex digits, 1 in 65,536 at each place), so they are masked; the
+    # statement's numbers stay visible, the public threshold among them
     text = re.sub(r'"[0-9a-f]{32,}"', '"<hex>"', b.to_json())
     assert f'"threshold": "{b.statement["threshold"]}"' in text
     for private in ("3766", "240.13", "51.27", "2000"):
