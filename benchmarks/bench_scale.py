@@ -6,7 +6,7 @@ each section), and the machine's load (``os.getloadavg``) is printed with it: th
 shared and absolute times drift by several times between runs.
 
     python benchmarks/bench_scale.py [--rounds 5] [--batch 100[,256]] [--universes 20,100,500,1000,2000]
-                                     [--sections verify,batch,prove,universes]
+                                     [--sections verify,batch,prove,universes,fixed]
 
 * verify: W1 (``zkmargin bench`` cross workload, 20 instruments) — cold (the in-process cache of
   prepared verifiers cleared before each call: plan, circuit, digest, compiled weights rebuilt)
@@ -15,6 +15,8 @@ shared and absolute times drift by several times between runs.
   forked workers, per-proof milliseconds.
 * prove: W1 with ``FOLD_SPAN`` 16 and 32 in alternating rounds, with the share of prover time
   inside native MSM calls and the number of small (< 64-point) MSMs.
+* fixed: the generator columns' MSM alone on one thread, the fixed-base tables at three window
+  widths against the binding's variable-base MSM (not in the default sections).
 * universes: cross universes (per-instrument layout), each in its own process: gates, padded,
   prove, verify, peak RSS.
 """
@@ -214,6 +216,69 @@ def section_universes(sizes: list[int]) -> None:
     print(f"({load()} at the end)")
 
 
+def section_fixed(rounds: int) -> None:
+    """The generator columns' MSM alone, one thread, 2,048 points: the fixed-base table
+    (``zkmargin.crypto._g1fixed``) at three window widths against the binding's variable-base MSM
+    of the same points, in alternating rounds, and each against the yardstick just before it
+    (docs/notes/verification-at-scale.md, "Fixed-base generator columns")."""
+    from py_arkworks_bls12381 import G1Point, Scalar
+
+    from zkmargin.crypto import _g1fixed
+    from zkmargin.crypto.backends import get_backend
+    from zkmargin.crypto.field import R
+    from zkmargin.crypto.generators import get_generators
+    from zkmargin.workflows.bench import MSM_REFERENCE_POINTS
+
+    be = get_backend()
+    gens = get_generators(be)
+    points = gens.H(2048)
+    ref_points = gens.G(MSM_REFERENCE_POINTS)
+    ref_scalars = [secrets.randbelow(1 << 255) for _ in ref_points]
+    raw = be.dump_affine(points)
+    shapes = [(12, 22), (13, 20), (14, 19)]
+    tables = {}
+    for c, w in shapes:
+        t0 = time.perf_counter()
+        tables[c] = _g1fixed.build_table(raw, c, w)
+        tables[c, "build"] = time.perf_counter() - t0
+    paths: dict[str, list[float]] = {f"fixed-base, c = {c}": [] for c, _ in shapes}
+    paths["binding MSM (variable-base)"] = []
+    ratios: dict[str, list[float]] = {name: [] for name in paths}
+    refs = []
+    for _ in range(rounds):
+        scalars = [secrets.randbelow(R) for _ in points]
+        packed = b"".join(k.to_bytes(32, "little") for k in scalars)
+        native = [Scalar.from_le_bytes(k.to_bytes(32, "little")) for k in scalars]
+        expect = None
+        for name in paths:
+            t0 = time.perf_counter()
+            be.msm(ref_points, ref_scalars)
+            ref = time.perf_counter() - t0
+            refs.append(ref)
+            t0 = time.perf_counter()
+            if name.startswith("fixed"):
+                c = int(name.rsplit(" ", 1)[1])
+                got = G1Point.from_xy_bytes_unchecked_le(_g1fixed.msm(tables[c], c, dict(shapes)[c], 0, packed))
+            else:
+                got = G1Point.multiexp_unchecked(points, native)
+            took = time.perf_counter() - t0
+            expect = got if expect is None else expect
+            if got != expect:
+                raise SystemExit(f"{name}: a different point")
+            paths[name].append(took)
+            ratios[name].append(took / ref)
+    print(f"\n## Generator columns' MSM alone, one thread, 2,048 points ({rounds} rounds; {load()})")
+    print(f"field product: {'MULX/ADX assembly' if _g1fixed.use_assembly(True) else 'portable C'}")
+    print("| path | table MB | build s | ms (median) | × MSM4096 (median of per-round ratios) |\n|---|---:|---:|---:|---:|")
+    for name in paths:
+        c = int(name.rsplit(" ", 1)[1]) if name.startswith("fixed") else None
+        size = f"{len(tables[c]) / 1e6:.1f}" if c else "–"
+        build = f"{tables[c, 'build']:.2f}" if c else "–"
+        print(f"| {name} | {size} | {build} | {statistics.median(paths[name]) * 1000:.1f} | "
+              f"{statistics.median(ratios[name]):.2f} |")
+    print(f"MSM4096 = {statistics.median(refs) * 1000:.1f} ms (median of {len(refs)})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
@@ -225,6 +290,8 @@ def main() -> None:
     print(f"# bench_scale ({load()})")
     if "verify" in sections:
         section_verify(args.rounds)
+    if "fixed" in sections:
+        section_fixed(args.rounds)
     if "batch" in sections:
         for count in (int(c) for c in args.batch.split(",")):
             section_batch(count, max(1, args.rounds // 2))

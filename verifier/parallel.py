@@ -30,7 +30,7 @@ from zkmargin.crypto.generators import get_generators
 from zkmargin.crypto.proof import R1CSProof
 from zkmargin.errors import DecodeError, MalformedProofError, VerificationError
 
-from .r1cs import R1CSVerification, _Terms, _terms, merge_terms, verify_batch
+from .r1cs import R1CSVerification, _Terms, _terms, columns_msm, merge_terms, verify_batch
 
 #: Smallest batch worth forking for (a fork and the workers' start cost tens of milliseconds).
 PARALLEL_MIN = 16
@@ -125,8 +125,9 @@ def verify_batch_parallel(items: Sequence[tuple], backend=None, workers: int | N
         total = ops.add(total, ops.from_le(cols))
     # a worker's partial sum carries its proofs' torsion, if any: decoded as a curve point only
     own_points = [be.decode(p, subgroup=False) for _t, _c, p in parts if p]
-    points = [gens.B, gens.B_blinding] + gens.G(n_max) + gens.H(n_max) + own_points
-    scalars = ops.to_le(total) + (1).to_bytes(32, "little") * len(own_points)
-    if not be.is_identity_up_to_torsion(be.msm_le(points, scalars)):
+    cols = ops.to_le(total)  # [B, B̃] + G(n_max) + H(n_max), as merge_terms lays them out
+    rest = cols[:64] + (1).to_bytes(32, "little") * len(own_points)
+    total_point = columns_msm(be, gens, n_max, cols[64:], [gens.B, gens.B_blinding] + own_points, rest)
+    if not be.is_identity_up_to_torsion(total_point):
         raise VerificationError("the batch does not verify")
     return R1CSVerification(gates=max(cs.total_gates for cs, *_ in items), padded=n_max, proofs=len(items))

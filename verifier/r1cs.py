@@ -27,8 +27,9 @@ from typing import Any
 
 from zkmargin.circuits.cs import ChallengeCollisionError, ConstraintSystem
 from zkmargin.crypto.backends import GroupBackend, get_backend
-from zkmargin.crypto.backends.base import Point
+from zkmargin.crypto.backends.base import PendingPoint, Point
 from zkmargin.crypto.field import R, batch_inv, inv
+from zkmargin.crypto.fixed_base import FixedBaseTable
 from zkmargin.crypto.generators import Generators, get_generators
 from zkmargin.crypto.proof import R1CSProof
 from zkmargin.crypto.r1cs_transcript import (
@@ -299,9 +300,15 @@ def verify_batch(items: Sequence[VerifyItem], backend: str | GroupBackend | None
             raise VerificationError("the proof was decoded with another backend; decode it with this one")
         rho = 1 if j == 0 else secrets.randbits(128) | 1
         terms.append(_terms(cs, proof, V, public, be, gens, rho, points=proof.points() + list(V)))
+    columns, b, b_t = merge_columns(terms, be, n_max)
+    own_points: list[Point] = [gens.B, gens.B_blinding]
+    own_scalars = [b, b_t]
+    for tm in terms:
+        own_points += tm.points
+        own_scalars += tm.scalars
     # the sum over the prime-order components only (a proof's points may carry torsion; see
     # docs/notes/protocol.md, "Points outside the subgroup")
-    if not be.is_identity_up_to_torsion(be.msm_le(*merge_terms(terms, be, gens, n_max))):
+    if not be.is_identity_up_to_torsion(columns_msm(be, gens, n_max, columns, own_points, scalars_le(own_scalars))):
         raise VerificationError("the proof does not verify" if len(items) == 1 else "the batch does not verify")
     return R1CSVerification(gates=max(cs.total_gates for cs, *_ in items), padded=n_max, proofs=len(items))
 
@@ -322,8 +329,9 @@ def verify_encoded(cs: VerifierCircuit, proof: R1CSProof[bytes], V: Sequence[byt
     gens = get_generators(be)
     tm = _terms(cs, proof, V, public_inputs, be, gens)
     columns, b, b_t = merge_columns([tm], be, tm.n)
-    # <g, G> + <h, H>: the bulk of the MSM, on the pool
-    pending = be.msm_le_start(gens.G(tm.n) + gens.H(tm.n), columns)
+    # <g, G> + <h, H>: the bulk of the MSM, on the pool; from the generators' fixed-base tables
+    # once this process has them (zkmargin/crypto/fixed_base.py), else variable-base
+    pending = columns_start(be, gens, tm.n, columns)
     try:
         own = proof.decompressed(be).points()
         for k, v in enumerate(V):
@@ -341,6 +349,35 @@ def verify_encoded(cs: VerifierCircuit, proof: R1CSProof[bytes], V: Sequence[byt
     if not be.is_identity_up_to_torsion(be.add(pending.result(), rest)):
         raise VerificationError("the proof does not verify")
     return R1CSVerification(gates=cs.total_gates, padded=tm.n, proofs=1)
+
+
+def columns_start(be: GroupBackend, gens: Generators, n: int, columns: bytes) -> PendingPoint:
+    """``<g, G(n)> + <h, H(n)>`` started on the backend's threads, ``columns`` being the 2n
+    scalars of :func:`merge_columns`: from the fixed-base tables when the generators have them
+    for ``n``, else by the variable-base MSM. The same point either way."""
+    tables = gens.column_tables(n)
+    if tables is None:
+        return be.msm_le_start(gens.G(n) + gens.H(n), columns)
+    return _fixed_columns_start(be, tables, n, columns)
+
+
+def _fixed_columns_start(be: GroupBackend, tables: tuple[FixedBaseTable, FixedBaseTable], n: int,
+                         columns: bytes) -> PendingPoint:
+    g_table, h_table = tables
+    return be.msm_fixed_start([(g_table, columns[: 32 * n]), (h_table, columns[32 * n :])])
+
+
+def columns_msm(be: GroupBackend, gens: Generators, n: int, columns: bytes,
+                points: Sequence[Point], scalars: bytes) -> Point:
+    """``<g, G(n)> + <h, H(n)> + Σ scalars·points``: a batch's one MSM. With the fixed-base tables
+    the columns run on the pool while this thread takes the other points; without them it is one
+    variable-base MSM over all the points, as before."""
+    tables = gens.column_tables(n)
+    if tables is None:
+        return be.msm_le(gens.G(n) + gens.H(n) + list(points), columns + scalars)
+    pending = _fixed_columns_start(be, tables, n, columns)
+    rest = be.msm_le(points, scalars)
+    return be.add(pending.result(), rest)
 
 
 def scalars_le(scalars: Sequence[int]) -> bytes:

@@ -25,11 +25,12 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .backends import get_backend
 from .backends.base import HASH_TO_CURVE_SUITE, GroupBackend, Point
+from .fixed_base import ColumnTables, FixedBaseTable
 
 GENERATORS_VERSION = 1
 DST = b"ZKMARGIN-V1-GENERATORS-" + HASH_TO_CURVE_SUITE.encode()
@@ -62,6 +63,10 @@ from ._generator_digests import PINNED as _PINNED  # noqa: E402
 PINNED_CHUNK_DIGESTS.update(_PINNED)
 
 
+def _run_here(jobs: Sequence[Callable[[], bytes]]) -> list[bytes]:
+    return [job() for job in jobs]
+
+
 def chunk_digest(backend: GroupBackend, points: Sequence[Point]) -> str:
     h = hashlib.sha256()
     for p in points:
@@ -90,6 +95,8 @@ class Generators:
         self._H: list[Point] = []
         self._lock = threading.Lock()
         self._identity: dict[int, bytes] = {}
+        # fixed-base tables of G and H for the verifier's columns (native backend only)
+        self._tables = ColumnTables(getattr(backend, "dump_affine", None) if backend.fixed_base else None)
 
     # --- identity ---------------------------------------------------------------------------
 
@@ -127,6 +134,12 @@ class Generators:
     def H(self, n: int) -> list[Point]:
         self.ensure(n)
         return self._H[:n]
+
+    def column_tables(self, n: int) -> tuple[FixedBaseTable, FixedBaseTable] | None:
+        """The fixed-base tables of ``G(n)`` and ``H(n)`` for a verifier's column MSM, or ``None``
+        when the columns should take the variable-base MSM (:mod:`zkmargin.crypto.fixed_base`:
+        built on a size's second use, never for a one-off verification)."""
+        return self._tables.tables_for(n, self.G, self.H, getattr(self.backend, "run_jobs", _run_here))
 
     def ensure(self, n: int) -> None:
         if n > MAX_GENERATORS:

@@ -24,6 +24,7 @@ from py_arkworks_bls12381 import G1Point, Scalar
 from ...errors import DecodeError
 from .. import fr_vectors
 from ..field import R
+from ..fixed_base import FixedBaseTable
 from ..fr_vectors import FrVecOps
 from ..scalar_ops import INT_OPS, ScalarOps
 from .base import GroupBackend, PendingPoint, Point, encoding_x
@@ -130,12 +131,18 @@ def _submit(points: list[Point], scalars: list[Scalar]) -> Future[Point]:
     return future
 
 
+def _fixed_piece(table: FixedBaseTable, start: int, scalars: bytes) -> Point:
+    xy = table.msm(start, scalars)
+    return G1Point.identity() if xy is None else G1Point.from_xy_bytes_unchecked_le(xy)
+
+
 def _scalar(k: int) -> Scalar:
     return Scalar.from_le_bytes((k % R).to_bytes(32, "little"))
 
 
 class ArkworksBackend(GroupBackend):
     name = "arkworks"
+    fixed_base = True
 
     def __init__(self) -> None:
         self._identity = G1Point.identity()
@@ -226,6 +233,29 @@ class ArkworksBackend(GroupBackend):
                     for a, b in chunks[_WORKERS:]]
         self.msm_seconds += time.perf_counter() - t0  # the submission; the threads' time is not counted
         return PendingPoint(futures, G1Point.__add__)
+
+    def msm_fixed_start(self, columns: Sequence[tuple[FixedBaseTable, bytes]]) -> PendingPoint:
+        """``Σ`` over ``columns`` of each table's MSM over its first points with the given scalars
+        (32-byte little-endian each), on the pool: the work is cut into one piece per thread by
+        points, across the tables. (:mod:`zkmargin.crypto.fixed_base`; public scalars only.)"""
+        total = sum(len(s) // 32 for _, s in columns)
+        step = -(-total // _WORKERS) if total else 1
+        pieces: list[tuple[FixedBaseTable, int, bytes]] = []
+        for table, scalars in columns:
+            n = len(scalars) // 32
+            for a in range(0, n, step):
+                pieces.append((table, a, scalars[32 * a : 32 * min(n, a + step)]))
+        t0 = time.perf_counter()
+        futures = [_executor().submit(_fixed_piece, table, a, sc) for table, a, sc in pieces]
+        self.msm_seconds += time.perf_counter() - t0
+        if not futures:
+            return PendingPoint.done(self._identity)
+        return PendingPoint(futures, G1Point.__add__)
+
+    @staticmethod
+    def run_jobs(jobs: Sequence[Callable[[], Any]]) -> list[Any]:
+        """Run native jobs that release the GIL on the MSM pool, results in order."""
+        return list(_executor().map(lambda job: job(), jobs))
 
     def msm_many(self, jobs: Sequence[tuple[Sequence[Point], Sequence[int]]]) -> list[Point]:
         """Several independent MSMs, run concurrently (the GIL is released inside each)."""

@@ -13,11 +13,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import DecodeError
 from ..field import G1_COFACTOR, R
 from ..scalar_ops import INT_OPS, ScalarOps, le_ints
+
+if TYPE_CHECKING:
+    from ..fixed_base import FixedBaseTable
 
 POINT_BYTES = 48
 #: RFC 9380 suite used for every hash-to-curve in zkmargin.
@@ -151,6 +154,16 @@ class GroupBackend(ABC):
         points, compute a smaller MSM) until it asks for the :meth:`PendingPoint.result`. A
         backend without threads computes it here."""
         return PendingPoint.done(self.msm_le(points, scalars))
+
+    #: Does this backend take fixed-base tables (:meth:`msm_fixed_start`, ``dump_affine``)? Only
+    #: the native one; the others' columns take :meth:`msm_le_start`.
+    fixed_base: bool = False
+
+    def msm_fixed_start(self, columns: Sequence[tuple[FixedBaseTable, bytes]]) -> PendingPoint:
+        """The sum over ``columns`` of each fixed-base table's MSM over its first points with the
+        given 32-byte little-endian scalars, started on the backend's threads
+        (:mod:`zkmargin.crypto.fixed_base`; public scalars only)."""
+        raise NotImplementedError(f"the {self.name} backend has no fixed-base MSM")
 
     def set_msm_threads(self, count: int) -> None:
         """Use at most ``count`` threads per MSM in this process (a backend without threads
