@@ -12,7 +12,7 @@ shared and absolute times drift by several times between runs.
   prepared verifiers cleared before each call: plan, circuit, digest, compiled weights rebuilt)
   and prepared (the cache warm, what ``serve``, the log and the audit get) — medians.
 * batch: ``verify_batch`` over N *distinct* W1 proofs (fresh challenges), one process and two
-  forked workers, per-proof milliseconds.
+  forked workers, with the columns' fixed-base tables and without, per-proof milliseconds.
 * prove: W1 with ``FOLD_SPAN`` 16 and 32 in alternating rounds, with the share of prover time
   inside native MSM calls and the number of small (< 64-point) MSMs.
 * fixed: the generator columns' MSM alone on one thread, the fixed-base tables at three window
@@ -116,20 +116,28 @@ def section_batch(count: int, rounds: int) -> None:
     t0 = time.perf_counter()
     bundles = [prove(acct, mkt, pol, 0, c) for c in chs]
     print(f"\n(proved {count} distinct W1 proofs in {time.perf_counter() - t0:.1f} s)")
-    verify_batch(bundles[:2], mkt, pol, 0, chs[:2], workers=1)
+    from zkmargin.crypto import fixed_base
+
+    for _ in range(fixed_base.BUILD_AFTER_USES):  # the columns' fixed-base tables, built here
+        verify_batch(bundles[:2], mkt, pol, 0, chs[:2], workers=1)
     ref0 = msm_ref()
-    times: dict[int, list[float]] = {1: [], 2: []}
+    # with the tables and without (ZKMARGIN_FIXED_BASE=0, read at each MSM), in alternating rounds
+    times: dict[tuple[str, int], list[float]] = {}
     for _ in range(rounds):
-        for workers in (1, 2):
-            t0 = time.perf_counter()
-            verify_batch(bundles, mkt, pol, 0, chs, workers=workers)
-            times[workers].append(time.perf_counter() - t0)
+        for tables in ("1", "0"):
+            os.environ[fixed_base.ENV] = tables
+            for workers in (1, 2):
+                t0 = time.perf_counter()
+                verify_batch(bundles, mkt, pol, 0, chs, workers=workers)
+                times.setdefault((tables, workers), []).append(time.perf_counter() - t0)
+    os.environ.pop(fixed_base.ENV)
     ref = statistics.median([ref0, msm_ref()])
     print(f"\n## Batch of {count} distinct W1 proofs ({rounds} rounds, medians; {load()})")
-    print("| workers | total s | ms per proof | per proof × MSM4096 |\n|---|---:|---:|---:|")
-    for workers, ts in times.items():
+    print("| columns | workers | total s | ms per proof | per proof × MSM4096 |\n|---|---:|---:|---:|---:|")
+    for (tables, workers), ts in sorted(times.items(), reverse=True):
         m = statistics.median(ts)
-        print(f"| {workers} | {m:.3f} | {m / count * 1000:.2f} | {m / count / ref:.3f} |")
+        kind = "fixed-base tables" if tables == "1" else "variable-base"
+        print(f"| {kind} | {workers} | {m:.3f} | {m / count * 1000:.2f} | {m / count / ref:.3f} |")
     print(f"MSM4096 = {ref * 1000:.1f} ms")
 
 
