@@ -101,11 +101,15 @@ class ColumnTables:
         if self._dump is None or not available() or n > MAX_TABLE_GATES:
             return None
         with self._lock:
-            if self.G.count >= n:
+            if min(self.G.count, self.H.count) >= n:
                 return self.G, self.H
             uses = self._uses[n] = self._uses.get(n, 0) + 1
             if uses < BUILD_AFTER_USES:
                 return None
-            for table, vector in ((self.G, G), (self.H, H)):
-                table.extend(self._dump(vector(n)[table.count :]), run)
+            try:
+                for table, vector in ((self.G, G), (self.H, H)):
+                    if table.count < n:
+                        table.extend(self._dump(vector(n)[table.count :]), run)
+            except MemoryError:  # the tables are an optimisation: without them, the variable-base MSM
+                return None
             return self.G, self.H
