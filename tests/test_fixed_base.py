@@ -226,3 +226,26 @@ def test_verification_decides_the_same_with_and_without_tables(made, tables, mon
     verify_batch([(cs, decoded[0], decoded[1], made.public)] * 2, backend=ARK)
     with pytest.raises(VerificationError):
         verify_batch([(cs, decoded[0], decoded[1], made.public), (cs, bad[0], bad[1], made.public)], backend=ARK)
+
+
+def test_a_build_that_runs_out_of_memory_leaves_the_variable_base_msm(monkeypatch):
+    """The tables are an optimisation: a build that fails leaves the verifier on the variable-base
+    MSM, and a half-built pair (G extended, H not) is never handed out."""
+    gens = Generators(ARK)
+    gens.column_tables(16)
+    calls = []
+
+    def extend(self, affine, run):
+        calls.append(len(affine) // 96)
+        if len(calls) == 2:  # G built, H fails
+            raise MemoryError
+        return real_extend(self, affine, run)
+
+    real_extend = FixedBaseTable.extend
+    monkeypatch.setattr(FixedBaseTable, "extend", extend)
+    assert gens.column_tables(16) is None
+    assert calls == [16, 16]
+    # the twin: once memory allows, the next use completes the pair (only H is built again)
+    monkeypatch.setattr(FixedBaseTable, "extend", real_extend)
+    tables = gens.column_tables(16)
+    assert tables is not None and tables[0].count == tables[1].count == 16
