@@ -301,11 +301,7 @@ def verify_batch(items: Sequence[VerifyItem], backend: str | GroupBackend | None
         rho = 1 if j == 0 else secrets.randbits(128) | 1
         terms.append(_terms(cs, proof, V, public, be, gens, rho, points=proof.points() + list(V)))
     columns, b, b_t = merge_columns(terms, be, n_max)
-    own_points: list[Point] = [gens.B, gens.B_blinding]
-    own_scalars = [b, b_t]
-    for tm in terms:
-        own_points += tm.points
-        own_scalars += tm.scalars
+    own_points, own_scalars = _rest(terms, gens, b, b_t)
     # the sum over the prime-order components only (a proof's points may carry torsion; see
     # docs/notes/protocol.md, "Points outside the subgroup")
     if not be.is_identity_up_to_torsion(columns_msm(be, gens, n_max, columns, own_points, scalars_le(own_scalars))):
@@ -423,10 +419,16 @@ def merge_terms(terms: Sequence[_Terms], be: GroupBackend, gens: Generators, n_m
     G and H columns summed across proofs, the B and B̃ scalars summed, everything else
     concatenated. The points are laid out [B, B̃] + G(n_max) + H(n_max) + the proofs' own."""
     columns, b, b_t = merge_columns(terms, be, n_max)
-    scalars: list[int] = []
-    points: list[Point] = []
+    points, scalars = _rest(terms, gens, b, b_t)
+    return points[:2] + gens.G(n_max) + gens.H(n_max) + points[2:], scalars_le(scalars[:2]) + columns + scalars_le(scalars[2:])
+
+
+def _rest(terms: Sequence[_Terms], gens: Generators, b: int, b_t: int) -> tuple[list[Point], list[int]]:
+    """The points of a batch's MSM other than the columns, with their scalars: B, B̃ and the
+    proofs' own points concatenated."""
+    points: list[Point] = [gens.B, gens.B_blinding]
+    scalars = [b, b_t]
     for tm in terms:
-        scalars += tm.scalars
         points += tm.points
-    all_points = [gens.B, gens.B_blinding] + gens.G(n_max) + gens.H(n_max) + points
-    return all_points, scalars_le([b, b_t]) + columns + scalars_le(scalars)
+        scalars += tm.scalars
+    return points, scalars

@@ -286,28 +286,6 @@ static inline void xyzz_set_inf(xyzz *p) { memset(p, 0, sizeof *p); }
 
 static inline int xyzz_is_inf(const xyzz *p) { return fp_is_zero(&p->zz); }
 
-/* 2·(x, y) for an affine point (mdbl-2008-s-1, a = 0): U = 2y, V = U², W = U·V, S = x·V,
- * M = 3x², X3 = M² − 2S, Y3 = M(S − X3) − W·y, ZZ3 = V, ZZZ3 = W */
-static void xyzz_dbl_affine(xyzz *r, const affine *a) {
-    fp u, v, w, s, m, t;
-    fp_dbl(&u, &a->y);
-    fp_sqr(&v, &u);
-    fp_mul(&w, &u, &v);
-    fp_mul(&s, &a->x, &v);
-    fp_sqr(&t, &a->x);
-    fp_dbl(&m, &t);
-    fp_add(&m, &m, &t);
-    fp_sqr(&r->x, &m);
-    fp_sub(&r->x, &r->x, &s);
-    fp_sub(&r->x, &r->x, &s);
-    fp_sub(&t, &s, &r->x);
-    fp_mul(&t, &m, &t);
-    fp_mul(&s, &w, &a->y);
-    fp_sub(&r->y, &t, &s);
-    r->zz = v;
-    r->zzz = w;
-}
-
 /* 2·p in place (dbl-2008-s-1, a = 0): U = 2Y, V = U², W = U·V, S = X·V, M = 3X²,
  * X3 = M² − 2S, Y3 = M(S − X3) − W·Y, ZZ3 = V·ZZ, ZZZ3 = W·ZZZ. Y = 0 has no points of order
  * two on this curve's prime-order subgroup, but V = 0 then gives infinity anyway. */
@@ -331,6 +309,16 @@ static void xyzz_dbl(xyzz *p) {
     p->x = t;
     fp_mul(&p->zz, &p->zz, &v);
     fp_mul(&p->zzz, &p->zzz, &w);
+}
+
+/* 2·(x, y) for an affine point: the point with ZZ = ZZZ = 1, doubled (only the equal case of
+ * xyzz_add_affine needs it, which the generators' tables almost never meet) */
+static void xyzz_dbl_affine(xyzz *r, const affine *a) {
+    r->x = a->x;
+    r->y = a->y;
+    memcpy(r->zz.l, MONT_ONE, sizeof r->zz.l);
+    memcpy(r->zzz.l, MONT_ONE, sizeof r->zzz.l);
+    xyzz_dbl(r);
 }
 
 /* p += (x, y), or p −= (x, y) when neg (madd-2008-s): U2 = x·ZZ1, S2 = y·ZZZ1, P = U2 − X1,
